@@ -1,0 +1,171 @@
+// Package model holds the domain types shared by the workflow, the
+// activities, the configuration and the binaries. It has no dependencies on
+// SDKs so that workflow code can use it freely.
+package model
+
+import (
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+)
+
+// TargetKind names the kind of place a key is pushed to.
+type TargetKind string
+
+// The target kinds keyrotor can push to.
+const (
+	GitHubRepository   TargetKind = "github-repository"   // repository Actions secrets
+	GitHubEnvironment  TargetKind = "github-environment"  // environment Actions secrets
+	GitHubOrganization TargetKind = "github-organization" // organization Actions secrets
+	GitLabProject      TargetKind = "gitlab-project"      // project CI/CD variables
+	GitLabGroup        TargetKind = "gitlab-group"        // group CI/CD variables
+)
+
+// Provider reports which system a target kind belongs to ("github" or "gitlab").
+func (k TargetKind) Provider() string {
+	if strings.HasPrefix(string(k), "gitlab") {
+		return "gitlab"
+	}
+	return "github"
+}
+
+// Organization secret visibilities, as GitHub names them.
+const (
+	VisibilityAll      = "all"
+	VisibilityPrivate  = "private"
+	VisibilitySelected = "selected"
+)
+
+// Target is one place that must hold the new key. Only the fields of its Kind
+// are set.
+type Target struct {
+	Kind TargetKind `json:"kind"`
+
+	// GitHub
+	Repository   string   `json:"repository,omitempty"`   // "owner/name" (repository and environment targets)
+	Environment  string   `json:"environment,omitempty"`  // environment targets
+	Organization string   `json:"organization,omitempty"` // organization targets
+	Visibility   string   `json:"visibility,omitempty"`   // organization targets: all, private, selected
+	Repositories []string `json:"repositories,omitempty"` // organization targets with visibility selected: repository names
+
+	// GitLab
+	Project          string `json:"project,omitempty"`          // project path ("group/name") or numeric ID
+	Group            string `json:"group,omitempty"`            // group path or numeric ID
+	EnvironmentScope string `json:"environmentScope,omitempty"` // "*" when empty
+	Protected        bool   `json:"protected,omitempty"`
+	Masked           bool   `json:"masked,omitempty"`
+}
+
+// String names the target the way logs, errors and the UI show it, e.g.
+// "github acme/api@production" or "gitlab group acme". It is unique within a
+// rotation and used as the target's key in status output.
+func (t Target) String() string {
+	switch t.Kind {
+	case GitHubRepository:
+		return "github " + t.Repository
+	case GitHubEnvironment:
+		return "github " + t.Repository + "@" + t.Environment
+	case GitHubOrganization:
+		return "github org " + t.Organization
+	case GitLabProject:
+		return "gitlab " + t.Project + scopeSuffix(t.EnvironmentScope)
+	case GitLabGroup:
+		return "gitlab group " + t.Group + scopeSuffix(t.EnvironmentScope)
+	}
+	return string(t.Kind)
+}
+
+func scopeSuffix(scope string) string {
+	if scope == "" || scope == "*" {
+		return ""
+	}
+	return "@" + scope
+}
+
+// SecretNames are the names under which the key is stored in each target.
+type SecretNames struct {
+	AccessKeyID     string `json:"accessKeyId"`
+	SecretAccessKey string `json:"secretAccessKey"`
+}
+
+// DefaultSecretNames are the names the AWS CLI and SDKs read from the environment.
+var DefaultSecretNames = SecretNames{AccessKeyID: "AWS_ACCESS_KEY_ID", SecretAccessKey: "AWS_SECRET_ACCESS_KEY"}
+
+// RotationPolicy says how a rotation is paced.
+type RotationPolicy struct {
+	Every             time.Duration `json:"every"`             // schedule period
+	GracePeriod       time.Duration `json:"gracePeriod"`       // after every target confirmed, before deactivating the old key
+	DeleteAfter       time.Duration `json:"deleteAfter"`       // how long the old key stays deactivated before deletion
+	RequireOldKeyIdle bool          `json:"requireOldKeyIdle"` // hold while the old key is still being used
+	IdleRecheck       time.Duration `json:"idleRecheck"`       // wait between idle checks
+	IdleChecks        int           `json:"idleChecks"`        // how many failed idle checks before holding
+}
+
+// DefaultPolicy is used where the configuration sets nothing.
+var DefaultPolicy = RotationPolicy{
+	Every:             720 * time.Hour,
+	GracePeriod:       24 * time.Hour,
+	DeleteAfter:       72 * time.Hour,
+	RequireOldKeyIdle: true,
+	IdleRecheck:       time.Hour,
+	IdleChecks:        6,
+}
+
+// Rotation is the resolved description of one user's rotation: everything
+// the workflow needs, and never a provider token.
+type Rotation struct {
+	Account     string         `json:"account"`
+	User        string         `json:"user"`
+	Description string         `json:"description,omitempty"`
+	SecretNames SecretNames    `json:"secretNames"`
+	Targets     []Target       `json:"targets"`
+	Policy      RotationPolicy `json:"policy"`
+}
+
+// WorkflowID is the deterministic ID of the user's rotation workflow: at most
+// one runs per user.
+func WorkflowID(account, user string) string {
+	return "rotate/" + account + "/" + user
+}
+
+// WorkflowID of this rotation.
+func (r Rotation) WorkflowID() string { return WorkflowID(r.Account, r.User) }
+
+// Key statuses, as IAM names them.
+const (
+	KeyActive   = "Active"
+	KeyInactive = "Inactive"
+)
+
+// AccessKey describes an IAM access key without its secret.
+type AccessKey struct {
+	ID        string    `json:"id"`
+	Status    string    `json:"status"`
+	CreatedAt time.Time `json:"createdAt"`
+}
+
+// Secret is a secret value (an AWS secret access key). Printing or logging it
+// shows a redaction marker; use Reveal where the value is really needed.
+//
+// It still marshals to JSON as its value, because it has to travel from the
+// Create activity to the Push activities through Temporal.
+type Secret string
+
+const redacted = "[REDACTED]"
+
+// Reveal returns the secret value. Call it only where the value is sent to its destination.
+func (s Secret) Reveal() string { return string(s) }
+
+func (s Secret) String() string                { return redacted }
+func (s Secret) GoString() string              { return redacted }
+func (s Secret) LogValue() slog.Value          { return slog.StringValue(redacted) }
+func (s Secret) Format(f fmt.State, verb rune) { _, _ = f.Write([]byte(redacted)) }
+
+var _ slog.LogValuer = Secret("")
+
+// NewAccessKey is a freshly created key with its secret.
+type NewAccessKey struct {
+	ID     string `json:"id"`
+	Secret Secret `json:"secret"`
+}
