@@ -6,6 +6,7 @@ package faults
 
 import (
 	"net/http"
+	"net/http/httptest"
 	"sort"
 	"strconv"
 	"strings"
@@ -24,6 +25,10 @@ type Rule struct {
 	Body       string        // response body; a short default is used when empty
 	Delay      time.Duration // wait before answering (to trip client timeouts)
 	Times      int           // how many requests it affects; 0 means every matching request
+	// LoseResult serves the request for real, then throws its response away
+	// and answers with Status (or hangs for Delay): the change is made but the
+	// client never learns of it, like a crash or timeout after the call.
+	LoseResult bool
 }
 
 // Injector holds the active rules and counts calls per operation.
@@ -127,6 +132,9 @@ func (i *Injector) Middleware(next http.Handler, opOf func(*http.Request) string
 			next.ServeHTTP(w, r)
 			return
 		}
+		if f.LoseResult {
+			next.ServeHTTP(httptest.NewRecorder(), r)
+		}
 		if f.Delay > 0 {
 			select {
 			case <-time.After(f.Delay):
@@ -134,7 +142,7 @@ func (i *Injector) Middleware(next http.Handler, opOf func(*http.Request) string
 				return
 			}
 		}
-		if f.Status == 0 {
+		if f.Status == 0 && !f.LoseResult {
 			next.ServeHTTP(w, r)
 			return
 		}
@@ -147,12 +155,16 @@ func (i *Injector) Middleware(next http.Handler, opOf func(*http.Request) string
 			secs := int((f.RetryAfter + time.Second - 1) / time.Second)
 			w.Header().Set("Retry-After", strconv.Itoa(secs))
 		}
+		status := f.Status
+		if status == 0 {
+			status = http.StatusInternalServerError
+		}
 		body := f.Body
 		if body == "" {
-			body = `{"message":"injected fault: ` + http.StatusText(f.Status) + `"}`
+			body = `{"message":"injected fault: ` + http.StatusText(status) + `"}`
 		}
 		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(f.Status)
+		w.WriteHeader(status)
 		_, _ = w.Write([]byte(body))
 	})
 }

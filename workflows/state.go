@@ -1,0 +1,93 @@
+package workflows
+
+import (
+	"time"
+
+	"github.com/keyrotor/keyrotor/internal/model"
+)
+
+// Phase is where a rotation stands. It is what the status query, the report
+// and the Temporal UI show.
+type Phase string
+
+// The phases, in runbook order.
+const (
+	PhaseInspecting      Phase = "inspecting"
+	PhaseCreating        Phase = "creating"
+	PhaseVerifying       Phase = "verifying"
+	PhasePushing         Phase = "pushing"
+	PhaseGrace           Phase = "grace"
+	PhaseCheckingIdle    Phase = "checking-idle"
+	PhaseHolding         Phase = "holding"
+	PhaseDeactivating    Phase = "deactivating"
+	PhaseWaitingToDelete Phase = "waiting-to-delete"
+	PhaseDeleting        Phase = "deleting"
+	PhaseDone            Phase = "done"
+	PhaseFailed          Phase = "failed"
+)
+
+// TargetState is how far one target got.
+type TargetState string
+
+// Target states.
+const (
+	TargetPending   TargetState = "pending"
+	TargetPushing   TargetState = "pushing"
+	TargetConfirmed TargetState = "confirmed"
+	TargetFailed    TargetState = "failed"
+)
+
+// TargetStatus is one target's progress.
+type TargetStatus struct {
+	Target      string      `json:"target"` // model.Target.String()
+	Kind        string      `json:"kind"`
+	State       TargetState `json:"state"`
+	Error       string      `json:"error,omitempty"`
+	ConfirmedAt *time.Time  `json:"confirmedAt,omitempty"`
+}
+
+// Event is one line of the rotation's timeline.
+type Event struct {
+	At      time.Time `json:"at"`
+	Phase   Phase     `json:"phase"`
+	Message string    `json:"message"`
+}
+
+// Status is the answer to the status query, and (as the final report) the
+// workflow's result. It holds key IDs, never a secret.
+type Status struct {
+	Account   string         `json:"account"`
+	User      string         `json:"user"`
+	Phase     Phase          `json:"phase"`
+	OldKeyID  string         `json:"oldKeyId,omitempty"`
+	NewKeyID  string         `json:"newKeyId,omitempty"`
+	Targets   []TargetStatus `json:"targets"`
+	StartedAt time.Time      `json:"startedAt"`
+	// Waiting says what the current timer is for ("grace period", …) and
+	// WaitUntil when it fires; both empty when nothing is waiting.
+	Waiting   string     `json:"waiting,omitempty"`
+	WaitUntil *time.Time `json:"waitUntil,omitempty"`
+	// HeldReason explains why the rotation holds instead of going on.
+	HeldReason string  `json:"heldReason,omitempty"`
+	Error      string  `json:"error,omitempty"`
+	Timeline   []Event `json:"timeline"`
+}
+
+// FailedTargets lists the targets that failed for good.
+func (s Status) FailedTargets() []TargetStatus {
+	var out []TargetStatus
+	for _, t := range s.Targets {
+		if t.State == TargetFailed {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+func newStatus(r model.Rotation) Status {
+	s := Status{Account: r.Account, User: r.User, Phase: PhaseInspecting}
+	for _, t := range r.Targets {
+		s.Targets = append(s.Targets, TargetStatus{Target: t.String(), Kind: string(t.Kind), State: TargetPending})
+	}
+	return s
+}
