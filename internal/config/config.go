@@ -1,0 +1,223 @@
+// Package config reads keyrotor's YAML configuration file: the default
+// rotation policy, the AWS accounts, the GitHub and GitLab connections and
+// the rotations with their targets.
+//
+// Parse checks the whole file and reports every problem it finds at once,
+// each with its file, line, column and field path, e.g.
+//
+//	keyrotor.yaml:14:9: rotations[0].targets[2].github: repository and organization are mutually exclusive
+//
+// String values may read environment variables with ${NAME} ($${ writes a
+// literal ${). Provider tokens should always be given that way.
+package config
+
+import (
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+
+	"github.com/keyrotor/keyrotor/internal/model"
+)
+
+// Defaults for the fields the file may leave out.
+const (
+	DefaultGitHubBaseURL = "https://api.github.com/"
+	DefaultGitLabBaseURL = "https://gitlab.com/api/v4"
+	DefaultTaskQueue     = "keyrotor"
+)
+
+// Account is an AWS account whose IAM users are rotated.
+type Account struct {
+	Name    string // how rotations refer to the account
+	Region  string
+	RoleARN string // role to assume in the account; empty to use the ambient credentials
+}
+
+// GitHub is the connection to GitHub or GitHub Enterprise Server.
+type GitHub struct {
+	BaseURL string // API URL, with a trailing slash
+	Token   model.Secret
+
+	tokenSource
+}
+
+// GitLab is the connection to GitLab.
+type GitLab struct {
+	BaseURL string // API URL, e.g. https://gitlab.com/api/v4
+	Token   model.Secret
+
+	tokenSource
+}
+
+// tokenSource remembers where a token came from, for CheckWorker's messages.
+type tokenSource struct {
+	at   pos      // the token field, or the section when the field is absent
+	vars []string // the environment variables the token field reads
+}
+
+// Config is a loaded and validated configuration.
+type Config struct {
+	File      string               // the file name, as given to Load or Parse
+	Policy    model.RotationPolicy // defaults for every rotation (model.DefaultPolicy merged under the file's policy)
+	Accounts  []Account
+	GitHub    *GitHub // nil when the file has no github section
+	GitLab    *GitLab // nil when the file has no gitlab section
+	TaskQueue string  // Temporal task queue
+
+	// Rotations are resolved: policy merged over the defaults, secret names
+	// defaulted, targets converted to model targets.
+	Rotations []model.Rotation
+
+	// Warnings are problems that do not stop the configuration from loading,
+	// e.g. a token written in plain text or an unset environment variable.
+	Warnings []string
+}
+
+// Load reads and parses the configuration file at path, expanding ${VAR}
+// from the process environment.
+func Load(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	return Parse(path, data, os.LookupEnv)
+}
+
+// Parse parses and validates a configuration. file names it in messages;
+// lookupEnv resolves ${VAR} references (nil: no variable is set). On failure
+// the error is an Errors listing every problem found.
+func Parse(file string, data []byte, lookupEnv func(string) (string, bool)) (*Config, error) {
+	if lookupEnv == nil {
+		lookupEnv = func(string) (string, bool) { return "", false }
+	}
+	l := &loader{file: file, lookupEnv: lookupEnv}
+	cfg := l.load(data)
+	if len(l.errs) > 0 {
+		l.errs.sort()
+		return nil, l.errs
+	}
+	cfg.Warnings = l.warningStrings()
+	return cfg, nil
+}
+
+// Account returns the account called name.
+func (c *Config) Account(name string) (Account, bool) {
+	for _, a := range c.Accounts {
+		if a.Name == name {
+			return a, true
+		}
+	}
+	return Account{}, false
+}
+
+// Rotation returns the rotation of user in account. With account "", the
+// user must be rotated in exactly one account. IAM user names are compared
+// without regard to case, as IAM does.
+func (c *Config) Rotation(account, user string) (model.Rotation, error) {
+	var found []model.Rotation
+	for _, r := range c.Rotations {
+		if strings.EqualFold(r.User, user) {
+			found = append(found, r)
+		}
+	}
+	if len(found) == 0 {
+		return model.Rotation{}, fmt.Errorf("%s: no rotation for user %q; configured users: %s", c.File, user, list(c.users()))
+	}
+	if account == "" {
+		if len(found) == 1 {
+			return found[0], nil
+		}
+		return model.Rotation{}, fmt.Errorf("%s: user %q is rotated in several accounts (%s); name the account", c.File, user, list(accountsOf(found)))
+	}
+	for _, r := range found {
+		if r.Account == account {
+			return r, nil
+		}
+	}
+	if _, ok := c.Account(account); !ok {
+		names := make([]string, len(c.Accounts))
+		for i, a := range c.Accounts {
+			names[i] = a.Name
+		}
+		return model.Rotation{}, fmt.Errorf("%s: unknown account %q; configured accounts: %s", c.File, account, list(names))
+	}
+	return model.Rotation{}, fmt.Errorf("%s: no rotation for user %q in account %q; the user is rotated in: %s", c.File, user, account, list(accountsOf(found)))
+}
+
+func (c *Config) users() []string {
+	var out []string
+	for _, r := range c.Rotations {
+		if !slices.Contains(out, r.User) {
+			out = append(out, r.User)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+func accountsOf(rs []model.Rotation) []string {
+	out := make([]string, len(rs))
+	for i, r := range rs {
+		out[i] = r.Account
+	}
+	slices.Sort(out)
+	return out
+}
+
+func list(s []string) string {
+	if len(s) == 0 {
+		return "(none)"
+	}
+	return strings.Join(s, ", ")
+}
+
+// CheckWorker reports what the worker needs beyond a valid file: at least
+// one rotation, and a token for every provider that has targets. The error
+// is an Errors.
+func (c *Config) CheckWorker() error {
+	var errs Errors
+	add := func(p pos, path, format string, args ...any) {
+		errs = append(errs, &Error{File: c.File, Line: p.line, Column: p.col, Path: path, Msg: fmt.Sprintf(format, args...)})
+	}
+	if len(c.Rotations) == 0 {
+		add(pos{}, "rotations", "no rotation is configured; the worker has nothing to do")
+	}
+	targets := map[string]int{}
+	for _, r := range c.Rotations {
+		for _, t := range r.Targets {
+			targets[t.Kind.Provider()]++
+		}
+	}
+	check := func(provider string, present bool, token model.Secret, src tokenSource) {
+		n := targets[provider]
+		if n == 0 {
+			return
+		}
+		need := fmt.Sprintf("the worker needs a %s token for %d target(s)", provider, n)
+		switch {
+		case !present:
+			add(pos{}, provider, "%s; add a %s section with token: ${%s_TOKEN}", need, provider, strings.ToUpper(provider))
+		case token.Reveal() != "":
+			return
+		case len(src.vars) > 0:
+			add(src.at, provider+".token", "is empty: %s; set %s", need, strings.Join(src.vars, ", "))
+		default:
+			add(src.at, provider+".token", "is not set: %s; write token: ${%s_TOKEN}", need, strings.ToUpper(provider))
+		}
+	}
+	if c.GitHub != nil {
+		check("github", true, c.GitHub.Token, c.GitHub.tokenSource)
+	} else {
+		check("github", false, "", tokenSource{})
+	}
+	if c.GitLab != nil {
+		check("gitlab", true, c.GitLab.Token, c.GitLab.tokenSource)
+	} else {
+		check("gitlab", false, "", tokenSource{})
+	}
+	if len(errs) > 0 {
+		return errs
+	}
+	return nil
+}

@@ -1,0 +1,83 @@
+// Package operator holds what the starter CLI does against Temporal:
+// starting rotations and waiting for their reports. The CLI in starter/
+// only parses flags and prints.
+package operator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+
+	enumspb "go.temporal.io/api/enums/v1"
+
+	"github.com/keyrotor/keyrotor/internal/model"
+	"github.com/keyrotor/keyrotor/workflows"
+)
+
+// Started says which run a rotation request ended up with.
+type Started struct {
+	WorkflowID     string `json:"workflowId"`
+	RunID          string `json:"runId"`
+	AlreadyRunning bool   `json:"alreadyRunning"`
+}
+
+// StartRotation starts the user's rotation, or finds the one already running:
+// the workflow ID rotate/<account>/<user> admits one running rotation per
+// user, however it was started.
+func StartRotation(ctx context.Context, c client.Client, taskQueue string, r model.Rotation) (Started, error) {
+	opts := client.StartWorkflowOptions{
+		ID:        r.WorkflowID(),
+		TaskQueue: taskQueue,
+		// One rotation per user at a time: a second start while one runs is
+		// refused (and reported as already running); once it has closed, a
+		// new rotation may reuse the ID.
+		WorkflowIDConflictPolicy:                 enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
+		WorkflowIDReusePolicy:                    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
+		WorkflowExecutionErrorWhenAlreadyStarted: true,
+		StaticSummary:                            "rotate the access key of IAM user " + r.User + " in account " + r.Account,
+	}
+	run, err := c.ExecuteWorkflow(ctx, opts, workflows.WorkflowName, workflows.RotateInput{Rotation: r})
+	var already *serviceerror.WorkflowExecutionAlreadyStarted
+	switch {
+	case errors.As(err, &already):
+		return Started{WorkflowID: opts.ID, RunID: already.RunId, AlreadyRunning: true}, nil
+	case err != nil:
+		return Started{}, fmt.Errorf("start rotation %s: %w", opts.ID, err)
+	}
+	return Started{WorkflowID: run.GetID(), RunID: run.GetRunID()}, nil
+}
+
+// Wait blocks until the rotation ends and returns its final report. A
+// failed rotation returns its report together with an error.
+func Wait(ctx context.Context, c client.Client, s Started) (workflows.Status, error) {
+	var res workflows.RotateResult
+	err := c.GetWorkflow(ctx, s.WorkflowID, s.RunID).Get(ctx, &res)
+	if err == nil {
+		return res.Status, nil
+	}
+	var app *temporal.ApplicationError
+	if errors.As(err, &app) && app.Type() == workflows.ErrRotationFailed {
+		var st workflows.Status
+		if derr := app.Details(&st); derr == nil {
+			return st, fmt.Errorf("rotation %s failed: %s", s.WorkflowID, app.Error())
+		}
+	}
+	return workflows.Status{}, fmt.Errorf("rotation %s: %w", s.WorkflowID, err)
+}
+
+// Status asks a running (or recently closed) rotation for its status.
+func Status(ctx context.Context, c client.Client, workflowID string) (workflows.Status, error) {
+	v, err := c.QueryWorkflow(ctx, workflowID, "", workflows.StatusQuery)
+	if err != nil {
+		return workflows.Status{}, fmt.Errorf("query %s: %w", workflowID, err)
+	}
+	var st workflows.Status
+	if err := v.Get(&st); err != nil {
+		return workflows.Status{}, fmt.Errorf("decode status of %s: %w", workflowID, err)
+	}
+	return st, nil
+}

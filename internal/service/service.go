@@ -1,0 +1,117 @@
+// Package service wires configuration, provider clients, activities and the
+// workflow into a Temporal worker, and dials Temporal. The worker and starter
+// mains, the demo and the end-to-end tests all go through it, so they run the
+// same code.
+package service
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/contrib/envconfig"
+	tlog "go.temporal.io/sdk/log"
+	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
+
+	"github.com/keyrotor/keyrotor/activities"
+	"github.com/keyrotor/keyrotor/internal/clients"
+	"github.com/keyrotor/keyrotor/internal/config"
+	"github.com/keyrotor/keyrotor/workflows"
+)
+
+// Options adjust how the worker reaches the outside world. The zero value
+// uses the standard AWS SDK chain and the config's URLs.
+type Options struct {
+	// AWS options applied after the standard chain (tests and the demo
+	// point the SDK at the emulator with static credentials).
+	AWS []func(*awsconfig.LoadOptions) error
+	// Logger for the Temporal SDK; slog's default when nil.
+	Logger *slog.Logger
+}
+
+// Dial connects to Temporal using the standard environment variables
+// (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TLS settings, or a
+// profile from the Temporal CLI's config file).
+func Dial(ctx context.Context, logger *slog.Logger) (client.Client, error) {
+	opts, err := envconfig.LoadDefaultClientOptions()
+	if err != nil {
+		return nil, fmt.Errorf("temporal connection settings: %w", err)
+	}
+	if logger == nil {
+		logger = slog.Default()
+	}
+	opts.Logger = tlog.NewStructuredLogger(logger)
+	c, err := client.DialContext(ctx, opts)
+	if err != nil {
+		addr := opts.HostPort
+		if addr == "" {
+			addr = client.DefaultHostPort
+		}
+		return nil, fmt.Errorf("connect to Temporal at %s (set TEMPORAL_ADDRESS to change it): %w", addr, err)
+	}
+	return c, nil
+}
+
+// NewWorker builds a worker for the config's task queue with the rotation
+// workflow and the activities of every provider the config uses.
+func NewWorker(ctx context.Context, c client.Client, cfg *config.Config, o Options) (worker.Worker, error) {
+	if err := cfg.CheckWorker(); err != nil {
+		return nil, err
+	}
+	acts, err := newActivities(ctx, cfg, o)
+	if err != nil {
+		return nil, err
+	}
+	w := worker.New(c, cfg.TaskQueue, worker.Options{})
+	w.RegisterWorkflowWithOptions(workflows.RotateAccessKey, workflow.RegisterOptions{Name: workflows.WorkflowName})
+	for _, a := range acts {
+		w.RegisterActivity(a)
+	}
+	return w, nil
+}
+
+// newActivities builds one activities struct per external system.
+func newActivities(ctx context.Context, cfg *config.Config, o Options) ([]any, error) {
+	accounts := make([]clients.AWSAccount, 0, len(cfg.Accounts))
+	for _, a := range cfg.Accounts {
+		accounts = append(accounts, clients.AWSAccount{Name: a.Name, Region: a.Region, RoleARN: a.RoleARN})
+	}
+	aws, err := clients.NewAWS(ctx, accounts, o.AWS...)
+	if err != nil {
+		return nil, fmt.Errorf("AWS clients: %w", err)
+	}
+	acts := []any{activities.NewIAM(aws)}
+	if cfg.GitHub != nil {
+		gh, err := clients.NewGitHubClient(cfg.GitHub.BaseURL, cfg.GitHub.Token)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", cfg.File, err)
+		}
+		acts = append(acts, activities.NewGitHub(gh))
+	}
+	if cfg.GitLab != nil {
+		gl, err := clients.NewGitLabClient(cfg.GitLab.BaseURL, cfg.GitLab.Token)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", cfg.File, err)
+		}
+		acts = append(acts, activities.NewGitLab(gl))
+	}
+	return acts, nil
+}
+
+// RunWorker runs the worker until ctx is cancelled, then stops it cleanly
+// (in-flight activities finish or are handed back to the server).
+func RunWorker(ctx context.Context, c client.Client, cfg *config.Config, o Options) error {
+	w, err := NewWorker(ctx, c, cfg, o)
+	if err != nil {
+		return err
+	}
+	if err := w.Start(); err != nil {
+		return fmt.Errorf("start worker on task queue %s: %w", cfg.TaskQueue, err)
+	}
+	<-ctx.Done()
+	w.Stop()
+	return nil
+}

@@ -1,0 +1,115 @@
+package stack
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/keyrotor/keyrotor/internal/config"
+	"github.com/keyrotor/keyrotor/internal/model"
+)
+
+// ConfigSpec describes the configuration file to generate for the emulators.
+type ConfigSpec struct {
+	Account   string // default "demo"
+	TaskQueue string // default "keyrotor"
+	Users     map[string][]model.Target
+	Policy    model.RotationPolicy
+}
+
+// WriteConfig writes a keyrotor configuration for the emulators into dir and
+// returns its path. Tokens are ${VAR} references to Env's variables, as a
+// real configuration would have them.
+func (e *Emulators) WriteConfig(dir string, spec ConfigSpec) (string, error) {
+	path := filepath.Join(dir, "keyrotor.yaml")
+	if err := os.WriteFile(path, []byte(e.ConfigYAML(spec)), 0o600); err != nil {
+		return "", fmt.Errorf("write %s: %w", path, err)
+	}
+	return path, nil
+}
+
+// LoadConfig parses a configuration written by WriteConfig, resolving its
+// token variables from the emulators rather than the process environment.
+func (e *Emulators) LoadConfig(path string) (*config.Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return config.Parse(path, data, e.LookupEnv)
+}
+
+// ConfigYAML renders the configuration.
+func (e *Emulators) ConfigYAML(spec ConfigSpec) string {
+	if spec.Account == "" {
+		spec.Account = "demo"
+	}
+	if spec.TaskQueue == "" {
+		spec.TaskQueue = config.DefaultTaskQueue
+	}
+	p := spec.Policy
+	var b strings.Builder
+	fmt.Fprintf(&b, "# Generated for the built-in emulators.\n")
+	fmt.Fprintf(&b, "policy:\n  every: %s\n  gracePeriod: %s\n  deleteAfter: %s\n  requireOldKeyIdle: %t\n  idleRecheck: %s\n  idleChecks: %d\n",
+		dur(p.Every), dur(p.GracePeriod), dur(p.DeleteAfter), p.RequireOldKeyIdle, dur(p.IdleRecheck), p.IdleChecks)
+	fmt.Fprintf(&b, "accounts:\n  - name: %s\n    region: %s\n", spec.Account, Region)
+	fmt.Fprintf(&b, "github:\n  baseURL: %s\n  token: ${KEYROTOR_GITHUB_TOKEN}\n", e.GitHubURL)
+	fmt.Fprintf(&b, "gitlab:\n  baseURL: %s\n  token: ${KEYROTOR_GITLAB_TOKEN}\n", e.GitLabURL)
+	fmt.Fprintf(&b, "temporal:\n  taskQueue: %s\n", spec.TaskQueue)
+	b.WriteString("rotations:\n")
+	for _, user := range sortedKeys(spec.Users) {
+		fmt.Fprintf(&b, "  - user: %s\n    account: %s\n    targets:\n", user, spec.Account)
+		for _, t := range spec.Users[user] {
+			fmt.Fprintf(&b, "      - %s\n", targetYAML(t))
+		}
+	}
+	return b.String()
+}
+
+func targetYAML(t model.Target) string {
+	var fields []string
+	add := func(k, v string) {
+		if v != "" {
+			fields = append(fields, k+": "+v)
+		}
+	}
+	flag := func(k string, v bool) {
+		if v {
+			fields = append(fields, k+": true")
+		}
+	}
+	switch t.Kind.Provider() {
+	case "github":
+		add("repository", t.Repository)
+		add("environment", t.Environment)
+		add("organization", t.Organization)
+		add("visibility", t.Visibility)
+		if len(t.Repositories) > 0 {
+			add("repositories", "["+strings.Join(t.Repositories, ", ")+"]")
+		}
+		return "github: {" + strings.Join(fields, ", ") + "}"
+	default:
+		add("project", t.Project)
+		add("group", t.Group)
+		if t.EnvironmentScope != "*" {
+			add("environmentScope", t.EnvironmentScope)
+		}
+		flag("protected", t.Protected)
+		flag("masked", t.Masked)
+		return "gitlab: {" + strings.Join(fields, ", ") + "}"
+	}
+}
+
+// dur renders a duration the config accepts ("0s" rather than "0").
+func dur(d time.Duration) string { return d.String() }
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}

@@ -1,0 +1,163 @@
+// Package stack brings up what a rotation needs on one machine: the IAM/STS,
+// GitHub and GitLab emulators over real HTTP, seeded with users and targets,
+// and a Temporal dev server. The demo and the end-to-end tests share it.
+package stack
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+
+	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+
+	"github.com/keyrotor/keyrotor/internal/emulator/aws"
+	githubemu "github.com/keyrotor/keyrotor/internal/emulator/github"
+	gitlabemu "github.com/keyrotor/keyrotor/internal/emulator/gitlab"
+	"github.com/keyrotor/keyrotor/internal/model"
+)
+
+// Region the emulated account lives in.
+const Region = "us-east-1"
+
+// Emulators are the three provider emulators, each behind its own HTTP server.
+type Emulators struct {
+	AWS    *awsemu.Emulator
+	GitHub *githubemu.Emulator
+	GitLab *gitlabemu.Emulator
+
+	AWSURL, GitHubURL, GitLabURL string
+
+	// The rotator's own credentials and tokens, made up at start.
+	AdminKeyID  string
+	AdminSecret model.Secret
+	GitHubToken model.Secret
+	GitLabToken model.Secret
+
+	servers []*httptest.Server
+}
+
+// StartEmulators starts the emulators on loopback ports.
+func StartEmulators() *Emulators {
+	e := &Emulators{
+		AWS:         awsemu.New(),
+		GitHubToken: model.Secret("ghp_" + randomHex(18)),
+		GitLabToken: model.Secret("glpat-" + randomHex(10)),
+	}
+	e.GitHub = githubemu.New(e.GitHubToken.Reveal())
+	e.GitLab = gitlabemu.New(e.GitLabToken.Reveal())
+	e.AdminKeyID, e.AdminSecret = e.AWS.AddAdmin()
+	e.AWSURL = e.serve(e.AWS.Handler())
+	e.GitHubURL = e.serve(e.GitHub.Handler()) + "/"
+	e.GitLabURL = e.serve(e.GitLab.Handler()) + "/api/v4"
+	return e
+}
+
+func (e *Emulators) serve(h http.Handler) string {
+	s := httptest.NewServer(h)
+	e.servers = append(e.servers, s)
+	return s.URL
+}
+
+// Close stops the emulators' servers.
+func (e *Emulators) Close() {
+	for _, s := range e.servers {
+		s.CloseClientConnections()
+		s.Close()
+	}
+}
+
+// DemoTargets are the five targets the demo user's key goes to: one of
+// every kind.
+func DemoTargets() []model.Target {
+	return []model.Target{
+		{Kind: model.GitHubRepository, Repository: "acme/api"},
+		{Kind: model.GitHubEnvironment, Repository: "acme/api", Environment: "production"},
+		{Kind: model.GitHubOrganization, Organization: "acme", Visibility: model.VisibilitySelected, Repositories: []string{"api", "web"}},
+		{Kind: model.GitLabProject, Project: "acme/api", EnvironmentScope: "production", Protected: true, Masked: true},
+		{Kind: model.GitLabGroup, Group: "acme", EnvironmentScope: "*", Masked: true},
+	}
+}
+
+// SeedUser creates the IAM user with one active key (the key to rotate) and
+// makes every target's repository, environment, organization, project or
+// group exist.
+func (e *Emulators) SeedUser(user string, targets []model.Target) (model.NewAccessKey, error) {
+	e.AWS.AddUser(user)
+	for _, t := range targets {
+		e.SeedTarget(t)
+	}
+	return e.AWS.CreateKey(user)
+}
+
+// SeedTarget makes the target's scope exist (idempotent).
+func (e *Emulators) SeedTarget(t model.Target) {
+	switch t.Kind {
+	case model.GitHubRepository:
+		e.GitHub.AddRepo(t.Repository)
+	case model.GitHubEnvironment:
+		e.GitHub.AddRepo(t.Repository)
+		e.GitHub.AddEnvironment(t.Repository, t.Environment)
+	case model.GitHubOrganization:
+		e.GitHub.AddOrg(t.Organization)
+		for _, r := range t.Repositories {
+			e.GitHub.AddRepo(t.Organization + "/" + r)
+		}
+	case model.GitLabProject:
+		e.GitLab.AddProject(t.Project)
+	case model.GitLabGroup:
+		e.GitLab.AddGroup(t.Group)
+	}
+}
+
+// Env is the environment a worker process needs to reach the emulators:
+// the AWS SDK's standard variables and the token variables the generated
+// configuration reads.
+func (e *Emulators) Env() []string {
+	return []string{
+		"AWS_ENDPOINT_URL_IAM=" + e.AWSURL,
+		"AWS_ENDPOINT_URL_STS=" + e.AWSURL,
+		"AWS_ACCESS_KEY_ID=" + e.AdminKeyID,
+		"AWS_SECRET_ACCESS_KEY=" + e.AdminSecret.Reveal(),
+		"AWS_REGION=" + Region,
+		"AWS_EC2_METADATA_DISABLED=true",
+		"AWS_CONFIG_FILE=/dev/null",
+		"AWS_SHARED_CREDENTIALS_FILE=/dev/null",
+		"KEYROTOR_GITHUB_TOKEN=" + e.GitHubToken.Reveal(),
+		"KEYROTOR_GITLAB_TOKEN=" + e.GitLabToken.Reveal(),
+	}
+}
+
+// LookupEnv resolves the variables of Env, for loading the generated
+// configuration in process without touching the process environment.
+func (e *Emulators) LookupEnv(name string) (string, bool) {
+	for _, kv := range e.Env() {
+		if k, v, _ := strings.Cut(kv, "="); k == name {
+			return v, true
+		}
+	}
+	return "", false
+}
+
+// AWSOptions point an in-process AWS SDK at the emulator with the rotator's
+// credentials, the same as Env does for a separate process.
+func (e *Emulators) AWSOptions() []func(*awsconfig.LoadOptions) error {
+	return []func(*awsconfig.LoadOptions) error{
+		awsconfig.WithRegion(Region),
+		awsconfig.WithBaseEndpoint(e.AWSURL),
+		awsconfig.WithCredentialsProvider(credentials.NewStaticCredentialsProvider(e.AdminKeyID, e.AdminSecret.Reveal(), "")),
+		awsconfig.WithSharedConfigFiles([]string{}),
+		awsconfig.WithSharedCredentialsFiles([]string{}),
+	}
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		panic(fmt.Sprintf("crypto/rand: %v", err))
+	}
+	return hex.EncodeToString(b)
+}

@@ -1,0 +1,89 @@
+package stack
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/testsuite"
+)
+
+// TemporalOptions configure the dev server.
+type TemporalOptions struct {
+	UI     bool      // serve the Web UI too
+	UIPort string    // fixed UI port; a free one when empty
+	Port   string    // fixed frontend port; a free one when empty
+	Output io.Writer // server logs; discarded when nil
+}
+
+// StartTemporal starts `temporal server start-dev` (in-memory) with the
+// pinned CLI, never downloading one.
+func StartTemporal(ctx context.Context, o TemporalOptions) (*testsuite.DevServer, error) {
+	cli, err := TemporalCLI()
+	if err != nil {
+		return nil, err
+	}
+	out := o.Output
+	if out == nil {
+		out = io.Discard
+	}
+	opts := testsuite.DevServerOptions{
+		ExistingPath:  cli,
+		EnableUI:      o.UI,
+		UIPort:        o.UIPort,
+		LogLevel:      "error",
+		ClientOptions: &client.Options{Namespace: "default"},
+		Stdout:        out,
+		Stderr:        out,
+	}
+	if o.Port != "" {
+		opts.ClientOptions.HostPort = "127.0.0.1:" + o.Port
+	}
+	s, err := testsuite.StartDevServer(ctx, opts)
+	if err != nil {
+		return nil, fmt.Errorf("start Temporal dev server with %s: %w", cli, err)
+	}
+	return s, nil
+}
+
+// TemporalCLI finds the pinned temporal CLI: $KEYROTOR_TEMPORAL_CLI, then
+// bin/temporal in the repository, then PATH.
+func TemporalCLI() (string, error) {
+	if p := os.Getenv("KEYROTOR_TEMPORAL_CLI"); p != "" {
+		if _, err := os.Stat(p); err == nil {
+			return p, nil
+		}
+	}
+	if root, ok := repoRoot(); ok {
+		p := filepath.Join(root, "bin", "temporal")
+		if _, err := os.Stat(p); err == nil {
+			return p, nil
+		}
+	}
+	if p, err := exec.LookPath("temporal"); err == nil {
+		return p, nil
+	}
+	return "", fmt.Errorf("the temporal CLI is not installed: run `make tools` (it installs github.com/temporalio/cli/cmd/temporal@v1.5.1 into bin/)")
+}
+
+// repoRoot walks up from the working directory to the directory with go.mod.
+func repoRoot() (string, bool) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", false
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, true
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", false
+		}
+		dir = parent
+	}
+}

@@ -1,0 +1,82 @@
+// Command starter is keyrotor's operator CLI: it validates configuration
+// and starts rotations on Temporal.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+const usage = `Usage: starter COMMAND [flags]
+
+Commands:
+  rotate     start (or find) the rotation of one IAM user; --wait prints its report
+  validate   check a configuration file without contacting anything
+
+Run 'starter COMMAND --help' for a command's flags.
+Temporal connection: TEMPORAL_ADDRESS (default localhost:7233), TEMPORAL_NAMESPACE,
+TEMPORAL_API_KEY and TEMPORAL_TLS_* environment variables.
+`
+
+// errUsage marks a command-line mistake (exit status 2).
+var errUsage = errors.New("usage")
+
+type command func(ctx context.Context, args []string, stdout io.Writer) error
+
+var commands = map[string]command{
+	"rotate":   rotateCmd,
+	"validate": validateCmd,
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		fmt.Fprint(stdout, usage)
+		if len(args) == 0 {
+			return 2
+		}
+		return 0
+	}
+	cmd, ok := commands[args[0]]
+	if !ok {
+		fmt.Fprintf(stderr, "starter: unknown command %q\n\n%s", args[0], usage)
+		return 2
+	}
+	err := cmd(ctx, args[1:], stdout)
+	switch {
+	case err == nil || errors.Is(err, flag.ErrHelp):
+		return 0
+	case errors.Is(err, errUsage):
+		fmt.Fprintln(stderr, "starter "+args[0]+":", errors.Unwrap(err))
+		return 2
+	default:
+		fmt.Fprintln(stderr, "starter "+args[0]+":", err)
+		return 1
+	}
+}
+
+// newFlagSet makes a subcommand's flag set whose --help prints its usage.
+func newFlagSet(name, synopsis string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: starter %s\n\nFlags:\n", synopsis)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+func usageError(format string, a ...any) error {
+	return fmt.Errorf("%w", errors.Join(errUsage, fmt.Errorf(format, a...)))
+}
