@@ -1,0 +1,311 @@
+package activities
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-github/v60/github"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/keyrotor/keyrotor/internal/emulator/faults"
+	githubemu "github.com/keyrotor/keyrotor/internal/emulator/github"
+	"github.com/keyrotor/keyrotor/internal/model"
+)
+
+const (
+	ghToken     = "ghs_activity_test_token"
+	ghKeyID     = "AKIAIOSFODNN7EXAMPLE"
+	ghKeySecret = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"
+)
+
+// ghEnv is a seeded GitHub emulator served over HTTP.
+type ghEnv struct {
+	emu *githubemu.Emulator
+	srv *httptest.Server
+	ids map[string]int64
+}
+
+// newGHEnv seeds organization acme with repositories api and web (web has
+// environment production), and other/lib outside the organization.
+// wrap, when set, wraps the emulator's handler (to act between calls).
+func newGHEnv(t *testing.T, wrap func(*githubemu.Emulator, http.Handler) http.Handler) *ghEnv {
+	t.Helper()
+	emu := githubemu.New(ghToken)
+	emu.AddToken("ghs_without_access", false)
+	emu.AddOrg("acme")
+	ids := map[string]int64{}
+	for _, r := range []string{"acme/api", "acme/web", "other/lib"} {
+		ids[r] = emu.AddRepo(r)
+	}
+	emu.AddEnvironment("acme/web", "production")
+	h := emu.Handler()
+	if wrap != nil {
+		h = wrap(emu, h)
+	}
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return &ghEnv{emu: emu, srv: srv, ids: ids}
+}
+
+// activity builds the activity on a fresh go-github client, the way the
+// worker does, pointed at the emulator.
+func (e *ghEnv) activity(t *testing.T, token string, timeout time.Duration) *GitHub {
+	t.Helper()
+	hc := &http.Client{Transport: e.srv.Client().Transport, Timeout: timeout}
+	c := github.NewClient(hc).WithAuthToken(token)
+	base, err := url.Parse(e.srv.URL + "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.BaseURL = base
+	return NewGitHub(c)
+}
+
+func pushInput(target model.Target) PushInput {
+	return PushInput{
+		Target:      target,
+		SecretNames: model.DefaultSecretNames,
+		Key:         model.NewAccessKey{ID: ghKeyID, Secret: model.Secret(ghKeySecret)},
+	}
+}
+
+var (
+	repoTarget = model.Target{Kind: model.GitHubRepository, Repository: "acme/api"}
+	envTarget  = model.Target{Kind: model.GitHubEnvironment, Repository: "acme/web", Environment: "production"}
+	orgTarget  = model.Target{Kind: model.GitHubOrganization, Organization: "acme", Visibility: model.VisibilityPrivate}
+)
+
+func TestGitHubPushTargets(t *testing.T) {
+	tests := []struct {
+		name       string
+		target     model.Target
+		names      model.SecretNames
+		scope      string // emulator scope holding the secrets
+		maxCalls   int
+		visibility string
+		selected   []string
+	}{
+		{name: "repository", target: repoTarget, scope: "acme/api", maxCalls: 4},
+		{name: "environment", target: envTarget, scope: "acme/web@production", maxCalls: 4},
+		{name: "custom names", target: repoTarget, scope: "acme/api", maxCalls: 4,
+			names: model.SecretNames{AccessKeyID: "DEPLOY_KEY_ID", SecretAccessKey: "DEPLOY_SECRET"}},
+		{name: "organization private", target: orgTarget, scope: "org:acme", maxCalls: 4, visibility: "private"},
+		{name: "organization default visibility", target: model.Target{Kind: model.GitHubOrganization, Organization: "acme"},
+			scope: "org:acme", maxCalls: 4, visibility: "private"},
+		{name: "organization all", target: model.Target{Kind: model.GitHubOrganization, Organization: "acme", Visibility: "all"},
+			scope: "org:acme", maxCalls: 4, visibility: "all"},
+		{name: "organization selected", scope: "org:acme", maxCalls: 6, visibility: "selected", selected: []string{"acme/api", "acme/web"},
+			target: model.Target{Kind: model.GitHubOrganization, Organization: "acme", Visibility: "selected", Repositories: []string{"web", "acme/api", "web"}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env := newGHEnv(t, nil)
+			in := pushInput(tt.target)
+			if tt.names != (model.SecretNames{}) {
+				in.SecretNames = tt.names
+			}
+			before := time.Now()
+			res, err := env.activity(t, ghToken, 0).PushGitHubSecret(context.Background(), in)
+			if err != nil {
+				t.Fatalf("push: %v", err)
+			}
+			assertStored(t, env.emu, tt.scope, in.SecretNames.AccessKeyID, ghKeyID, before)
+			assertStored(t, env.emu, tt.scope, in.SecretNames.SecretAccessKey, ghKeySecret, before)
+			if res.Target != tt.target.String() || res.ConfirmedAt.Before(before) {
+				t.Errorf("result %+v", res)
+			}
+			if total := env.emu.Faults.Total(); res.Calls != total || total > tt.maxCalls {
+				t.Errorf("calls: result says %d, emulator counted %d (%v), want at most %d", res.Calls, total, env.emu.Faults.Calls(), tt.maxCalls)
+			}
+			if tt.visibility != "" {
+				for _, n := range []string{in.SecretNames.AccessKeyID, in.SecretNames.SecretAccessKey} {
+					if got := env.emu.OrgSecretVisibility("acme", n); got != tt.visibility {
+						t.Errorf("%s visibility %q, want %q", n, got, tt.visibility)
+					}
+					if got, want := env.emu.OrgSecretRepos("acme", n), env.idsOf(tt.selected); fmt.Sprint(got) != fmt.Sprint(want) {
+						t.Errorf("%s selected %v, want %v", n, got, want)
+					}
+				}
+			}
+		})
+	}
+}
+
+func (e *ghEnv) idsOf(repos []string) []int64 {
+	var out []int64
+	for _, r := range repos {
+		out = append(out, e.ids[r])
+	}
+	return out
+}
+
+func assertStored(t *testing.T, emu *githubemu.Emulator, scope, name, want string, after time.Time) {
+	t.Helper()
+	got, updated, ok := emu.Secret(scope, name)
+	if !ok || got != want {
+		t.Errorf("%s %s: emulator decrypted %q (present %v), want %q", scope, name, got, ok, want)
+	}
+	if updated.Before(after) {
+		t.Errorf("%s %s: updated at %v, before the push started %v", scope, name, updated, after)
+	}
+}
+
+// TestGitHubPushTwice checks that a second rotation overwrites the first
+// and is confirmed too (the read-back sees the newer updated_at).
+func TestGitHubPushTwice(t *testing.T) {
+	env := newGHEnv(t, nil)
+	act := env.activity(t, ghToken, 0)
+	if _, err := act.PushGitHubSecret(context.Background(), pushInput(repoTarget)); err != nil {
+		t.Fatal(err)
+	}
+	in := pushInput(repoTarget)
+	in.Key = model.NewAccessKey{ID: "AKIANEWKEY0000000000", Secret: "second-secret-value"}
+	res, err := act.PushGitHubSecret(context.Background(), in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, _, _ := env.emu.Secret("acme/api", "AWS_SECRET_ACCESS_KEY"); v != "second-secret-value" || res.Calls != 4 {
+		t.Errorf("stored %q in %d calls", v, res.Calls)
+	}
+}
+
+// rotateKeyAfterFetch rotates the repository's public key right after a
+// client fetched it, as if GitHub rotated it mid-push.
+func rotateKeyAfterFetch(emu *githubemu.Emulator, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		next.ServeHTTP(w, r)
+		if strings.HasSuffix(r.URL.Path, "/acme/api/actions/secrets/public-key") {
+			emu.RotatePublicKey("acme/api")
+		}
+	})
+}
+
+// failPath answers status to exactly one method and path (fault rules match
+// substrings, and the list path is a prefix of the public-key path).
+func failPath(method, path string, status int) func(*githubemu.Emulator, http.Handler) http.Handler {
+	return func(_ *githubemu.Emulator, next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Method == method && r.URL.Path == path {
+				http.Error(w, `{"message":"Server Error"}`, status)
+				return
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+}
+
+func TestGitHubPushErrors(t *testing.T) {
+	reset := time.Now().Add(90 * time.Second)
+	tests := []struct {
+		name      string
+		target    model.Target
+		token     string
+		timeout   time.Duration
+		wrap      func(*githubemu.Emulator, http.Handler) http.Handler
+		fault     *faults.Rule
+		wantType  string        // "" means a plain retryable error
+		retryable bool          // for ApplicationErrors
+		wantDelay time.Duration // NextRetryDelay, ±2s
+	}{
+		{name: "bad token 401", target: repoTarget, token: "ghs_wrong", wantType: ErrUnauthorized},
+		{name: "token without access 403", target: envTarget, token: "ghs_without_access", wantType: ErrUnauthorized},
+		{name: "unknown repository 404", target: model.Target{Kind: model.GitHubRepository, Repository: "acme/nope"}, wantType: ErrNotFound},
+		{name: "unknown environment 404", target: model.Target{Kind: model.GitHubEnvironment, Repository: "acme/web", Environment: "staging"}, wantType: ErrNotFound},
+		{name: "unknown organization 404", target: model.Target{Kind: model.GitHubOrganization, Organization: "nope", Visibility: "all"}, wantType: ErrNotFound},
+		{name: "unknown selected repository 404", wantType: ErrNotFound,
+			target: model.Target{Kind: model.GitHubOrganization, Organization: "acme", Visibility: "selected", Repositories: []string{"api", "nope"}}},
+		{name: "selected repository outside organization 422", wantType: ErrUnprocessable,
+			target: model.Target{Kind: model.GitHubOrganization, Organization: "acme", Visibility: "selected", Repositories: []string{"other/lib"}}},
+		{name: "public key rotated mid-push 422", target: repoTarget, wrap: rotateKeyAfterFetch, wantType: ErrUnprocessable},
+		{name: "422 echoing the secret", target: repoTarget, wantType: ErrUnprocessable,
+			fault: &faults.Rule{Op: "PUT ", Status: 422, Body: `{"message":"cannot store ` + ghKeySecret + `"}`, Times: 1}},
+		{name: "invalid target", target: model.Target{Kind: model.GitHubRepository, Repository: "no-slash"}, wantType: ErrValidation},
+		{name: "429 with Retry-After", target: repoTarget, wantType: ErrRateLimited, retryable: true, wantDelay: 7 * time.Second,
+			fault: ptr(githubemu.SecondaryRateLimit("PUT ", http.StatusTooManyRequests, 7*time.Second, 1))},
+		{name: "403 secondary limit with Retry-After", target: envTarget, wantType: ErrRateLimited, retryable: true, wantDelay: 30 * time.Second,
+			fault: ptr(githubemu.SecondaryRateLimit("public-key", http.StatusForbidden, 30*time.Second, 1))},
+		{name: "403 secondary limit without Retry-After", target: orgTarget, wantType: ErrRateLimited, retryable: true, wantDelay: time.Minute,
+			fault: ptr(githubemu.SecondaryRateLimit("GET /orgs", http.StatusForbidden, 0, 1))},
+		{name: "403 plain Retry-After", target: repoTarget, wantType: ErrRateLimited, retryable: true, wantDelay: 12 * time.Second,
+			fault: &faults.Rule{Op: "GET ", Status: http.StatusForbidden, RetryAfter: 12 * time.Second, Times: 1}},
+		{name: "403 primary limit", target: repoTarget, wantType: ErrRateLimited, retryable: true, wantDelay: 90 * time.Second,
+			fault: ptr(githubemu.PrimaryRateLimit("secrets", reset, 1))},
+		{name: "503", target: repoTarget, fault: &faults.Rule{Op: "PUT ", Status: 503, Times: 1}},
+		{name: "500 on read-back", target: orgTarget, wrap: failPath(http.MethodGet, "/orgs/acme/actions/secrets", 500)},
+		{name: "timeout", target: repoTarget, timeout: 200 * time.Millisecond, fault: &faults.Rule{Op: "public-key", Delay: 2 * time.Second, Times: 1}},
+		{name: "write not visible in read-back", target: repoTarget, wantType: ErrNotConfirmed, retryable: true,
+			fault: &faults.Rule{Op: "PUT /repos/acme/api/actions/secrets/AWS_SECRET_ACCESS_KEY", Status: http.StatusNoContent, Times: 1}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env := newGHEnv(t, tt.wrap)
+			if tt.fault != nil {
+				env.emu.Faults.Add(*tt.fault)
+			}
+			token := tt.token
+			if token == "" {
+				token = ghToken
+			}
+			_, err := env.activity(t, token, tt.timeout).PushGitHubSecret(context.Background(), pushInput(tt.target))
+			if err == nil {
+				t.Fatal("push succeeded")
+			}
+			assertSafeError(t, err, tt.target.String())
+			var ae *temporal.ApplicationError
+			isApp := errors.As(err, &ae)
+			if tt.wantType == "" {
+				if isApp && ae.NonRetryable() {
+					t.Fatalf("want a retryable error, got non-retryable %v", err)
+				}
+				return
+			}
+			if !isApp || ae.Type() != tt.wantType {
+				t.Fatalf("want ApplicationError %s, got %T %v", tt.wantType, err, err)
+			}
+			if ae.NonRetryable() == tt.retryable {
+				t.Errorf("retryable=%v, want %v: %v", !ae.NonRetryable(), tt.retryable, err)
+			}
+			if d := ae.NextRetryDelay() - tt.wantDelay; d < -2*time.Second || d > 2*time.Second {
+				t.Errorf("NextRetryDelay %v, want ≈%v", ae.NextRetryDelay(), tt.wantDelay)
+			}
+		})
+	}
+}
+
+// assertSafeError checks the error names the target and never reveals the
+// secret or the token, however it is printed.
+func assertSafeError(t *testing.T, err error, target string) {
+	t.Helper()
+	for _, text := range []string{err.Error(), fmt.Sprintf("%+v", err), fmt.Sprintf("%#v", err)} {
+		if strings.Contains(text, ghKeySecret) || strings.Contains(text, ghToken) {
+			t.Fatalf("error leaks the secret or the token: %s", text)
+		}
+	}
+	if !strings.Contains(err.Error(), target) {
+		t.Errorf("error does not name target %q: %v", target, err)
+	}
+}
+
+// TestGitHubRateLimitStopsAttempt checks a rate limit ends the attempt at
+// once: no further calls, so the retry waits for NextRetryDelay.
+func TestGitHubRateLimitStopsAttempt(t *testing.T) {
+	env := newGHEnv(t, nil)
+	env.emu.Faults.Add(githubemu.SecondaryRateLimit("PUT ", http.StatusForbidden, 5*time.Second, 1))
+	_, err := env.activity(t, ghToken, 0).PushGitHubSecret(context.Background(), pushInput(repoTarget))
+	var ae *temporal.ApplicationError
+	if !errors.As(err, &ae) || ae.Type() != ErrRateLimited {
+		t.Fatalf("got %v", err)
+	}
+	if n := env.emu.Faults.Total(); n != 2 {
+		t.Errorf("%d calls, want 2 (key, first put): %v", n, env.emu.Faults.Calls())
+	}
+}
+
+func ptr[T any](v T) *T { return &v }

@@ -1,0 +1,384 @@
+package activities
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/keyrotor/keyrotor/internal/clients"
+	"github.com/keyrotor/keyrotor/internal/emulator/faults"
+	gitlabemu "github.com/keyrotor/keyrotor/internal/emulator/gitlab"
+	"github.com/keyrotor/keyrotor/internal/model"
+)
+
+const (
+	gitlabTestToken = "glpat-keyrotor-test"
+	gitlabTestKeyID = "AKIAIOSFODNN7EXAMPLE"
+	// A real-looking AWS secret: Base64 with "/" and "+".
+	gitlabTestSecret = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
+)
+
+// gitlabTestEnv is an emulator with project acme/api and group acme, and the
+// activity talking to it through the production client constructor.
+type gitlabTestEnv struct {
+	emu *gitlabemu.Emulator
+	url string
+	act *GitLab
+}
+
+func newGitLabTestEnv(t *testing.T) *gitlabTestEnv {
+	t.Helper()
+	emu := gitlabemu.New(gitlabTestToken)
+	emu.AddGroup("acme")
+	emu.AddProject("acme/api")
+	srv := httptest.NewServer(emu.Handler())
+	t.Cleanup(srv.Close)
+	return &gitlabTestEnv{emu: emu, url: srv.URL, act: newGitLabActivity(t, srv.URL, gitlabTestToken)}
+}
+
+func newGitLabActivity(t *testing.T, url, token string) *GitLab {
+	t.Helper()
+	c, err := clients.NewGitLabClient(url, model.Secret(token))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return NewGitLab(c)
+}
+
+func gitlabInput(target model.Target) PushInput {
+	return PushInput{
+		Target:      target,
+		SecretNames: model.DefaultSecretNames,
+		Key:         model.NewAccessKey{ID: gitlabTestKeyID, Secret: model.Secret(gitlabTestSecret)},
+	}
+}
+
+// gitlabAppError asserts err is an ApplicationError of the given type,
+// retryable or not, naming the target and leaking neither secret nor token.
+func gitlabAppError(t *testing.T, err error, in PushInput, wantType string, wantNonRetryable bool) *temporal.ApplicationError {
+	t.Helper()
+	gitlabNoLeak(t, err, in)
+	var appErr *temporal.ApplicationError
+	if !errors.As(err, &appErr) {
+		t.Fatalf("error %v (%T) is not an ApplicationError", err, err)
+	}
+	if appErr.Type() != wantType || appErr.NonRetryable() != wantNonRetryable {
+		t.Fatalf("error type %q nonRetryable=%v, want %q nonRetryable=%v (%v)",
+			appErr.Type(), appErr.NonRetryable(), wantType, wantNonRetryable, err)
+	}
+	return appErr
+}
+
+// gitlabNoLeak asserts err names the target and carries no secret, token or URL.
+func gitlabNoLeak(t *testing.T, err error, in PushInput) {
+	t.Helper()
+	if err == nil {
+		t.Fatal("expected an error")
+	}
+	msg := err.Error()
+	if !strings.Contains(msg, in.Target.String()) {
+		t.Errorf("error %q does not name target %q", msg, in.Target.String())
+	}
+	for _, leak := range []string{gitlabTestSecret, gitlabTestToken, "http://"} {
+		if strings.Contains(msg, leak) {
+			t.Errorf("error %q contains %q", msg, leak)
+		}
+	}
+}
+
+func TestGitLabPushCreatesVariables(t *testing.T) {
+	tests := []struct {
+		name      string
+		target    model.Target
+		scope     string // emulator scope
+		envScope  string
+		wantCalls int
+	}{
+		{
+			name:   "project default scope",
+			target: model.Target{Kind: model.GitLabProject, Project: "acme/api"},
+			scope:  "project:acme/api", envScope: "*",
+		},
+		{
+			name:   "project environment scope, protected and masked",
+			target: model.Target{Kind: model.GitLabProject, Project: "acme/api", EnvironmentScope: "production", Protected: true, Masked: true},
+			scope:  "project:acme/api", envScope: "production",
+		},
+		{
+			name:   "project by numeric ID",
+			target: model.Target{Kind: model.GitLabProject, Project: "1", Masked: true},
+			scope:  "project:acme/api", envScope: "*",
+		},
+		{
+			name:   "group with wildcard scope",
+			target: model.Target{Kind: model.GitLabGroup, Group: "acme", EnvironmentScope: "review/*", Masked: true, Protected: true},
+			scope:  "group:acme", envScope: "review/*",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env := newGitLabTestEnv(t)
+			res, err := env.act.PushGitLabVariable(context.Background(), gitlabInput(tt.target))
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Each variable: update (404) + create, then one read-back each.
+			if res.Calls != 6 || env.emu.Faults.Total() != 6 {
+				t.Errorf("calls = %d (emulator saw %d), want 6", res.Calls, env.emu.Faults.Total())
+			}
+			if res.Target != tt.target.String() || res.ConfirmedAt.IsZero() {
+				t.Errorf("result = %+v", res)
+			}
+			gitlabAssertHolds(t, env.emu, tt.scope, tt.envScope, tt.target)
+			if n := len(env.emu.Variables(tt.scope)); n != 2 {
+				t.Errorf("%s holds %d variables, want 2", tt.scope, n)
+			}
+		})
+	}
+}
+
+// gitlabAssertHolds checks the emulator holds exactly the new key with the target's flags.
+func gitlabAssertHolds(t *testing.T, emu *gitlabemu.Emulator, scope, envScope string, target model.Target) {
+	t.Helper()
+	want := map[string]string{"AWS_ACCESS_KEY_ID": gitlabTestKeyID, "AWS_SECRET_ACCESS_KEY": gitlabTestSecret}
+	for key, value := range want {
+		v, ok := emu.Variable(scope, key, envScope)
+		if !ok {
+			t.Fatalf("%s has no %s in scope %s", scope, key, envScope)
+		}
+		if v.Value != value || v.Masked != target.Masked || v.Protected != target.Protected || !v.Raw || v.VariableType != "env_var" {
+			t.Errorf("%s = %+v, want value %q masked=%v protected=%v raw", key, v, value, target.Masked, target.Protected)
+		}
+	}
+}
+
+func TestGitLabPushUpdatesExisting(t *testing.T) {
+	env := newGitLabTestEnv(t)
+	target := model.Target{Kind: model.GitLabProject, Project: "acme/api", EnvironmentScope: "production", Masked: true}
+	// Values from the previous rotation, plus the same keys in another scope
+	// that must not be touched.
+	for _, scope := range []string{"production", "staging"} {
+		for _, key := range []string{"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"} {
+			if err := env.emu.SetVariable("project:acme/api", gitlabemu.Variable{
+				Key: key, Value: "old-value-" + scope, EnvironmentScope: scope, Protected: true,
+			}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+
+	res, err := env.act.PushGitLabVariable(context.Background(), gitlabInput(target))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Calls != 4 {
+		t.Errorf("calls = %d, want 4 (one update and one read-back per variable)", res.Calls)
+	}
+	calls := env.emu.Faults.Calls()
+	for op, want := range map[string]int{
+		"PUT /api/v4/projects/acme/api/variables/AWS_ACCESS_KEY_ID":     1,
+		"PUT /api/v4/projects/acme/api/variables/AWS_SECRET_ACCESS_KEY": 1,
+		"GET /api/v4/projects/acme/api/variables/AWS_ACCESS_KEY_ID":     1,
+		"GET /api/v4/projects/acme/api/variables/AWS_SECRET_ACCESS_KEY": 1,
+	} {
+		if calls[op] != want {
+			t.Errorf("%s called %d times, want %d (all: %v)", op, calls[op], want, calls)
+		}
+	}
+	// The flags follow the configuration: protected is turned off, masked on.
+	gitlabAssertHolds(t, env.emu, "project:acme/api", "production", target)
+	if v, _ := env.emu.Variable("project:acme/api", "AWS_SECRET_ACCESS_KEY", "staging"); v.Value != "old-value-staging" {
+		t.Errorf("staging scope changed: %+v", v)
+	}
+
+	// A retry of the same attempt is a plain update again.
+	res, err = env.act.PushGitLabVariable(context.Background(), gitlabInput(target))
+	if err != nil || res.Calls != 4 {
+		t.Fatalf("second push: calls %d, err %v", res.Calls, err)
+	}
+}
+
+func TestGitLabPushRejectsBeforeCalling(t *testing.T) {
+	project := model.Target{Kind: model.GitLabProject, Project: "acme/api", Masked: true}
+	tests := []struct {
+		name     string
+		mutate   func(*PushInput)
+		wantType string
+		wantIn   string
+	}{
+		{"secret with whitespace", func(in *PushInput) { in.Key.Secret = "abcd efgh ijkl" }, ErrUnmaskable, "AWS_SECRET_ACCESS_KEY"},
+		{"secret with newline", func(in *PushInput) { in.Key.Secret = "abcdefgh\nijkl" }, ErrUnmaskable, "AWS_SECRET_ACCESS_KEY"},
+		{"key ID too short", func(in *PushInput) { in.Key.ID = "AKIA" }, ErrUnmaskable, "AWS_ACCESS_KEY_ID"},
+		{"invalid variable name", func(in *PushInput) { in.SecretNames.AccessKeyID = "AWS-KEY" }, ErrValidation, "AWS-KEY"},
+		{"same names", func(in *PushInput) { in.SecretNames.SecretAccessKey = in.SecretNames.AccessKeyID }, ErrValidation, "different"},
+		{"no project", func(in *PushInput) { in.Target.Project = "" }, ErrValidation, "not a GitLab"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env := newGitLabTestEnv(t)
+			in := gitlabInput(project)
+			tt.mutate(&in)
+			_, err := env.act.PushGitLabVariable(context.Background(), in)
+			gitlabAppError(t, err, in, tt.wantType, true)
+			if !strings.Contains(err.Error(), tt.wantIn) {
+				t.Errorf("error %q does not mention %q", err, tt.wantIn)
+			}
+			if strings.Contains(err.Error(), in.Key.Secret.Reveal()) {
+				t.Errorf("error %q contains the secret", err)
+			}
+			if n := env.emu.Faults.Total(); n != 0 {
+				t.Errorf("%d calls made, want none", n)
+			}
+		})
+	}
+}
+
+func TestGitLabPushErrors(t *testing.T) {
+	project := model.Target{Kind: model.GitLabProject, Project: "acme/api", EnvironmentScope: "production", Masked: true}
+	tests := []struct {
+		name         string
+		target       model.Target
+		token        string
+		rule         *faults.Rule
+		wantType     string // "" for a plain retryable error
+		nonRetryable bool
+		wantDelay    time.Duration
+		wantIn       string
+	}{
+		{name: "unknown token", target: project, token: "glpat-wrong", wantType: ErrUnauthorized, nonRetryable: true, wantIn: "401"},
+		{name: "developer token", target: project, token: "glpat-developer", wantType: ErrUnauthorized, nonRetryable: true, wantIn: "403"},
+		{name: "missing project", target: model.Target{Kind: model.GitLabProject, Project: "acme/nope"}, wantType: ErrNotFound, nonRetryable: true, wantIn: "project not found"},
+		{name: "missing group", target: model.Target{Kind: model.GitLabGroup, Group: "nope"}, wantType: ErrNotFound, nonRetryable: true, wantIn: "group not found"},
+		{
+			name: "rate limited with Retry-After", target: project,
+			rule:     &faults.Rule{Op: "PUT ", Status: 429, RetryAfter: 17 * time.Second},
+			wantType: ErrRateLimited, wantDelay: 17 * time.Second, wantIn: "429",
+		},
+		{
+			name: "rate limited with RateLimit-Reset", target: project,
+			rule:     &faults.Rule{Op: "PUT ", Status: 429, Header: http.Header{"Ratelimit-Reset": {strconv.FormatInt(time.Now().Add(time.Minute).Unix(), 10)}}},
+			wantType: ErrRateLimited, wantDelay: time.Minute, wantIn: "429",
+		},
+		{
+			name: "server unavailable", target: project,
+			rule:   &faults.Rule{Op: "PUT ", Status: 503},
+			wantIn: "HTTP 503",
+		},
+		{
+			name: "value refused by GitLab", target: project,
+			// The update finds nothing, so the create carries the value and is refused.
+			rule:     &faults.Rule{Op: "POST ", Status: 400, Body: `{"message":{"value":["is invalid"]}}`},
+			wantType: ErrUnmaskable, nonRetryable: true, wantIn: "value is invalid",
+		},
+		{
+			name: "server echoes the secret", target: project,
+			rule:     &faults.Rule{Op: "PUT ", Status: 400, Body: `{"message":{"value":["` + gitlabTestSecret + ` is invalid"]}}`},
+			wantType: ErrUnmaskable, nonRetryable: true, wantIn: "[REDACTED]",
+		},
+		{
+			name: "other validation error", target: project,
+			rule:     &faults.Rule{Op: "PUT ", Status: 400, Body: `{"message":{"environment_scope":["is invalid"]}}`},
+			wantType: ErrUnprocessable, nonRetryable: true, wantIn: "environment_scope is invalid",
+		},
+		{
+			name: "created concurrently", target: project,
+			rule:   &faults.Rule{Op: "POST ", Status: 400, Body: `{"message":{"key":["(AWS_ACCESS_KEY_ID) has already been taken"]}}`},
+			wantIn: "created concurrently",
+		},
+		{
+			name: "read-back shows another value", target: project,
+			rule: &faults.Rule{Op: "GET ", Status: 200, Body: `{"key":"AWS_ACCESS_KEY_ID","value":"AKIAOTHER0000000000","masked":true,` +
+				`"protected":false,"raw":true,"environment_scope":"production","variable_type":"env_var"}`},
+			wantType: ErrNotConfirmed, wantIn: "does not hold the new value",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env := newGitLabTestEnv(t)
+			env.emu.AddToken("glpat-developer", gitlabemu.Developer)
+			act := env.act
+			if tt.token != "" {
+				act = newGitLabActivity(t, env.url, tt.token)
+			}
+			if tt.rule != nil {
+				env.emu.Faults.Add(*tt.rule)
+			}
+			in := gitlabInput(tt.target)
+			_, err := act.PushGitLabVariable(context.Background(), in)
+			if err == nil {
+				t.Fatal("push succeeded")
+			}
+			if tt.wantType == "" {
+				gitlabNoLeak(t, err, in)
+				var appErr *temporal.ApplicationError
+				if errors.As(err, &appErr) && appErr.NonRetryable() {
+					t.Fatalf("error %v is non-retryable", err)
+				}
+			} else {
+				appErr := gitlabAppError(t, err, in, tt.wantType, tt.nonRetryable)
+				if d := appErr.NextRetryDelay(); d < tt.wantDelay-2*time.Second || d > tt.wantDelay {
+					t.Errorf("NextRetryDelay = %s, want %s", d, tt.wantDelay)
+				}
+			}
+			if !strings.Contains(err.Error(), tt.wantIn) {
+				t.Errorf("error %q does not mention %q", err, tt.wantIn)
+			}
+			if tt.rule != nil && tt.rule.Status >= 429 && env.emu.Faults.Total() != 1 {
+				t.Errorf("%d calls, want 1: client-go must not retry by itself", env.emu.Faults.Total())
+			}
+		})
+	}
+}
+
+func TestGitLabPushTimeoutIsRetryable(t *testing.T) {
+	env := newGitLabTestEnv(t)
+	env.emu.Faults.Add(faults.Rule{Op: "PUT ", Delay: 5 * time.Second})
+	in := gitlabInput(model.Target{Kind: model.GitLabGroup, Group: "acme"})
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	_, err := env.act.PushGitLabVariable(ctx, in)
+	gitlabNoLeak(t, err, in)
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("error %v does not wrap context.DeadlineExceeded", err)
+	}
+	var appErr *temporal.ApplicationError
+	if errors.As(err, &appErr) && appErr.NonRetryable() {
+		t.Errorf("timeout is non-retryable: %v", err)
+	}
+}
+
+// The activity's pre-check must agree with the emulator's model of GitLab
+// for raw variables, which is what the activity writes.
+func TestGitLabMaskableMatchesGitLab(t *testing.T) {
+	for _, v := range []string{gitlabTestSecret, gitlabTestKeyID, "1234567", "12345678", "abcd 1234", "abcd1234\n", "abcd1234$!", "ab\vcd1234", "ünïcödé!"} {
+		if got, want := gitlabMaskable(v), gitlabemu.Maskable(v, true); got != want {
+			t.Errorf("gitlabMaskable(%q) = %v, GitLab says %v", v, got, want)
+		}
+	}
+}
+
+func TestGitLabRetryDelay(t *testing.T) {
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	tests := []struct {
+		header http.Header
+		want   time.Duration
+	}{
+		{http.Header{"Retry-After": {"30"}}, 30 * time.Second},
+		{http.Header{"Retry-After": {now.Add(90 * time.Second).Format(http.TimeFormat)}}, 90 * time.Second},
+		{http.Header{"Ratelimit-Reset": {strconv.FormatInt(now.Add(time.Minute).Unix(), 10)}}, time.Minute},
+		{http.Header{"Retry-After": {"garbage"}}, 0},
+		{http.Header{}, 0},
+	}
+	for _, tt := range tests {
+		if got := gitlabRetryDelay(tt.header, now); got != tt.want {
+			t.Errorf("gitlabRetryDelay(%v) = %s, want %s", tt.header, got, tt.want)
+		}
+	}
+}

@@ -1,0 +1,38 @@
+package clients
+
+import (
+	"fmt"
+	"net/http"
+	"time"
+
+	gitlab "gitlab.com/gitlab-org/api/client-go"
+
+	"github.com/keyrotor/keyrotor/internal/model"
+)
+
+// gitlabRequestTimeout bounds one HTTP exchange, so a hung GitLab fails the
+// attempt well before the activity's StartToClose timeout and Temporal
+// retries it.
+const gitlabRequestTimeout = 30 * time.Second
+
+// NewGitLabClient builds the GitLab client the activities use. baseURL is the
+// instance's root ("https://gitlab.example.com") or its API root (".../api/v4");
+// client-go accepts both. token is a personal, group or project access token
+// with the Maintainer role, sent as PRIVATE-TOKEN.
+//
+// client-go retries 429 and 5xx itself (up to five times, ignoring
+// Retry-After). Retries are disabled here so that Temporal's retry policy,
+// with the delay GitLab asked for, is the only one: call counts stay
+// predictable and a rate limit is not hammered.
+func NewGitLabClient(baseURL string, token model.Secret) (*gitlab.Client, error) {
+	c, err := gitlab.NewClient(token.Reveal(),
+		gitlab.WithBaseURL(baseURL),
+		gitlab.WithoutRetries(),
+		gitlab.WithHTTPClient(&http.Client{Timeout: gitlabRequestTimeout}),
+	)
+	if err != nil {
+		// client-go's error names only the URL; the token is not in it.
+		return nil, fmt.Errorf("gitlab client for %s: %w", baseURL, err)
+	}
+	return c, nil
+}

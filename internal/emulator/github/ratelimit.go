@@ -1,0 +1,85 @@
+package githubemu
+
+import (
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/keyrotor/keyrotor/internal/emulator/faults"
+)
+
+// GitHub's documentation URLs for rate limits. go-github recognises a
+// secondary limit by the suffix of documentation_url.
+const (
+	docsPrimaryLimit   = "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api#about-rate-limits"
+	docsSecondaryLimit = "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api#about-secondary-rate-limits"
+
+	// SecondaryLimitMessage is the message GitHub sends with a secondary rate limit.
+	SecondaryLimitMessage = "You have exceeded a secondary rate limit. Please wait a few minutes before you try again. If you reach out to GitHub Support for help, please include the request ID."
+	// PrimaryLimitMessage is the message GitHub sends when the hourly quota is spent.
+	PrimaryLimitMessage = "API rate limit exceeded for installation. If you reach out to GitHub Support for help, please include the request ID."
+
+	hourlyLimit = 5000 // a GitHub App installation's or PAT's core quota
+)
+
+var primaryLimitBody = apiError{Message: PrimaryLimitMessage, DocumentationURL: docsPrimaryLimit}
+
+// rateWindow is the core quota the emulator reports in x-ratelimit-*
+// headers, per emulator rather than per token (tests use one token).
+type rateWindow struct {
+	reset time.Time
+	used  int
+}
+
+// take spends one request from the quota, writes GitHub's x-ratelimit-*
+// headers and reports whether the quota allowed the request.
+func (q *rateWindow) take(h http.Header, now time.Time) bool {
+	if !now.Before(q.reset) {
+		q.reset = now.Add(time.Hour).Truncate(time.Second)
+		q.used = 0
+	}
+	ok := q.used < hourlyLimit
+	if ok {
+		q.used++
+	}
+	h.Set("X-RateLimit-Limit", strconv.Itoa(hourlyLimit))
+	h.Set("X-RateLimit-Remaining", strconv.Itoa(hourlyLimit-q.used))
+	h.Set("X-RateLimit-Used", strconv.Itoa(q.used))
+	h.Set("X-RateLimit-Reset", strconv.FormatInt(q.reset.Unix(), 10))
+	h.Set("X-RateLimit-Resource", "core")
+	return ok
+}
+
+// PrimaryRateLimit is a fault rule answering like GitHub once the hourly
+// quota is spent: 403 with x-ratelimit-remaining 0 and x-ratelimit-reset,
+// which go-github turns into *github.RateLimitError. op is a substring of
+// "METHOD /path" ("" matches all); times 0 means every matching request.
+func PrimaryRateLimit(op string, reset time.Time, times int) faults.Rule {
+	h := http.Header{}
+	h.Set("X-RateLimit-Limit", strconv.Itoa(hourlyLimit))
+	h.Set("X-RateLimit-Remaining", "0")
+	h.Set("X-RateLimit-Used", strconv.Itoa(hourlyLimit))
+	h.Set("X-RateLimit-Reset", strconv.FormatInt(reset.Unix(), 10))
+	h.Set("X-RateLimit-Resource", "core")
+	return faults.Rule{Op: op, Status: http.StatusForbidden, Header: h, Body: jsonString(primaryLimitBody), Times: times}
+}
+
+// SecondaryRateLimit is a fault rule answering like GitHub's secondary
+// (abuse) rate limit: status 403 or 429, Retry-After when retryAfter > 0
+// and the secondary-rate-limit message. With 403, go-github returns
+// *github.AbuseRateLimitError (RetryAfter set from the header); go-github
+// v60 does not special-case 429, which arrives as *github.ErrorResponse
+// whose Response still carries Retry-After.
+func SecondaryRateLimit(op string, status int, retryAfter time.Duration, times int) faults.Rule {
+	body := apiError{Message: SecondaryLimitMessage, DocumentationURL: docsSecondaryLimit}
+	return faults.Rule{Op: op, Status: status, RetryAfter: retryAfter, Body: jsonString(body), Times: times}
+}
+
+func jsonString(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return string(b)
+}
