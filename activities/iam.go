@@ -1,0 +1,497 @@
+package activities
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
+	"github.com/aws/aws-sdk-go-v2/service/iam/types"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
+	"github.com/aws/smithy-go"
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/keyrotor/keyrotor/internal/clients"
+	"github.com/keyrotor/keyrotor/internal/model"
+)
+
+// IAMAPI is the part of the IAM client the activities call. It is declared
+// in internal/clients (and aliased here) so that *clients.AWS satisfies
+// IAMClients without an import cycle.
+type IAMAPI = clients.IAMAPI
+
+// STSAPI is the part of the STS client VerifyAccessKey calls.
+type STSAPI = clients.STSAPI
+
+// IAMClients hands out the AWS clients of one configured account.
+type IAMClients interface {
+	// IAM returns a client signed with the rotator's own credentials.
+	IAM(ctx context.Context, account string) (IAMAPI, error)
+	// STSWithKey returns a client that signs with key and nothing else.
+	STSWithKey(ctx context.Context, account string, key model.NewAccessKey) (STSAPI, error)
+}
+
+var _ IAMClients = (*clients.AWS)(nil)
+
+// IAM holds the IAM / STS activities of a rotation.
+type IAM struct {
+	clients IAMClients
+}
+
+// NewIAM returns the IAM activities using c for their AWS clients.
+func NewIAM(c IAMClients) *IAM { return &IAM{clients: c} }
+
+// iamDefaultRetryDelay is the NextRetryDelay of a throttled call whose
+// answer carried no Retry-After (IAM's throttling answers usually do not).
+const iamDefaultRetryDelay = 5 * time.Second
+
+// SDK retries: every AWS call made here is a single attempt. Temporal
+// retries the whole activity with the workflow's backoff and records every
+// attempt; the SDK's standard retryer (3 attempts, retry-quota token bucket)
+// would multiply those attempts invisibly, spend the throttling budget inside
+// one attempt instead of honouring Retry-After through NextRetryDelay, and —
+// worst — re-send CreateAccessKey after a lost answer inside one attempt, so
+// the stray key would only be found on the next activity attempt anyway.
+func iamSingleAttempt(o *iam.Options) { o.RetryMaxAttempts = 1 }
+func stsSingleAttempt(o *sts.Options) { o.RetryMaxAttempts = 1 }
+
+// InspectKeys lists the user's keys and deletes leftover Inactive ones to make
+// room for the new key. Two Active keys stop the rotation before anything is
+// touched: one of them is in use somewhere nobody told keyrotor about.
+func (a *IAM) InspectKeys(ctx context.Context, in InspectKeysInput) (InspectKeysResult, error) {
+	t := iamTarget{account: in.Account, user: in.User}
+	if err := t.validate(false); err != nil {
+		return InspectKeysResult{}, err
+	}
+	api, err := a.iamAPI(ctx, t)
+	if err != nil {
+		return InspectKeysResult{}, err
+	}
+	keys, err := iamListKeys(ctx, api, t)
+	if err != nil {
+		return InspectKeysResult{}, err
+	}
+	active, inactive := iamSplitByStatus(keys)
+	if len(active) > 1 {
+		return InspectKeysResult{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf(
+			"IAM user %q in account %q has two active access keys (%s, %s); nothing was changed: deactivate or delete the one that is not in use, then rotate again",
+			t.user, t.account, active[0].ID, active[1].ID), ErrTwoActiveKeys, nil)
+	}
+	var res InspectKeysResult
+	if len(active) == 1 {
+		k := active[0]
+		res.ActiveKey = &k
+	}
+	for _, k := range inactive {
+		if err := iamDeleteKey(ctx, api, t.withKey(k.ID)); err != nil {
+			return InspectKeysResult{}, err
+		}
+		iamLog(ctx, "deleted inactive leftover access key", "user", t.user, "accessKeyId", k.ID)
+		res.DeletedInactive = append(res.DeletedInactive, k.ID)
+	}
+	return res, nil
+}
+
+// CreateAccessKey creates the new key. It is idempotent under retry: a key
+// the workflow does not know is the product of an earlier attempt whose
+// answer was lost (its secret is unknown, so it is useless) and is deleted
+// before creating again.
+func (a *IAM) CreateAccessKey(ctx context.Context, in CreateAccessKeyInput) (CreateAccessKeyResult, error) {
+	t := iamTarget{account: in.Account, user: in.User}
+	if err := t.validate(false); err != nil {
+		return CreateAccessKeyResult{}, err
+	}
+	api, err := a.iamAPI(ctx, t)
+	if err != nil {
+		return CreateAccessKeyResult{}, err
+	}
+	keys, err := iamListKeys(ctx, api, t)
+	if err != nil {
+		return CreateAccessKeyResult{}, err
+	}
+	var res CreateAccessKeyResult
+	var kept []string
+	for _, k := range keys {
+		if slices.Contains(in.KnownKeyIDs, k.ID) {
+			kept = append(kept, k.ID)
+			continue
+		}
+		if err := iamDeleteKey(ctx, api, t.withKey(k.ID)); err != nil {
+			return CreateAccessKeyResult{}, err
+		}
+		iamLog(ctx, "deleted stray access key from a lost attempt", "user", t.user, "accessKeyId", k.ID)
+		res.DeletedStray = append(res.DeletedStray, k.ID)
+	}
+	if len(kept) >= 2 {
+		return CreateAccessKeyResult{}, t.keyLimit(kept)
+	}
+	out, err := api.CreateAccessKey(ctx, &iam.CreateAccessKeyInput{UserName: aws.String(t.user)}, iamSingleAttempt)
+	if err != nil {
+		var limit *types.LimitExceededException
+		if errors.As(err, &limit) {
+			return CreateAccessKeyResult{}, t.keyLimit(kept)
+		}
+		return CreateAccessKeyResult{}, t.fail("CreateAccessKey", err)
+	}
+	res.Key = model.NewAccessKey{ID: aws.ToString(out.AccessKey.AccessKeyId), Secret: model.Secret(aws.ToString(out.AccessKey.SecretAccessKey))}
+	res.CreatedAt = aws.ToTime(out.AccessKey.CreateDate)
+	iamLog(ctx, "created access key", "user", t.user, "accessKeyId", res.Key.ID)
+	return res, nil
+}
+
+// VerifyAccessKey asks STS who the new key is, signing with that key alone.
+// A refusal is retryable: IAM takes a few seconds to accept a brand-new key
+// everywhere, and the workflow's retry policy backs off over that window.
+func (a *IAM) VerifyAccessKey(ctx context.Context, in VerifyAccessKeyInput) (VerifyAccessKeyResult, error) {
+	t := iamTarget{account: in.Account, user: in.User, keyID: in.Key.ID}
+	if err := t.validate(true); err != nil {
+		return VerifyAccessKeyResult{}, err
+	}
+	api, err := a.clients.STSWithKey(ctx, t.account, in.Key)
+	if err != nil {
+		return VerifyAccessKeyResult{}, temporal.NewNonRetryableApplicationError(err.Error(), ErrValidation, nil)
+	}
+	out, err := api.GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{}, stsSingleAttempt)
+	if err != nil {
+		switch iamErrorCode(err) {
+		case "InvalidClientTokenId", "SignatureDoesNotMatch":
+			return VerifyAccessKeyResult{}, temporal.NewApplicationErrorWithOptions(
+				fmt.Sprintf("STS does not accept access key %s of IAM user %q (yet)", t.keyID, t.user),
+				ErrKeyNotAccepted, temporal.ApplicationErrorOptions{Cause: err})
+		}
+		return VerifyAccessKeyResult{}, t.fail("GetCallerIdentity", err)
+	}
+	arn := aws.ToString(out.Arn)
+	if !iamIsUserARN(arn, t.user) {
+		return VerifyAccessKeyResult{}, temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("access key %s signs as %s, not as IAM user %q", t.keyID, arn, t.user), ErrWrongIdentity, nil)
+	}
+	return VerifyAccessKeyResult{ARN: arn}, nil
+}
+
+// GetAccessKeyLastUsed says when the key was last used, so the workflow can
+// hold while a pipeline still uses the old key.
+func (a *IAM) GetAccessKeyLastUsed(ctx context.Context, in KeyInput) (KeyLastUsedResult, error) {
+	t := iamTarget{account: in.Account, user: in.User, keyID: in.AccessKeyID}
+	if err := t.validate(true); err != nil {
+		return KeyLastUsedResult{}, err
+	}
+	api, err := a.iamAPI(ctx, t)
+	if err != nil {
+		return KeyLastUsedResult{}, err
+	}
+	out, err := api.GetAccessKeyLastUsed(ctx, &iam.GetAccessKeyLastUsedInput{AccessKeyId: aws.String(t.keyID)}, iamSingleAttempt)
+	if err != nil {
+		if iamIsNoSuchEntity(err) {
+			return KeyLastUsedResult{}, t.noSuchKey()
+		}
+		return KeyLastUsedResult{}, t.fail("GetAccessKeyLastUsed", err)
+	}
+	// The call takes no user name: make sure the key is this user's.
+	if owner := aws.ToString(out.UserName); owner != "" && owner != t.user {
+		return KeyLastUsedResult{}, t.noSuchKey()
+	}
+	return iamLastUsed(out.AccessKeyLastUsed), nil
+}
+
+// iamLastUsed converts IAM's answer; a never-used key has no date and
+// service "N/A".
+func iamLastUsed(u *types.AccessKeyLastUsed) KeyLastUsedResult {
+	if u == nil || u.LastUsedDate == nil {
+		return KeyLastUsedResult{}
+	}
+	at := u.LastUsedDate.UTC()
+	res := KeyLastUsedResult{LastUsed: &at}
+	if s := aws.ToString(u.ServiceName); s != "N/A" {
+		res.Service = s
+	}
+	return res
+}
+
+// DeactivateAccessKey sets the key Inactive. A key that is already gone is
+// as dead as an inactive one, so that counts as done.
+func (a *IAM) DeactivateAccessKey(ctx context.Context, in KeyInput) (KeyChangeResult, error) {
+	return a.setKeyStatus(ctx, in, types.StatusTypeInactive)
+}
+
+// ActivateAccessKey sets the key Active again (rollback). A missing key
+// cannot be brought back: that is a non-retryable ErrNoSuchEntity.
+func (a *IAM) ActivateAccessKey(ctx context.Context, in KeyInput) (KeyChangeResult, error) {
+	return a.setKeyStatus(ctx, in, types.StatusTypeActive)
+}
+
+// setKeyStatus looks first, so that a key already in the wanted state is
+// reported as AlreadyDone without a write.
+func (a *IAM) setKeyStatus(ctx context.Context, in KeyInput, want types.StatusType) (KeyChangeResult, error) {
+	t := iamTarget{account: in.Account, user: in.User, keyID: in.AccessKeyID}
+	if err := t.validate(true); err != nil {
+		return KeyChangeResult{}, err
+	}
+	api, err := a.iamAPI(ctx, t)
+	if err != nil {
+		return KeyChangeResult{}, err
+	}
+	k, err := iamFindKey(ctx, api, t)
+	if err != nil {
+		return KeyChangeResult{}, err
+	}
+	if k == nil {
+		return t.missingKey(want)
+	}
+	if k.Status == string(want) {
+		return KeyChangeResult{AlreadyDone: true}, nil
+	}
+	_, err = api.UpdateAccessKey(ctx, &iam.UpdateAccessKeyInput{
+		UserName: aws.String(t.user), AccessKeyId: aws.String(t.keyID), Status: want,
+	}, iamSingleAttempt)
+	if iamIsNoSuchEntity(err) { // deleted between the list and the update
+		return t.missingKey(want)
+	}
+	if err != nil {
+		return KeyChangeResult{}, t.fail("UpdateAccessKey", err)
+	}
+	iamLog(ctx, "changed access key status", "user", t.user, "accessKeyId", t.keyID, "status", string(want))
+	return KeyChangeResult{}, nil
+}
+
+// DeleteAccessKey deletes the key; a key already gone counts as done.
+func (a *IAM) DeleteAccessKey(ctx context.Context, in KeyInput) (KeyChangeResult, error) {
+	t := iamTarget{account: in.Account, user: in.User, keyID: in.AccessKeyID}
+	if err := t.validate(true); err != nil {
+		return KeyChangeResult{}, err
+	}
+	api, err := a.iamAPI(ctx, t)
+	if err != nil {
+		return KeyChangeResult{}, err
+	}
+	k, err := iamFindKey(ctx, api, t)
+	if err != nil {
+		return KeyChangeResult{}, err
+	}
+	if k == nil {
+		return KeyChangeResult{AlreadyDone: true}, nil
+	}
+	if err := iamDeleteKey(ctx, api, t); err != nil {
+		return KeyChangeResult{}, err
+	}
+	iamLog(ctx, "deleted access key", "user", t.user, "accessKeyId", t.keyID)
+	return KeyChangeResult{}, nil
+}
+
+// --- helpers ---------------------------------------------------------------
+
+// iamAPI returns the account's IAM client. An unknown account is a
+// configuration error that no retry fixes.
+func (a *IAM) iamAPI(ctx context.Context, t iamTarget) (IAMAPI, error) {
+	api, err := a.clients.IAM(ctx, t.account)
+	if err != nil {
+		return nil, temporal.NewNonRetryableApplicationError(err.Error(), ErrValidation, nil)
+	}
+	return api, nil
+}
+
+// iamListKeys returns the user's keys, oldest first.
+func iamListKeys(ctx context.Context, api IAMAPI, t iamTarget) ([]model.AccessKey, error) {
+	var keys []model.AccessKey
+	in := &iam.ListAccessKeysInput{UserName: aws.String(t.user)}
+	for {
+		out, err := api.ListAccessKeys(ctx, in, iamSingleAttempt)
+		if err != nil {
+			return nil, t.fail("ListAccessKeys", err)
+		}
+		for _, m := range out.AccessKeyMetadata {
+			keys = append(keys, model.AccessKey{ID: aws.ToString(m.AccessKeyId), Status: string(m.Status), CreatedAt: aws.ToTime(m.CreateDate)})
+		}
+		if !out.IsTruncated || out.Marker == nil {
+			break
+		}
+		in.Marker = out.Marker
+	}
+	slices.SortStableFunc(keys, func(a, b model.AccessKey) int { return a.CreatedAt.Compare(b.CreatedAt) })
+	return keys, nil
+}
+
+// iamFindKey returns the user's key t.keyID, or nil when the user has no such key.
+func iamFindKey(ctx context.Context, api IAMAPI, t iamTarget) (*model.AccessKey, error) {
+	keys, err := iamListKeys(ctx, api, t)
+	if err != nil {
+		return nil, err
+	}
+	for _, k := range keys {
+		if k.ID == t.keyID {
+			return &k, nil
+		}
+	}
+	return nil, nil
+}
+
+// iamSplitByStatus separates Active keys from the others.
+func iamSplitByStatus(keys []model.AccessKey) (active, inactive []model.AccessKey) {
+	for _, k := range keys {
+		if k.Status == model.KeyActive {
+			active = append(active, k)
+		} else {
+			inactive = append(inactive, k)
+		}
+	}
+	return active, inactive
+}
+
+// iamDeleteKey deletes t.keyID; a key already gone is fine.
+func iamDeleteKey(ctx context.Context, api IAMAPI, t iamTarget) error {
+	_, err := api.DeleteAccessKey(ctx, &iam.DeleteAccessKeyInput{UserName: aws.String(t.user), AccessKeyId: aws.String(t.keyID)}, iamSingleAttempt)
+	if err == nil || iamIsNoSuchEntity(err) {
+		return nil
+	}
+	return t.fail("DeleteAccessKey", err)
+}
+
+// iamIsUserARN reports whether arn is IAM user name's ARN, under any path:
+// arn:<partition>:iam::<account>:user/<path/>name.
+func iamIsUserARN(arn, name string) bool {
+	parts := strings.SplitN(arn, ":", 6)
+	if len(parts) != 6 || parts[0] != "arn" || parts[2] != "iam" {
+		return false
+	}
+	resource, ok := strings.CutPrefix(parts[5], "user/")
+	if !ok {
+		return false
+	}
+	return resource[strings.LastIndex(resource, "/")+1:] == name
+}
+
+func iamLog(ctx context.Context, msg string, keyvals ...any) {
+	if activity.IsActivity(ctx) {
+		activity.GetLogger(ctx).Info(msg, keyvals...)
+	}
+}
+
+// iamTarget is what an activity works on, for validation and error messages.
+// It never holds a secret.
+type iamTarget struct {
+	account, user, keyID string
+}
+
+func (t iamTarget) withKey(id string) iamTarget {
+	t.keyID = id
+	return t
+}
+
+func (t iamTarget) validate(needKey bool) error {
+	var missing []string
+	if t.account == "" {
+		missing = append(missing, "account")
+	}
+	if t.user == "" {
+		missing = append(missing, "user")
+	}
+	if needKey && t.keyID == "" {
+		missing = append(missing, "access key ID")
+	}
+	if len(missing) > 0 {
+		return temporal.NewNonRetryableApplicationError("missing "+strings.Join(missing, ", "), ErrValidation, nil)
+	}
+	return nil
+}
+
+func (t iamTarget) String() string {
+	s := fmt.Sprintf("IAM user %q in account %q", t.user, t.account)
+	if t.keyID != "" {
+		s += " (access key " + t.keyID + ")"
+	}
+	return s
+}
+
+func (t iamTarget) keyLimit(kept []string) error {
+	return temporal.NewNonRetryableApplicationError(fmt.Sprintf(
+		"%s already has two access keys (%s) that the rotation knows about; neither can be removed safely",
+		t, strings.Join(kept, ", ")), ErrKeyLimit, nil)
+}
+
+func (t iamTarget) noSuchKey() error {
+	return temporal.NewNonRetryableApplicationError(
+		fmt.Sprintf("access key %s of IAM user %q in account %q does not exist", t.keyID, t.user, t.account), ErrNoSuchEntity, nil)
+}
+
+// missingKey is the outcome of a status change on a key that does not exist.
+func (t iamTarget) missingKey(want types.StatusType) (KeyChangeResult, error) {
+	if want == types.StatusTypeInactive {
+		return KeyChangeResult{AlreadyDone: true}, nil
+	}
+	return KeyChangeResult{}, t.noSuchKey()
+}
+
+// fail classifies an AWS error: a missing user, the rotator's own
+// credentials being refused, bad input and throttling get their error types;
+// anything else is returned wrapped, for Temporal to retry.
+func (t iamTarget) fail(op string, err error) error {
+	if iamThrottled(err) {
+		delay := iamRetryDelay(err)
+		return temporal.NewApplicationErrorWithOptions(
+			fmt.Sprintf("%s for %s: throttled by AWS, retrying in %s", op, t, delay),
+			ErrRateLimited, temporal.ApplicationErrorOptions{NextRetryDelay: delay, Cause: err})
+	}
+	switch code := iamErrorCode(err); code {
+	case "NoSuchEntity":
+		return temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("%s: IAM user %q does not exist in account %q", op, t.user, t.account), ErrNoSuchEntity, err)
+	case "AccessDenied", "AccessDeniedException", "UnauthorizedOperation",
+		"InvalidClientTokenId", "UnrecognizedClientException", "SignatureDoesNotMatch",
+		"MissingAuthenticationToken", "IncompleteSignature":
+		return temporal.NewNonRetryableApplicationError(
+			fmt.Sprintf("%s for %s: keyrotor's AWS credentials were refused (%s)", op, t, code), ErrUnauthorized, err)
+	case "ValidationError", "InvalidInput", "MalformedInput":
+		return temporal.NewNonRetryableApplicationError(fmt.Sprintf("%s for %s: %s", op, t, code), ErrValidation, err)
+	}
+	return fmt.Errorf("%s for %s: %w", op, t, err)
+}
+
+func iamErrorCode(err error) string {
+	var ae smithy.APIError
+	if errors.As(err, &ae) {
+		return ae.ErrorCode()
+	}
+	return ""
+}
+
+func iamIsNoSuchEntity(err error) bool {
+	var nse *types.NoSuchEntityException
+	return errors.As(err, &nse) || iamErrorCode(err) == "NoSuchEntity"
+}
+
+// iamThrottled recognises the SDK's throttle error codes and HTTP 429.
+func iamThrottled(err error) bool {
+	if retry.IsErrorThrottles(retry.DefaultThrottles).IsErrorThrottle(err) == aws.TrueTernary {
+		return true
+	}
+	var re *awshttp.ResponseError
+	return errors.As(err, &re) && re.HTTPStatusCode() == http.StatusTooManyRequests
+}
+
+// iamRetryDelay reads Retry-After (seconds or an HTTP date) from the answer.
+func iamRetryDelay(err error) time.Duration {
+	var re *awshttp.ResponseError
+	if !errors.As(err, &re) || re.Response == nil {
+		return iamDefaultRetryDelay
+	}
+	v := re.Response.Header.Get("Retry-After")
+	if secs, perr := strconv.Atoi(v); perr == nil && secs > 0 {
+		return time.Duration(secs) * time.Second
+	}
+	if at, perr := http.ParseTime(v); perr == nil {
+		if d := time.Until(at); d > time.Second {
+			return d
+		}
+		return time.Second
+	}
+	return iamDefaultRetryDelay
+}

@@ -1,0 +1,178 @@
+// Command demo runs a real rotation on one machine: a Temporal dev server
+// with its Web UI, the IAM/STS, GitHub and GitLab emulators seeded with a
+// demo user and five targets, and the real worker. It prints the report and
+// the UI link, then keeps everything up until Ctrl-C (or exits with --exit).
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"go.temporal.io/sdk/client"
+
+	"github.com/keyrotor/keyrotor/internal/model"
+	"github.com/keyrotor/keyrotor/internal/operator"
+	"github.com/keyrotor/keyrotor/internal/report"
+	"github.com/keyrotor/keyrotor/internal/service"
+	"github.com/keyrotor/keyrotor/internal/stack"
+	"github.com/keyrotor/keyrotor/workflows"
+)
+
+const demoUser = "ci-deployer"
+
+func main() {
+	exit := flag.Bool("exit", false, "exit after the report (status 0 only if the rotation succeeded) instead of waiting for Ctrl-C")
+	grace := flag.Duration("grace", 5*time.Second, "grace period before the old key is deactivated")
+	deleteAfter := flag.Duration("delete-after", 5*time.Second, "how long the old key stays deactivated before deletion")
+	flag.Parse()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, *exit, *grace, *deleteAfter); err != nil {
+		fmt.Fprintln(os.Stderr, "demo:", err)
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, exit bool, grace, deleteAfter time.Duration) error {
+	step("starting the Temporal dev server (with its Web UI)")
+	uiPort := freePortOr("8233")
+	logFile, err := os.Create(filepath.Join(os.TempDir(), "keyrotor-demo-temporal.log"))
+	if err != nil {
+		return err
+	}
+	defer logFile.Close()
+	srv, err := stack.StartTemporal(ctx, stack.TemporalOptions{UI: true, UIPort: uiPort, Port: freePortOr("7233"), Output: logFile})
+	if err != nil {
+		return err
+	}
+	defer func() { _ = srv.Stop() }()
+	c := srv.Client()
+	fmt.Printf("    Temporal at %s, Web UI at http://localhost:%s\n", srv.FrontendHostPort(), uiPort)
+
+	step("starting the IAM/STS, GitHub and GitLab emulators")
+	emu := stack.StartEmulators()
+	defer emu.Close()
+	old, err := emu.SeedUser(demoUser, stack.DemoTargets())
+	if err != nil {
+		return err
+	}
+	fmt.Printf("    IAM user %s has key %s; 5 targets wait for its replacement\n", demoUser, old.ID)
+
+	dir := ".demo"
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	policy := model.DefaultPolicy
+	policy.GracePeriod, policy.DeleteAfter = grace, deleteAfter
+	policy.IdleRecheck, policy.IdleChecks = time.Second, 2
+	cfgPath, err := emu.WriteConfig(dir, stack.ConfigSpec{Users: map[string][]model.Target{demoUser: stack.DemoTargets()}, Policy: policy})
+	if err != nil {
+		return err
+	}
+	cfg, err := emu.LoadConfig(cfgPath)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("    configuration: %s\n", cfgPath)
+
+	step("starting the worker")
+	quiet := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	w, err := service.NewWorker(ctx, c, cfg, service.Options{AWS: emu.AWSOptions(), Logger: quiet})
+	if err != nil {
+		return err
+	}
+	if err := w.Start(); err != nil {
+		return err
+	}
+	defer w.Stop()
+
+	rot, err := cfg.Rotation("", demoUser)
+	if err != nil {
+		return err
+	}
+	step("rotating " + rot.WorkflowID())
+	started, err := operator.StartRotation(ctx, c, cfg.TaskQueue, rot)
+	if err != nil {
+		return err
+	}
+	link := fmt.Sprintf("http://localhost:%s/namespaces/default/workflows/%s/%s/history", uiPort, url.PathEscape(started.WorkflowID), started.RunID)
+	fmt.Printf("    watch it in the Temporal UI: %s\n", link)
+	st, rotErr := waitShowingPhases(ctx, c, started)
+
+	fmt.Println()
+	_ = report.Text(os.Stdout, st)
+	fmt.Println()
+	checkErr := verify(emu, old, st)
+	fmt.Printf("Temporal UI: %s\n", link)
+	if rotErr == nil && checkErr != nil {
+		rotErr = checkErr
+	}
+	if exit {
+		return rotErr
+	}
+	if rotErr != nil {
+		fmt.Println("\nThe rotation failed:", rotErr)
+	}
+	fmt.Println("\nEverything stays up so you can look around in the UI. Press Ctrl-C to stop.")
+	<-ctx.Done()
+	return nil
+}
+
+// waitShowingPhases waits for the rotation, printing each phase as it starts.
+func waitShowingPhases(ctx context.Context, c client.Client, started operator.Started) (workflows.Status, error) {
+	done := make(chan struct{})
+	go func() {
+		last := workflows.Phase("")
+		tick := time.NewTicker(250 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+				st, err := operator.Status(ctx, c, started.WorkflowID)
+				if err == nil && st.Phase != last {
+					last = st.Phase
+					fmt.Printf("    … %s\n", st.Phase)
+				}
+			}
+		}
+	}()
+	st, err := operator.Wait(ctx, c, started)
+	close(done)
+	return st, err
+}
+
+// verify checks the end state against the emulators, as an auditor would.
+func verify(emu *stack.Emulators, old model.NewAccessKey, st workflows.Status) error {
+	passed, err := emu.CheckRotated(demoUser, st.NewKeyID, old, stack.DemoTargets())
+	for _, p := range passed {
+		fmt.Println("Check: " + p)
+	}
+	return err
+}
+
+// freePortOr returns port if nothing listens on it, else a free one.
+func freePortOr(port string) string {
+	l, err := net.Listen("tcp", "127.0.0.1:"+port)
+	if err != nil {
+		l, err = net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return port
+		}
+	}
+	defer l.Close()
+	_, p, _ := net.SplitHostPort(l.Addr().String())
+	return p
+}
+
+func step(msg string) { fmt.Printf("==> %s\n", msg) }

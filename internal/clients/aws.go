@@ -1,0 +1,151 @@
+package clients
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
+
+	"github.com/keyrotor/keyrotor/internal/model"
+)
+
+// AWSAccount is one AWS account keyrotor rotates keys in.
+type AWSAccount struct {
+	Name    string // the account's name in the configuration
+	Region  string // signing region; the loaded default (AWS_REGION, profile) when empty
+	RoleARN string // role to assume in the account; the base credentials are used when empty
+}
+
+// IAMAPI is the part of the IAM client the rotation activities call. It is
+// declared here rather than in package activities so that *AWS satisfies
+// activities.IAMClients without this package importing activities (the
+// activities import clients, not the other way round); activities aliases it.
+type IAMAPI interface {
+	ListAccessKeys(ctx context.Context, in *iam.ListAccessKeysInput, optFns ...func(*iam.Options)) (*iam.ListAccessKeysOutput, error)
+	CreateAccessKey(ctx context.Context, in *iam.CreateAccessKeyInput, optFns ...func(*iam.Options)) (*iam.CreateAccessKeyOutput, error)
+	UpdateAccessKey(ctx context.Context, in *iam.UpdateAccessKeyInput, optFns ...func(*iam.Options)) (*iam.UpdateAccessKeyOutput, error)
+	DeleteAccessKey(ctx context.Context, in *iam.DeleteAccessKeyInput, optFns ...func(*iam.Options)) (*iam.DeleteAccessKeyOutput, error)
+	GetAccessKeyLastUsed(ctx context.Context, in *iam.GetAccessKeyLastUsedInput, optFns ...func(*iam.Options)) (*iam.GetAccessKeyLastUsedOutput, error)
+}
+
+// STSAPI is the part of the STS client the Verify activity calls.
+type STSAPI interface {
+	GetCallerIdentity(ctx context.Context, in *sts.GetCallerIdentityInput, optFns ...func(*sts.Options)) (*sts.GetCallerIdentityOutput, error)
+}
+
+// fallbackRegion is used when neither the account nor the environment names
+// a region: IAM is a global service signed for us-east-1, and STS answers
+// there too.
+const fallbackRegion = "us-east-1"
+
+// AWS builds IAM and STS clients per configured account.
+type AWS struct {
+	accounts map[string]*awsAccount
+}
+
+type awsAccount struct {
+	AWSAccount
+	cfg aws.Config // region and credentials (assumed role, if any) of the account
+	iam *iam.Client
+}
+
+// NewAWS loads the default SDK configuration once (environment variables
+// such as AWS_ACCESS_KEY_ID, AWS_PROFILE, AWS_ENDPOINT_URL_IAM and
+// AWS_ENDPOINT_URL_STS, shared config files, instance roles; optFns can
+// override any of it) and derives one configuration per account.
+func NewAWS(ctx context.Context, accounts []AWSAccount, optFns ...func(*config.LoadOptions) error) (*AWS, error) {
+	base, err := config.LoadDefaultConfig(ctx, optFns...)
+	if err != nil {
+		return nil, fmt.Errorf("loading AWS configuration: %w", err)
+	}
+	a := &AWS{accounts: make(map[string]*awsAccount, len(accounts))}
+	for _, acct := range accounts {
+		if acct.Name == "" {
+			return nil, errors.New("AWS account without a name")
+		}
+		if _, dup := a.accounts[acct.Name]; dup {
+			return nil, fmt.Errorf("AWS account %q configured twice", acct.Name)
+		}
+		cfg := accountConfig(base, acct)
+		a.accounts[acct.Name] = &awsAccount{AWSAccount: acct, cfg: cfg, iam: iam.NewFromConfig(cfg)}
+	}
+	return a, nil
+}
+
+// accountConfig copies the base configuration with the account's region
+// and, when a role is configured, credentials from assuming it with the base
+// credentials (cached and refreshed before they expire).
+func accountConfig(base aws.Config, acct AWSAccount) aws.Config {
+	cfg := base.Copy()
+	if acct.Region != "" {
+		cfg.Region = acct.Region
+	}
+	if cfg.Region == "" {
+		cfg.Region = fallbackRegion
+	}
+	if acct.RoleARN != "" {
+		provider := stscreds.NewAssumeRoleProvider(sts.NewFromConfig(cfg), acct.RoleARN, func(o *stscreds.AssumeRoleOptions) {
+			o.RoleSessionName = "keyrotor-" + acct.Name
+		})
+		cfg.Credentials = aws.NewCredentialsCache(provider)
+	}
+	return cfg
+}
+
+func (a *AWS) account(name string) (*awsAccount, error) {
+	acct, ok := a.accounts[name]
+	if !ok {
+		return nil, fmt.Errorf("AWS account %q is not configured", name)
+	}
+	return acct, nil
+}
+
+// Accounts returns the configured account names (in no particular order).
+func (a *AWS) Accounts() []string {
+	out := make([]string, 0, len(a.accounts))
+	for name := range a.accounts {
+		out = append(out, name)
+	}
+	return out
+}
+
+// Config returns the account's SDK configuration (region and credentials resolved).
+func (a *AWS) Config(account string) (aws.Config, error) {
+	acct, err := a.account(account)
+	if err != nil {
+		return aws.Config{}, err
+	}
+	return acct.cfg.Copy(), nil
+}
+
+// IAM returns the account's IAM client, signed with the rotator's credentials.
+func (a *AWS) IAM(_ context.Context, account string) (IAMAPI, error) {
+	acct, err := a.account(account)
+	if err != nil {
+		return nil, err
+	}
+	return acct.iam, nil
+}
+
+// STSWithKey returns an STS client for the account that signs with the given
+// key and nothing else: no fallback to the environment's or the role's
+// credentials, so a successful call proves the key itself works. Region and
+// endpoint resolution are the account's.
+func (a *AWS) STSWithKey(_ context.Context, account string, key model.NewAccessKey) (STSAPI, error) {
+	acct, err := a.account(account)
+	if err != nil {
+		return nil, err
+	}
+	if key.ID == "" || key.Secret.Reveal() == "" {
+		return nil, fmt.Errorf("AWS account %q: access key ID or secret missing", account)
+	}
+	cfg := acct.cfg.Copy()
+	cfg.Credentials = credentials.NewStaticCredentialsProvider(key.ID, key.Secret.Reveal(), "")
+	return sts.NewFromConfig(cfg), nil
+}

@@ -1,0 +1,322 @@
+// Package awsemu is an in-process IAM + STS emulator that the real
+// aws-sdk-go-v2 iam and sts clients talk to over HTTP (AWS Query protocol:
+// form POST with Action=..., XML answers in the real shapes and namespaces).
+//
+// One Emulator is one AWS account. Every request must carry a valid SigV4
+// signature made with a key the emulator knows, so a key that was deleted,
+// deactivated or mistyped is refused exactly as AWS would refuse it. That is
+// what gives keyrotor's Verify step and the CI pipelines' "old key still in
+// use" signal (LastUsed) their meaning in tests and in the demo.
+//
+// Point an SDK at it with config.WithBaseEndpoint(server.URL) or the
+// AWS_ENDPOINT_URL_IAM / AWS_ENDPOINT_URL_STS environment variables; both
+// services are served by the same handler.
+package awsemu
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/keyrotor/keyrotor/internal/emulator/faults"
+	"github.com/keyrotor/keyrotor/internal/model"
+)
+
+// DefaultAccountID is the account an Emulator stands for unless WithAccountID says otherwise.
+const DefaultAccountID = "123456789012"
+
+// maxKeysPerUser is IAM's hard quota of access keys per user.
+const maxKeysPerUser = 2
+
+// Emulator is one emulated AWS account. It is safe for concurrent use.
+type Emulator struct {
+	// Faults injects failures and counts calls per Action. Its rules apply to
+	// every request served by Handler.
+	Faults *faults.Injector
+
+	mu          sync.Mutex
+	accountID   string
+	now         func() time.Time
+	newKeyDelay time.Duration
+	users       map[string]*user // by user name
+	keys        map[string]*key  // by access key ID: user keys and temporary credentials
+	roles       map[string]*role // by role ARN
+	seq         int              // creation order, to sort keys created in the same instant
+	admins      int
+}
+
+type user struct {
+	name, path, id, arn string
+	created             time.Time
+	admin               bool // the rotator itself: may call every IAM action
+}
+
+type key struct {
+	id, secret string
+	status     string
+	created    time.Time
+	seq        int
+	user       *user    // owner; nil for temporary credentials
+	session    *session // set for temporary credentials only
+	viaAPI     bool     // created by CreateAccessKey: subject to the new-key delay
+
+	lastUsed                *time.Time
+	lastService, lastRegion string
+}
+
+// session is what AssumeRole hands out next to a temporary key.
+type session struct {
+	token           string
+	expires         time.Time
+	roleARN, roleID string
+	arn             string // arn:aws:sts::<acct>:assumed-role/<name>/<session>
+	name            string
+}
+
+type role struct {
+	arn, id string
+}
+
+// KeyState is the emulator's view of one access key, for assertions.
+type KeyState struct {
+	ID          string
+	Status      string
+	CreatedAt   time.Time
+	LastUsed    *time.Time
+	LastService string
+	LastRegion  string
+}
+
+// Option configures an Emulator.
+type Option func(*Emulator)
+
+// WithAccountID sets the 12-digit account ID used in ARNs and GetCallerIdentity.
+func WithAccountID(id string) Option { return func(e *Emulator) { e.accountID = id } }
+
+// WithClock replaces time.Now, for tests that step over the new-key delay or
+// check LastUsed dates without sleeping.
+func WithClock(now func() time.Time) Option { return func(e *Emulator) { e.now = now } }
+
+// WithNewKeyDelay is SetNewKeyDelay as an option.
+func WithNewKeyDelay(d time.Duration) Option { return func(e *Emulator) { e.newKeyDelay = d } }
+
+// New returns an emulator for one empty account.
+func New(opts ...Option) *Emulator {
+	e := &Emulator{
+		Faults:    faults.New(),
+		accountID: DefaultAccountID,
+		now:       time.Now,
+		users:     map[string]*user{},
+		keys:      map[string]*key{},
+		roles:     map[string]*role{},
+	}
+	for _, o := range opts {
+		o(e)
+	}
+	return e
+}
+
+// AccountID returns the emulated account's ID.
+func (e *Emulator) AccountID() string { return e.accountID }
+
+// SetNewKeyDelay makes keys created through CreateAccessKey unusable for d
+// after their creation (they are refused with InvalidClientTokenId), the way
+// IAM's eventual consistency makes a brand-new key fail for a few seconds.
+func (e *Emulator) SetNewKeyDelay(d time.Duration) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.newKeyDelay = d
+}
+
+// AddUser creates the IAM user (path "/") if it does not exist yet and
+// returns its ARN.
+func (e *Emulator) AddUser(name string) string { return e.AddUserWithPath(name, "/") }
+
+// AddUserWithPath is AddUser for a user under an IAM path such as "/ci/".
+func (e *Emulator) AddUserWithPath(name, path string) string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.addUserLocked(name, path, false).arn
+}
+
+func (e *Emulator) addUserLocked(name, path string, admin bool) *user {
+	if u, ok := e.users[name]; ok {
+		return u
+	}
+	path = normalizePath(path)
+	u := &user{
+		name:    name,
+		path:    path,
+		id:      userIDPrefix + randomID(17),
+		arn:     "arn:aws:iam::" + e.accountID + ":user" + path + name,
+		created: e.now().UTC(),
+		admin:   admin,
+	}
+	e.users[name] = u
+	return u
+}
+
+// normalizePath makes an IAM path start and end with "/".
+func normalizePath(p string) string {
+	if p == "" {
+		return "/"
+	}
+	if !strings.HasPrefix(p, "/") {
+		p = "/" + p
+	}
+	if !strings.HasSuffix(p, "/") {
+		p += "/"
+	}
+	return p
+}
+
+// UserARN returns the ARN of a user ("" when unknown).
+func (e *Emulator) UserARN(name string) string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if u, ok := e.users[name]; ok {
+		return u.arn
+	}
+	return ""
+}
+
+// AddAdmin creates a new administrator user (the rotator's own identity,
+// allowed every IAM action) with one active key and returns that key.
+func (e *Emulator) AddAdmin() (id string, secret model.Secret) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.admins++
+	name := "keyrotor-admin"
+	if e.admins > 1 {
+		name = fmt.Sprintf("keyrotor-admin-%d", e.admins)
+	}
+	u := e.addUserLocked(name, "/", true)
+	k := e.newKeyLocked(u, false)
+	return k.id, model.Secret(k.secret)
+}
+
+// AddRole registers a role that admin principals may assume. The ARN may name
+// another account (arn:aws:iam::<acct>:role/<path/>name); temporary
+// credentials for it act as an administrator of this emulator.
+func (e *Emulator) AddRole(arn string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if _, ok := e.roles[arn]; !ok {
+		e.roles[arn] = &role{arn: arn, id: roleIDPrefix + randomID(17)}
+	}
+}
+
+// ErrNoSuchUser is returned by the seeding API for an unknown user.
+var ErrNoSuchUser = errors.New("awsemu: no such user")
+
+// ErrKeyQuota is returned by CreateKey when the user already has two keys.
+var ErrKeyQuota = errors.New("awsemu: user already has 2 access keys")
+
+// CreateKey seeds an existing, active access key for a user created with
+// AddUser. Unlike a key made through CreateAccessKey it is usable at once.
+func (e *Emulator) CreateKey(userName string) (model.NewAccessKey, error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	u, ok := e.users[userName]
+	if !ok {
+		return model.NewAccessKey{}, fmt.Errorf("%w: %s", ErrNoSuchUser, userName)
+	}
+	if len(e.userKeysLocked(u)) >= maxKeysPerUser {
+		return model.NewAccessKey{}, fmt.Errorf("%w: %s", ErrKeyQuota, userName)
+	}
+	k := e.newKeyLocked(u, false)
+	return model.NewAccessKey{ID: k.id, Secret: model.Secret(k.secret)}, nil
+}
+
+// SetKeyStatus sets a key's status (model.KeyActive or model.KeyInactive),
+// e.g. to seed an inactive leftover.
+func (e *Emulator) SetKeyStatus(keyID, status string) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	k, ok := e.keys[keyID]
+	if !ok || k.user == nil {
+		return fmt.Errorf("awsemu: no such access key %s", keyID)
+	}
+	if status != model.KeyActive && status != model.KeyInactive {
+		return fmt.Errorf("awsemu: bad key status %q", status)
+	}
+	k.status = status
+	return nil
+}
+
+// Keys returns the user's access keys sorted by creation (nil for an unknown user).
+func (e *Emulator) Keys(userName string) []KeyState {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	u, ok := e.users[userName]
+	if !ok {
+		return nil
+	}
+	var out []KeyState
+	for _, k := range e.userKeysLocked(u) {
+		s := KeyState{ID: k.id, Status: k.status, CreatedAt: k.created, LastService: k.lastService, LastRegion: k.lastRegion}
+		if k.lastUsed != nil {
+			t := *k.lastUsed
+			s.LastUsed = &t
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+// MarkUsed records a use of the key at the given time, as a CI pipeline
+// calling S3 in us-east-1 would. Unknown keys are ignored.
+func (e *Emulator) MarkUsed(keyID string, at time.Time) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if k, ok := e.keys[keyID]; ok {
+		k.markUsed(at, "s3", "us-east-1")
+	}
+}
+
+func (k *key) markUsed(at time.Time, service, region string) {
+	t := at.UTC()
+	k.lastUsed = &t
+	k.lastService = service
+	k.lastRegion = region
+}
+
+// newKeyLocked creates an active key for u.
+func (e *Emulator) newKeyLocked(u *user, viaAPI bool) *key {
+	e.seq++
+	k := &key{
+		id:      accessKeyPrefix + randomID(16),
+		secret:  randomSecret(),
+		status:  model.KeyActive,
+		created: e.now().UTC(),
+		seq:     e.seq,
+		user:    u,
+		viaAPI:  viaAPI,
+	}
+	e.keys[k.id] = k
+	return k
+}
+
+// userKeysLocked returns u's keys in creation order.
+func (e *Emulator) userKeysLocked(u *user) []*key {
+	var out []*key
+	for _, k := range e.keys {
+		if k.user == u {
+			out = append(out, k)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].seq < out[j].seq })
+	return out
+}
+
+// Handler serves IAM and STS. Injected faults (Faults) apply first; a fault
+// without an XML body is answered as an AWS error so that the SDK maps it
+// (429 → Throttling, 503 → ServiceUnavailable, ...).
+func (e *Emulator) Handler() http.Handler {
+	inner := http.HandlerFunc(e.serve)
+	return withAction(awsShapedFaults(e.Faults.Middleware(inner, actionFromContext)))
+}

@@ -1,0 +1,187 @@
+// Package tests runs keyrotor end to end: the real worker code against a
+// real Temporal dev server (started here, from the pinned CLI) and the
+// emulators over real HTTP, driven by the real AWS, GitHub and GitLab clients.
+package tests
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/testsuite"
+
+	"github.com/keyrotor/keyrotor/internal/config"
+	"github.com/keyrotor/keyrotor/internal/model"
+	"github.com/keyrotor/keyrotor/internal/service"
+	"github.com/keyrotor/keyrotor/internal/stack"
+)
+
+var (
+	devServer *testsuite.DevServer
+	binDir    string // the worker and starter binaries built for this run
+	queueSeq  atomic.Int64
+)
+
+func TestMain(m *testing.M) {
+	os.Exit(runMain(m))
+}
+
+func runMain(m *testing.M) int {
+	ctx := context.Background()
+	var err error
+	devServer, err = stack.StartTemporal(ctx, stack.TemporalOptions{})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "tests:", err)
+		return 1
+	}
+	defer func() { _ = devServer.Stop() }()
+	binDir, err = os.MkdirTemp("", "keyrotor-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "tests:", err)
+		return 1
+	}
+	defer os.RemoveAll(binDir)
+	build := exec.Command("go", "build", "-o", binDir+"/", "../worker", "../starter")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "tests: build binaries:", err)
+		return 1
+	}
+	return m.Run()
+}
+
+// fastPolicy keeps every wait of a rotation to a few seconds.
+func fastPolicy() model.RotationPolicy {
+	p := model.DefaultPolicy
+	p.GracePeriod = time.Second
+	p.DeleteAfter = time.Second
+	p.IdleRecheck = time.Second
+	p.IdleChecks = 2
+	return p
+}
+
+// rig is one test's world: emulators, a config, its own task queue.
+type rig struct {
+	t       *testing.T
+	emu     *stack.Emulators
+	client  client.Client
+	cfgPath string
+	cfg     *config.Config
+	oldKeys map[string]model.NewAccessKey
+}
+
+type rigOptions struct {
+	users   map[string][]model.Target
+	policy  model.RotationPolicy
+	noSeed  []model.Target // targets left out of the emulators (they will 404)
+	noStart bool           // do not start an in-process worker
+}
+
+func newRig(t *testing.T, o rigOptions) *rig {
+	t.Helper()
+	if o.users == nil {
+		o.users = map[string][]model.Target{"ci-deployer": stack.DemoTargets()}
+	}
+	if o.policy == (model.RotationPolicy{}) {
+		o.policy = fastPolicy()
+	}
+	emu := stack.StartEmulators()
+	t.Cleanup(emu.Close)
+	r := &rig{t: t, emu: emu, client: devServer.Client(), oldKeys: map[string]model.NewAccessKey{}}
+	for user, targets := range o.users {
+		var seed []model.Target
+		for _, tg := range targets {
+			if !containsTarget(o.noSeed, tg) {
+				seed = append(seed, tg)
+			}
+		}
+		old, err := emu.SeedUser(user, seed)
+		require.NoError(t, err)
+		r.oldKeys[user] = old
+	}
+	queue := fmt.Sprintf("keyrotor-test-%d-%d", os.Getpid(), queueSeq.Add(1))
+	path, err := emu.WriteConfig(t.TempDir(), stack.ConfigSpec{TaskQueue: queue, Users: o.users, Policy: o.policy})
+	require.NoError(t, err)
+	r.cfgPath = path
+	r.cfg, err = emu.LoadConfig(path)
+	require.NoError(t, err)
+	if !o.noStart {
+		r.startWorker()
+	}
+	return r
+}
+
+func containsTarget(ts []model.Target, t model.Target) bool {
+	for _, x := range ts {
+		if x.String() == t.String() {
+			return true
+		}
+	}
+	return false
+}
+
+// startWorker runs the real worker in this process until the test ends (or
+// the returned stop is called).
+func (r *rig) startWorker() (stop func()) {
+	r.t.Helper()
+	w, err := service.NewWorker(context.Background(), r.client, r.cfg, service.Options{AWS: r.emu.AWSOptions()})
+	require.NoError(r.t, err)
+	require.NoError(r.t, w.Start())
+	var stopped atomic.Bool
+	stop = func() {
+		if stopped.CompareAndSwap(false, true) {
+			w.Stop()
+		}
+	}
+	r.t.Cleanup(stop)
+	return stop
+}
+
+// workerProcess starts the worker binary, as an operator would.
+func (r *rig) workerProcess() *exec.Cmd {
+	r.t.Helper()
+	cmd := exec.Command(filepath.Join(binDir, "worker"), "--config", r.cfgPath)
+	cmd.Env = append(os.Environ(), r.emu.Env()...)
+	cmd.Env = append(cmd.Env, "TEMPORAL_ADDRESS="+devServer.FrontendHostPort(), "TEMPORAL_NAMESPACE=default")
+	out, err := os.Create(filepath.Join(r.t.TempDir(), "worker.log"))
+	require.NoError(r.t, err)
+	cmd.Stdout, cmd.Stderr = out, out
+	require.NoError(r.t, cmd.Start())
+	r.t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			_ = cmd.Process.Kill()
+			_, _ = cmd.Process.Wait()
+		}
+	})
+	return cmd
+}
+
+// starter runs the starter binary and returns its output and exit code.
+func (r *rig) starter(args ...string) (string, int) {
+	r.t.Helper()
+	cmd := exec.Command(filepath.Join(binDir, "starter"), args...)
+	cmd.Env = append(os.Environ(), "TEMPORAL_ADDRESS="+devServer.FrontendHostPort(), "TEMPORAL_NAMESPACE=default")
+	out, err := cmd.CombinedOutput()
+	if exit, ok := err.(*exec.ExitError); ok {
+		return string(out), exit.ExitCode()
+	}
+	require.NoError(r.t, err, string(out))
+	return string(out), 0
+}
+
+// stsWith signs GetCallerIdentity with the given key.
+func (r *rig) stsWith(id, secret string) (string, error) { return r.emu.CallerARN(id, secret) }
+
+// requireRotated checks the end state the product promises.
+func (r *rig) requireRotated(user string, newKeyID string, targets []model.Target) {
+	r.t.Helper()
+	_, err := r.emu.CheckRotated(user, newKeyID, r.oldKeys[user], targets)
+	require.NoError(r.t, err)
+}

@@ -1,0 +1,162 @@
+package tests
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/keyrotor/keyrotor/internal/emulator/faults"
+	"github.com/keyrotor/keyrotor/internal/model"
+	"github.com/keyrotor/keyrotor/internal/operator"
+	"github.com/keyrotor/keyrotor/internal/stack"
+	"github.com/keyrotor/keyrotor/workflows"
+)
+
+func rotate(t *testing.T, r *rig, user string) (workflows.Status, error) {
+	t.Helper()
+	rot, err := r.cfg.Rotation("", user)
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	started, err := operator.StartRotation(ctx, r.client, r.cfg.TaskQueue, rot)
+	require.NoError(t, err)
+	return operator.Wait(ctx, r.client, started)
+}
+
+// The main promise: a full rotation into five targets of every kind.
+func TestRotationEndToEnd(t *testing.T) {
+	r := newRig(t, rigOptions{})
+	st, err := rotate(t, r, "ci-deployer")
+	require.NoError(t, err)
+	require.Equal(t, workflows.PhaseDone, st.Phase)
+	require.Equal(t, r.oldKeys["ci-deployer"].ID, st.OldKeyID)
+	r.requireRotated("ci-deployer", st.NewKeyID, stack.DemoTargets())
+	for _, ts := range st.Targets {
+		require.Equal(t, workflows.TargetConfirmed, ts.State, ts.Target)
+	}
+}
+
+// Transient faults and rate limits on every provider are ridden out.
+func TestRotationThroughFaultsAndRateLimits(t *testing.T) {
+	r := newRig(t, rigOptions{})
+	r.emu.AWS.SetNewKeyDelay(2 * time.Second) // IAM eventual consistency
+	r.emu.AWS.Faults.Add(faults.Rule{Op: "ListAccessKeys", Status: 503, Times: 1})
+	r.emu.GitHub.Faults.Add(faults.Rule{Op: "PUT /repos/acme/api/actions/secrets", Status: 429, RetryAfter: time.Second, Times: 1})
+	r.emu.GitHub.Faults.Add(faults.Rule{Op: "GET /orgs/acme/actions/secrets/public-key", Status: 502, Times: 2})
+	r.emu.GitLab.Faults.Add(faults.Rule{Op: "/groups/", Status: 429, RetryAfter: time.Second, Times: 1})
+	st, err := rotate(t, r, "ci-deployer")
+	require.NoError(t, err)
+	require.Equal(t, workflows.PhaseDone, st.Phase)
+	r.requireRotated("ci-deployer", st.NewKeyID, stack.DemoTargets())
+}
+
+// A create whose result is lost (the key was made, the answer never
+// arrived) leaves no stray key behind.
+func TestRotationLostCreateResult(t *testing.T) {
+	r := newRig(t, rigOptions{})
+	r.emu.AWS.Faults.Add(faults.Rule{Op: "CreateAccessKey", LoseResult: true, Status: 500, Times: 1})
+	st, err := rotate(t, r, "ci-deployer")
+	require.NoError(t, err)
+	r.requireRotated("ci-deployer", st.NewKeyID, stack.DemoTargets())
+}
+
+// A target that fails for good leaves both keys active and names the target.
+func TestRotationPartialFailureKeepsOldKey(t *testing.T) {
+	missing := model.Target{Kind: model.GitLabGroup, Group: "ghost", EnvironmentScope: "*"}
+	targets := append(stack.DemoTargets(), missing)
+	r := newRig(t, rigOptions{users: map[string][]model.Target{"ci-deployer": targets}, noSeed: []model.Target{missing}})
+	st, err := rotate(t, r, "ci-deployer")
+	require.Error(t, err)
+	require.Equal(t, workflows.PhaseFailed, st.Phase)
+	failed := st.FailedTargets()
+	require.Len(t, failed, 1)
+	require.Equal(t, missing.String(), failed[0].Target)
+	require.Contains(t, failed[0].Error, "ghost")
+
+	keys := r.emu.AWS.Keys("ci-deployer")
+	require.Len(t, keys, 2, "both keys stay")
+	for _, k := range keys {
+		require.Equal(t, model.KeyActive, k.Status, "both keys stay active")
+	}
+	old := r.oldKeys["ci-deployer"]
+	_, err = r.stsWith(old.ID, old.Secret.Reveal())
+	require.NoError(t, err, "the old key keeps working for the failed target's pipelines")
+}
+
+// Two active keys: refused, nothing touched.
+func TestRotationRefusesTwoActiveKeys(t *testing.T) {
+	r := newRig(t, rigOptions{})
+	_, err := r.emu.AWS.CreateKey("ci-deployer")
+	require.NoError(t, err)
+	before := r.emu.AWS.Keys("ci-deployer")
+	st, err := rotate(t, r, "ci-deployer")
+	require.ErrorContains(t, err, "two active keys")
+	require.Equal(t, workflows.PhaseFailed, st.Phase)
+	require.Equal(t, before, r.emu.AWS.Keys("ci-deployer"))
+}
+
+// A worker killed mid-rotation (SIGKILL, during the grace period) and a
+// second worker finishing the job: one key, no stray.
+func TestWorkerKilledMidRotation(t *testing.T) {
+	p := fastPolicy()
+	p.GracePeriod = 8 * time.Second
+	r := newRig(t, rigOptions{policy: p, noStart: true})
+	first := r.workerProcess()
+
+	rot, err := r.cfg.Rotation("", "ci-deployer")
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	started, err := operator.StartRotation(ctx, r.client, r.cfg.TaskQueue, rot)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		st, err := operator.Status(ctx, r.client, started.WorkflowID)
+		return err == nil && st.Phase == workflows.PhaseGrace
+	}, time.Minute, 200*time.Millisecond, "rotation never reached the grace period")
+	require.NoError(t, first.Process.Signal(syscall.SIGKILL))
+	_, _ = first.Process.Wait()
+
+	second := r.workerProcess()
+	st, err := operator.Wait(ctx, r.client, started)
+	require.NoError(t, err)
+	r.requireRotated("ci-deployer", st.NewKeyID, stack.DemoTargets())
+
+	// And the second worker stops cleanly on SIGTERM.
+	require.NoError(t, second.Process.Signal(syscall.SIGTERM))
+	require.NoError(t, second.Wait())
+}
+
+// The operator CLI: validate, rotate --wait --output json, and a second
+// start while one runs reports the running rotation.
+func TestStarterCLI(t *testing.T) {
+	p := fastPolicy()
+	p.GracePeriod = 3 * time.Second
+	r := newRig(t, rigOptions{policy: p})
+
+	out, code := r.starter("validate", "--config", r.cfgPath)
+	require.Equal(t, 0, code, out)
+	require.Contains(t, out, "OK")
+
+	out, code = r.starter("rotate", "--config", r.cfgPath, "--user", "ci-deployer")
+	require.Equal(t, 0, code, out)
+	require.Contains(t, out, "started")
+	out, code = r.starter("rotate", "--config", r.cfgPath, "--user", "ci-deployer", "--wait", "--output", "json")
+	require.Equal(t, 0, code, out)
+	var st workflows.Status
+	require.NoError(t, json.Unmarshal([]byte(out), &st), out)
+	require.Equal(t, workflows.PhaseDone, st.Phase)
+	r.requireRotated("ci-deployer", st.NewKeyID, stack.DemoTargets())
+	require.NotContains(t, out, r.emu.AdminSecret.Reveal())
+
+	out, code = r.starter("rotate", "--config", r.cfgPath, "--user", "nobody")
+	require.Equal(t, 1, code, out)
+	require.Contains(t, out, "nobody")
+	out, code = r.starter("rotate", "--config", r.cfgPath)
+	require.Equal(t, 2, code, out)
+	require.True(t, strings.Contains(out, "--user"), out)
+}
