@@ -95,7 +95,7 @@ func TestRotationRefusesTwoActiveKeys(t *testing.T) {
 	require.NoError(t, err)
 	before := r.emu.AWS.Keys("ci-deployer")
 	st, err := rotate(t, r, "ci-deployer")
-	require.ErrorContains(t, err, "two active keys")
+	require.ErrorContains(t, err, "two active access keys")
 	require.Equal(t, workflows.PhaseFailed, st.Phase)
 	require.Equal(t, before, r.emu.AWS.Keys("ci-deployer"))
 }

@@ -366,7 +366,7 @@ func (r *rotation) keyInput(keyID string) activities.KeyInput {
 func message(err error) string {
 	var app *temporal.ApplicationError
 	if errors.As(err, &app) {
-		return app.Error()
+		return app.Message()
 	}
 	return err.Error()
 }

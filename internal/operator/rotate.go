@@ -63,7 +63,7 @@ func Wait(ctx context.Context, c client.Client, s Started) (workflows.Status, er
 	if errors.As(err, &app) && app.Type() == workflows.ErrRotationFailed {
 		var st workflows.Status
 		if derr := app.Details(&st); derr == nil {
-			return st, fmt.Errorf("rotation %s failed: %s", s.WorkflowID, app.Error())
+			return st, fmt.Errorf("rotation %s failed: %s", s.WorkflowID, app.Message())
 		}
 	}
 	return workflows.Status{}, fmt.Errorf("rotation %s: %w", s.WorkflowID, err)
