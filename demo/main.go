@@ -55,7 +55,11 @@ func run(ctx context.Context, exit bool, grace, deleteAfter time.Duration) error
 		return err
 	}
 	defer func() { _ = srv.Stop() }()
-	c := srv.Client()
+	c, err := stack.Dial(srv)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
 	fmt.Printf("    Temporal at %s, Web UI at http://localhost:%s\n", srv.FrontendHostPort(), uiPort)
 
 	step("starting the IAM/STS, GitHub and GitLab emulators")

@@ -25,7 +25,8 @@ import (
 
 var (
 	devServer *testsuite.DevServer
-	binDir    string // the worker and starter binaries built for this run
+	tclient   client.Client // shared by the tests, quiet SDK logger
+	binDir    string        // the worker and starter binaries built for this run
 	queueSeq  atomic.Int64
 )
 
@@ -42,6 +43,12 @@ func runMain(m *testing.M) int {
 		return 1
 	}
 	defer func() { _ = devServer.Stop() }()
+	tclient, err = stack.Dial(devServer)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "tests:", err)
+		return 1
+	}
+	defer tclient.Close()
 	binDir, err = os.MkdirTemp("", "keyrotor-bin-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "tests:", err)
@@ -94,7 +101,7 @@ func newRig(t *testing.T, o rigOptions) *rig {
 	}
 	emu := stack.StartEmulators()
 	t.Cleanup(emu.Close)
-	r := &rig{t: t, emu: emu, client: devServer.Client(), oldKeys: map[string]model.NewAccessKey{}}
+	r := &rig{t: t, emu: emu, client: tclient, oldKeys: map[string]model.NewAccessKey{}}
 	for user, targets := range o.users {
 		var seed []model.Target
 		for _, tg := range targets {

@@ -4,11 +4,13 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
 
 	"go.temporal.io/sdk/client"
+	tlog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/testsuite"
 )
 
@@ -86,4 +88,15 @@ func repoRoot() (string, bool) {
 		}
 		dir = parent
 	}
+}
+
+// Dial connects to the dev server with an SDK logger that only reports
+// warnings and errors, so the demo's and the tests' output stays readable.
+func Dial(s *testsuite.DevServer) (client.Client, error) {
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	return client.Dial(client.Options{
+		HostPort:  s.FrontendHostPort(),
+		Namespace: "default",
+		Logger:    tlog.NewStructuredLogger(logger),
+	})
 }
