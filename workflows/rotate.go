@@ -134,7 +134,7 @@ func (r *rotation) registerHandlers(ctx workflow.Context) error {
 func (r *rotation) inspect(ctx workflow.Context) error {
 	r.setPhase(ctx, PhaseInspecting, "listing the user's access keys")
 	var res activities.InspectKeysResult
-	err := workflow.ExecuteActivity(iamOptions(ctx, "inspect keys of "+r.in.User), iamActs.InspectKeys,
+	err := workflow.ExecuteLocalActivity(iamOptions(ctx, "inspect keys of "+r.in.User), iamActs.InspectKeys,
 		activities.InspectKeysInput{Account: r.in.Account, User: r.in.User}).Get(ctx, &res)
 	if err != nil {
 		return err
@@ -157,7 +157,7 @@ func (r *rotation) create(ctx workflow.Context) error {
 		in.KnownKeyIDs = []string{r.oldKeyID}
 	}
 	var res activities.CreateAccessKeyResult
-	if err := workflow.ExecuteActivity(iamOptions(ctx, "create a key for "+r.in.User), iamActs.CreateAccessKey, in).Get(ctx, &res); err != nil {
+	if err := workflow.ExecuteLocalActivity(iamOptions(ctx, "create a key for "+r.in.User), iamActs.CreateAccessKey, in).Get(ctx, &res); err != nil {
 		return err
 	}
 	for _, id := range res.DeletedStray {
@@ -172,7 +172,7 @@ func (r *rotation) create(ctx workflow.Context) error {
 func (r *rotation) verify(ctx workflow.Context) error {
 	r.setPhase(ctx, PhaseVerifying, "checking the new key with STS")
 	var res activities.VerifyAccessKeyResult
-	err := workflow.ExecuteActivity(verifyOptions(ctx), iamActs.VerifyAccessKey,
+	err := workflow.ExecuteLocalActivity(verifyOptions(ctx), iamActs.VerifyAccessKey,
 		activities.VerifyAccessKeyInput{Account: r.in.Account, User: r.in.User, Key: r.newKey}).Get(ctx, &res)
 	if err != nil {
 		return err
@@ -184,7 +184,7 @@ func (r *rotation) verify(ctx workflow.Context) error {
 // discardNewKey deletes a new key that never worked, so a failed verify
 // leaves the user exactly as it found them.
 func (r *rotation) discardNewKey(ctx workflow.Context, cause error) error {
-	err := workflow.ExecuteActivity(iamOptions(ctx, "delete the unusable new key"), iamActs.DeleteAccessKey,
+	err := workflow.ExecuteLocalActivity(iamOptions(ctx, "delete the unusable new key"), iamActs.DeleteAccessKey,
 		r.keyInput(r.newKey.ID)).Get(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("new key %s failed verification (%s) and could not be deleted: %w", r.newKey.ID, message(cause), err)
@@ -259,7 +259,7 @@ func (r *rotation) awaitOldKeyIdle(ctx workflow.Context) error {
 	for check := 1; ; check++ {
 		r.setPhase(ctx, PhaseCheckingIdle, fmt.Sprintf("checking that the old key is idle (check %d of %d)", check, max(p.IdleChecks, 1)))
 		var res activities.KeyLastUsedResult
-		err := workflow.ExecuteActivity(iamOptions(ctx, "check when the old key was last used"), iamActs.GetAccessKeyLastUsed,
+		err := workflow.ExecuteLocalActivity(iamOptions(ctx, "check when the old key was last used"), iamActs.GetAccessKeyLastUsed,
 			r.keyInput(r.oldKeyID)).Get(ctx, &res)
 		if err != nil {
 			return err
@@ -281,7 +281,7 @@ func (r *rotation) awaitOldKeyIdle(ctx workflow.Context) error {
 func (r *rotation) deactivateOldKey(ctx workflow.Context) error {
 	r.setPhase(ctx, PhaseDeactivating, "deactivating the old key "+r.oldKeyID)
 	var res activities.KeyChangeResult
-	err := workflow.ExecuteActivity(iamOptions(ctx, "deactivate the old key"), iamActs.DeactivateAccessKey,
+	err := workflow.ExecuteLocalActivity(iamOptions(ctx, "deactivate the old key"), iamActs.DeactivateAccessKey,
 		r.keyInput(r.oldKeyID)).Get(ctx, &res)
 	if err != nil {
 		return err
@@ -293,7 +293,7 @@ func (r *rotation) deactivateOldKey(ctx workflow.Context) error {
 func (r *rotation) deleteOldKey(ctx workflow.Context) error {
 	r.setPhase(ctx, PhaseDeleting, "deleting the old key "+r.oldKeyID)
 	var res activities.KeyChangeResult
-	err := workflow.ExecuteActivity(iamOptions(ctx, "delete the old key"), iamActs.DeleteAccessKey,
+	err := workflow.ExecuteLocalActivity(iamOptions(ctx, "delete the old key"), iamActs.DeleteAccessKey,
 		r.keyInput(r.oldKeyID)).Get(ctx, &res)
 	if err != nil {
 		return err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -33,7 +34,10 @@ type fakeAccount struct {
 	targets   int
 	lastUsed  func(now time.Time) *time.Time
 	pushFail  map[string]error // target -> error to return
-	calls     []string
+	// loseCreates makes that many CreateAccessKey calls create the key but
+	// lose the result, as a crash or timeout after the call would.
+	loseCreates int
+	calls       []string
 }
 
 func newFakeAccount(t *testing.T, targets int, keys ...string) *fakeAccount {
@@ -101,9 +105,26 @@ func (f *fakeAccount) register(env *testsuite.TestWorkflowEnvironment) {
 			f.mu.Lock()
 			defer f.mu.Unlock()
 			f.call("create")
+			// Like the real activity: a key the workflow does not know is a
+			// stray from an attempt whose result was lost.
+			var res activities.CreateAccessKeyResult
+			kept := f.keys[:0]
+			for _, k := range f.keys {
+				if !slices.Contains(in.KnownKeyIDs, k.ID) {
+					res.DeletedStray = append(res.DeletedStray, k.ID)
+					continue
+				}
+				kept = append(kept, k)
+			}
+			f.keys = kept
 			require.Less(f.t, len(f.keys), 2, "a third key would be needed")
 			k := f.addKey(model.KeyActive)
-			return activities.CreateAccessKeyResult{Key: model.NewAccessKey{ID: k.ID, Secret: "fake-secret-value-0123456789"}}, nil
+			if f.loseCreates > 0 {
+				f.loseCreates--
+				return activities.CreateAccessKeyResult{}, errors.New("create access key for ci-deployer: context deadline exceeded")
+			}
+			res.Key = model.NewAccessKey{ID: k.ID, Secret: "fake-secret-value-0123456789"}
+			return res, nil
 		})
 	env.OnActivity(iamActs.VerifyAccessKey, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in activities.VerifyAccessKeyInput) (activities.VerifyAccessKeyResult, error) {
@@ -399,4 +420,25 @@ func TestRotateAccessKeyProceedSkipsGrace(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, PhaseDone, s.Phase)
 	require.Less(t, env.Now().Sub(start), 2*time.Hour)
+}
+
+// A Create whose result was lost leaves a stray key; the retry removes it
+// and the user never needs a third key.
+func TestRotateAccessKeyLostCreateResult(t *testing.T) {
+	env := newEnv(t)
+	f := newFakeAccount(t, 2, model.KeyActive)
+	f.loseCreates = 1
+	f.register(env)
+	env.ExecuteWorkflow(RotateAccessKey, RotateInput{Rotation: testRotation(2)})
+	s, err := finalStatus(t, env)
+	require.NoError(t, err)
+	require.Equal(t, PhaseDone, s.Phase)
+	require.Len(t, f.keys, 1)
+	require.Equal(t, s.NewKeyID, f.keys[0].ID)
+	require.Equal(t, 2, strings.Count(strings.Join(f.calls, ","), "create"))
+	var sawStray bool
+	for _, e := range s.Timeline {
+		sawStray = sawStray || strings.Contains(e.Message, "stray key")
+	}
+	require.True(t, sawStray, "the timeline records the stray key")
 }
