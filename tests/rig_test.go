@@ -76,7 +76,7 @@ func fastPolicy() model.RotationPolicy {
 
 // rig is one test's world: emulators, a config, its own task queue.
 type rig struct {
-	t       *testing.T
+	t       testing.TB
 	emu     *stack.Emulators
 	client  client.Client
 	cfgPath string
@@ -91,7 +91,7 @@ type rigOptions struct {
 	noStart bool           // do not start an in-process worker
 }
 
-func newRig(t *testing.T, o rigOptions) *rig {
+func newRig(t testing.TB, o rigOptions) *rig {
 	t.Helper()
 	if o.users == nil {
 		o.users = map[string][]model.Target{"ci-deployer": stack.DemoTargets()}
