@@ -8,6 +8,12 @@
 // what gives keyrotor's Verify step and the CI pipelines' "old key still in
 // use" signal (LastUsed) their meaning in tests and in the demo.
 //
+// Authorization is modelled per principal, by action only: administrators
+// (AddAdmin, and roles from AddRole) may call everything, principals from
+// AddPrincipal and roles from AddRoleAllowing only the actions they list,
+// plain users (AddUser) nothing but GetCallerIdentity. SimulatePrincipalPolicy
+// answers from the same model.
+//
 // Point an SDK at it with config.WithBaseEndpoint(server.URL) or the
 // AWS_ENDPOINT_URL_IAM / AWS_ENDPOINT_URL_STS environment variables; both
 // services are served by the same handler.
@@ -52,7 +58,7 @@ type Emulator struct {
 type user struct {
 	name, path, id, arn string
 	created             time.Time
-	admin               bool // the rotator itself: may call every IAM action
+	grants              grants // IAM and STS actions the user may call
 }
 
 type key struct {
@@ -79,6 +85,7 @@ type session struct {
 
 type role struct {
 	arn, id string
+	grants  grants // what sessions of the role may call
 }
 
 // KeyState is the emulator's view of one access key, for assertions.
@@ -140,10 +147,10 @@ func (e *Emulator) AddUser(name string) string { return e.AddUserWithPath(name, 
 func (e *Emulator) AddUserWithPath(name, path string) string {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	return e.addUserLocked(name, path, false).arn
+	return e.addUserLocked(name, path, grants{}).arn
 }
 
-func (e *Emulator) addUserLocked(name, path string, admin bool) *user {
+func (e *Emulator) addUserLocked(name, path string, g grants) *user {
 	if u, ok := e.users[name]; ok {
 		return u
 	}
@@ -154,7 +161,7 @@ func (e *Emulator) addUserLocked(name, path string, admin bool) *user {
 		id:      userIDPrefix + randomID(17),
 		arn:     "arn:aws:iam::" + e.accountID + ":user" + path + name,
 		created: e.now().UTC(),
-		admin:   admin,
+		grants:  g,
 	}
 	e.users[name] = u
 	return u
@@ -194,20 +201,32 @@ func (e *Emulator) AddAdmin() (id string, secret model.Secret) {
 	if e.admins > 1 {
 		name = fmt.Sprintf("keyrotor-admin-%d", e.admins)
 	}
-	u := e.addUserLocked(name, "/", true)
+	u := e.addUserLocked(name, "/", allActions)
 	k := e.newKeyLocked(u, false)
 	return k.id, model.Secret(k.secret)
 }
 
-// AddRole registers a role that admin principals may assume. The ARN may name
-// another account (arn:aws:iam::<acct>:role/<path/>name); temporary
-// credentials for it act as an administrator of this emulator.
-func (e *Emulator) AddRole(arn string) {
+// AddRole registers a role that admin principals (and principals allowed
+// sts:AssumeRole) may assume. The ARN may name another account
+// (arn:aws:iam::<acct>:role/<path/>name); temporary credentials for it act as
+// an administrator of this emulator.
+func (e *Emulator) AddRole(arn string) { e.addRole(arn, allActions) }
+
+// AddRoleAllowing is AddRole for a role whose sessions may call only the
+// listed actions ("iam:CreateAccessKey", "iam:*", "*"), e.g. a target-account
+// role whose policy lacks one of the rotator's actions.
+func (e *Emulator) AddRoleAllowing(arn string, allowed ...string) {
+	e.addRole(arn, grantsOf(allowed))
+}
+
+func (e *Emulator) addRole(arn string, g grants) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if _, ok := e.roles[arn]; !ok {
-		e.roles[arn] = &role{arn: arn, id: roleIDPrefix + randomID(17)}
+	if r, ok := e.roles[arn]; ok {
+		r.grants = g
+		return
 	}
+	e.roles[arn] = &role{arn: arn, id: roleIDPrefix + randomID(17), grants: g}
 }
 
 // ErrNoSuchUser is returned by the seeding API for an unknown user.

@@ -40,26 +40,28 @@ type actionFunc func(e *Emulator, p principal, form url.Values) (any, *apiError)
 type actionSpec struct {
 	service service
 	run     actionFunc
-	// anyone: allowed for every authenticated principal, not only admins.
+	// anyone: allowed for every authenticated principal, whatever its
+	// grants (GetCallerIdentity needs no permission in AWS either).
 	anyone bool
 }
 
 var actions = map[string]actionSpec{
-	"ListAccessKeys":       {service: serviceIAM, run: (*Emulator).listAccessKeys},
-	"CreateAccessKey":      {service: serviceIAM, run: (*Emulator).createAccessKey},
-	"UpdateAccessKey":      {service: serviceIAM, run: (*Emulator).updateAccessKey},
-	"DeleteAccessKey":      {service: serviceIAM, run: (*Emulator).deleteAccessKey},
-	"GetAccessKeyLastUsed": {service: serviceIAM, run: (*Emulator).getAccessKeyLastUsed},
-	"GetUser":              {service: serviceIAM, run: (*Emulator).getUser},
-	"GetCallerIdentity":    {service: serviceSTS, run: (*Emulator).getCallerIdentity, anyone: true},
-	"AssumeRole":           {service: serviceSTS, run: (*Emulator).assumeRole},
+	"ListAccessKeys":          {service: serviceIAM, run: (*Emulator).listAccessKeys},
+	"CreateAccessKey":         {service: serviceIAM, run: (*Emulator).createAccessKey},
+	"UpdateAccessKey":         {service: serviceIAM, run: (*Emulator).updateAccessKey},
+	"DeleteAccessKey":         {service: serviceIAM, run: (*Emulator).deleteAccessKey},
+	"GetAccessKeyLastUsed":    {service: serviceIAM, run: (*Emulator).getAccessKeyLastUsed},
+	"GetUser":                 {service: serviceIAM, run: (*Emulator).getUser},
+	"SimulatePrincipalPolicy": {service: serviceIAM, run: (*Emulator).simulatePrincipalPolicy},
+	"GetCallerIdentity":       {service: serviceSTS, run: (*Emulator).getCallerIdentity, anyone: true},
+	"AssumeRole":              {service: serviceSTS, run: (*Emulator).assumeRole},
 }
 
 // principal is who signed a request.
 type principal struct {
 	arn, userID string
-	admin       bool
-	user        *user // nil for assumed-role sessions
+	grants      grants // taken when the request was authenticated
+	user        *user  // nil for assumed-role sessions
 }
 
 // --- request plumbing ---
@@ -136,8 +138,8 @@ func (e *Emulator) serve(w http.ResponseWriter, r *http.Request) {
 func (e *Emulator) run(spec actionSpec, info *requestInfo, p principal) (any, *apiError) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if !spec.anyone && !p.admin {
-		return nil, errAccessDenied(p.arn, string(spec.service)+":"+info.action, e.resourceOf(spec.service, info.form))
+	if action := string(spec.service) + ":" + info.action; !spec.anyone && !p.grants.allows(action) {
+		return nil, errAccessDenied(p.arn, action, e.resourceOf(spec.service, info.form))
 	}
 	return spec.run(e, p, info.form)
 }
@@ -150,7 +152,13 @@ func (e *Emulator) resourceOf(s service, form url.Values) string {
 		}
 		return "*"
 	}
+	if arn := form.Get("PolicySourceArn"); arn != "" {
+		return arn
+	}
 	if name := form.Get("UserName"); name != "" {
+		if u, ok := e.users[name]; ok {
+			return u.arn // with its path, as AWS names it
+		}
 		return "arn:aws:iam::" + e.accountID + ":user/" + name
 	}
 	return "*"
@@ -218,9 +226,13 @@ func (e *Emulator) recordUse(a authHeader) (principal, *apiError) {
 	}
 	k.markUsed(e.now(), a.service, a.region)
 	if k.session != nil {
-		return principal{arn: k.session.arn, userID: k.session.roleID + ":" + k.session.name, admin: true}, nil
+		var g grants
+		if r, ok := e.roles[k.session.roleARN]; ok {
+			g = r.grants
+		}
+		return principal{arn: k.session.arn, userID: k.session.roleID + ":" + k.session.name, grants: g}, nil
 	}
-	return principal{arn: k.user.arn, userID: k.user.id, admin: k.user.admin, user: k.user}, nil
+	return principal{arn: k.user.arn, userID: k.user.id, grants: k.user.grants, user: k.user}, nil
 }
 
 // --- awsShapedFaults ---

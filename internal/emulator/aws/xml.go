@@ -197,3 +197,14 @@ type assumedRoleUserXML struct {
 	AssumedRoleID string `xml:"AssumedRoleId"`
 	Arn           string `xml:"Arn"`
 }
+
+type simulatePolicyResult struct {
+	EvaluationResults []evaluationResultXML `xml:"EvaluationResults>member"`
+	IsTruncated       bool                  `xml:"IsTruncated"`
+}
+
+type evaluationResultXML struct {
+	EvalActionName   string `xml:"EvalActionName"`
+	EvalResourceName string `xml:"EvalResourceName"`
+	EvalDecision     string `xml:"EvalDecision"`
+}
