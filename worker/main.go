@@ -68,7 +68,7 @@ func run() error {
 	}
 	defer c.Close()
 	logger.Info("worker starting", "taskQueue", cfg.TaskQueue, "rotations", len(cfg.Rotations))
-	if err := service.RunWorker(ctx, c, cfg, service.Options{Logger: logger}); err != nil {
+	if err := service.RunWorker(ctx, c, cfg, service.Options{Logger: logger, Namespace: service.Namespace()}); err != nil {
 		return err
 	}
 	logger.Info("worker stopped")

@@ -4,6 +4,7 @@
 package workflows
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"time"
@@ -19,8 +20,6 @@ import (
 const (
 	WorkflowName = "RotateAccessKey"
 	StatusQuery  = "status"
-	// ProceedSignal skips the current wait (grace, idle re-check) or ends a hold.
-	ProceedSignal = "proceed"
 	// ErrRotationFailed is the type of the error a failed rotation ends with;
 	// its details hold the final Status.
 	ErrRotationFailed = "RotationFailed"
@@ -35,14 +34,10 @@ type RotateInput struct {
 	Rotation model.Rotation `json:"rotation"`
 }
 
-// RotateResult is the final report of a successful rotation.
+// RotateResult is the final report of a rotation that ended without error
+// (done, or rolled back on request).
 type RotateResult struct {
 	Status Status `json:"status"`
-}
-
-// ProceedInput is the payload of the proceed signal (optional).
-type ProceedInput struct {
-	Reason string `json:"reason,omitempty"`
 }
 
 // Activity receivers: nil pointers are enough to name the methods, the
@@ -53,59 +48,82 @@ var (
 	gitlabActs *activities.GitLab
 )
 
+// errNewKeyRevoked interrupts the retirement of the old key when the new
+// key itself was revoked (it leaked during the rotation).
+var errNewKeyRevoked = errors.New("the new key was revoked")
+
+// errRolledBack ends the rotation after the old key was re-activated.
+var errRolledBack = errors.New("rolled back")
+
 // RotateAccessKey rotates one IAM user's access key, in runbook order:
 // create, verify, push, wait, deactivate, wait, delete. The old key stays
-// active until every target has confirmed the new one.
+// active until every target has confirmed the new one (unless an operator
+// revokes it with mode now).
 func RotateAccessKey(ctx workflow.Context, in RotateInput) (RotateResult, error) {
 	r := newRotation(ctx, in.Rotation)
 	if err := r.registerHandlers(ctx); err != nil {
 		return RotateResult{}, err
 	}
+	r.startRevoker(ctx)
 
 	if err := r.inspect(ctx); err != nil {
 		return r.fail(ctx, err)
 	}
-	if err := r.create(ctx); err != nil {
+	// Create, verify, push.
+	if err := r.rollOutNewKey(ctx); err != nil {
 		return r.fail(ctx, err)
 	}
-	if err := r.verify(ctx); err != nil {
-		return r.fail(ctx, r.discardNewKey(ctx, err))
+	// Wait, deactivate, wait, delete. A revoke of the new key sends the
+	// rotation round again with a fresh key.
+	for {
+		if r.revoked("new") {
+			if err := r.replaceRevokedNewKey(ctx); err != nil {
+				return r.fail(ctx, err)
+			}
+			continue
+		}
+		if r.oldKeyID == "" {
+			break
+		}
+		err := r.retireOldKey(ctx)
+		switch {
+		case errors.Is(err, errRolledBack):
+			return r.end(ctx, PhaseRolledBack, "rolled back: the old key "+r.oldKeyID+" is active again, next to the new key "+r.newKey.ID)
+		case errors.Is(err, errNewKeyRevoked):
+			continue
+		case err != nil:
+			return r.fail(ctx, err)
+		}
+		r.oldKeyID, r.oldOff = "", false
 	}
-	if err := r.push(ctx); err != nil {
-		return r.fail(ctx, err)
-	}
-	if r.oldKeyID == "" {
-		return r.done(ctx, "the user had no key before: nothing to retire")
-	}
-	r.wait(ctx, PhaseGrace, "grace period", r.policy().GracePeriod)
-	if err := r.awaitOldKeyIdle(ctx); err != nil {
-		return r.fail(ctx, err)
-	}
-	if err := r.deactivateOldKey(ctx); err != nil {
-		return r.fail(ctx, err)
-	}
-	r.wait(ctx, PhaseWaitingToDelete, "delete the deactivated key", r.policy().DeleteAfter)
-	if err := r.deleteOldKey(ctx); err != nil {
-		return r.fail(ctx, err)
-	}
-	return r.done(ctx, "rotation complete")
+	return r.end(ctx, PhaseDone, "rotation complete")
 }
 
 // rotation is the workflow's state. Signal handlers only set fields here;
-// the main function awaits them.
+// the runbook awaits them.
 type rotation struct {
-	in       model.Rotation
-	status   Status
-	oldKeyID string
-	newKey   model.NewAccessKey // held in workflow memory only to push it
-	pushedAt time.Time
+	in        model.Rotation
+	status    Status
+	inspected bool
+	oldKeyID  string             // the key being retired ("" when none is left)
+	oldOff    bool               // the key being retired is deactivated
+	newKey    model.NewAccessKey // held in workflow memory only to push it
+	pushedAt  time.Time
 
-	proceed bool // set by the proceed signal, consumed by the wait it ends
+	// Set by signals, consumed by the runbook.
+	upsertPhase    bool  // this run publishes KeyrotorPhase (see searchAttributesVersion)
+	publishedPhase Phase // the KeyrotorPhase last published
+
+	proceed           bool
+	retry             bool
+	rollback          bool
+	holdingForTargets bool
 }
 
 func newRotation(ctx workflow.Context, in model.Rotation) *rotation {
 	r := &rotation{in: in, status: newStatus(in)}
 	r.status.StartedAt = workflow.Now(ctx)
+	r.upsertPhase = workflow.GetVersion(ctx, searchAttributesChange, workflow.DefaultVersion, searchAttributesVersion) >= searchAttributesVersion
 	return r
 }
 
@@ -114,18 +132,10 @@ func (r *rotation) policy() model.RotationPolicy { return r.in.Policy }
 func (r *rotation) registerHandlers(ctx workflow.Context) error {
 	if err := workflow.SetQueryHandlerWithOptions(ctx, StatusQuery, func() (Status, error) {
 		return r.status, nil
-	}, workflow.QueryHandlerOptions{Description: "phase, key IDs, targets and the current timer of this rotation"}); err != nil {
+	}, workflow.QueryHandlerOptions{Description: "phase, key IDs, targets, revocations and the current timer of this rotation"}); err != nil {
 		return err
 	}
-	proceed := workflow.GetSignalChannel(ctx, ProceedSignal)
-	workflow.Go(ctx, func(ctx workflow.Context) {
-		for {
-			var in ProceedInput
-			proceed.Receive(ctx, &in)
-			r.proceed = true
-			r.event(ctx, "proceed signal received"+reasonSuffix(in.Reason))
-		}
-	})
+	r.registerSignals(ctx)
 	return nil
 }
 
@@ -145,16 +155,37 @@ func (r *rotation) inspect(ctx workflow.Context) error {
 	if res.ActiveKey != nil {
 		r.oldKeyID = res.ActiveKey.ID
 		r.status.OldKeyID = res.ActiveKey.ID
+		r.status.OldKeyCreatedAt = &res.ActiveKey.CreatedAt
 		r.event(ctx, "old key is "+res.ActiveKey.ID)
 	}
+	r.inspected = true
+	r.resolveRevocations(ctx)
 	return nil
+}
+
+// rollOutNewKey creates the new key, verifies it and pushes it to every
+// target. If targets fail for good, the rotation fails with both keys
+// active, unless the old key is revoked: then it holds for a retry.
+func (r *rotation) rollOutNewKey(ctx workflow.Context) error {
+	if err := r.create(ctx); err != nil {
+		return err
+	}
+	if err := r.verify(ctx); err != nil {
+		return r.discardNewKey(ctx, err)
+	}
+	return r.pushUntilConfirmed(ctx)
 }
 
 func (r *rotation) create(ctx workflow.Context) error {
 	r.setPhase(ctx, PhaseCreating, "creating the new key")
 	in := activities.CreateAccessKeyInput{Account: r.in.Account, User: r.in.User}
-	if r.oldKeyID != "" {
-		in.KnownKeyIDs = []string{r.oldKeyID}
+	// Every key this rotation knows of; anything else is a stray from a
+	// lost attempt. (The current new key is known too when it is being
+	// replaced after a revoke.)
+	for _, id := range []string{r.oldKeyID, r.newKey.ID} {
+		if id != "" {
+			in.KnownKeyIDs = append(in.KnownKeyIDs, id)
+		}
 	}
 	var res activities.CreateAccessKeyResult
 	if err := workflow.ExecuteLocalActivity(iamOptions(ctx, "create a key for "+r.in.User), iamActs.CreateAccessKey, in).Get(ctx, &res); err != nil {
@@ -165,7 +196,9 @@ func (r *rotation) create(ctx workflow.Context) error {
 	}
 	r.newKey = res.Key
 	r.status.NewKeyID = res.Key.ID
+	r.status.NewKeyCreatedAt = &res.CreatedAt
 	r.event(ctx, "created new key "+res.Key.ID)
+	r.resolveRevocations(ctx)
 	return nil
 }
 
@@ -193,8 +226,56 @@ func (r *rotation) discardNewKey(ctx workflow.Context, cause error) error {
 	return cause
 }
 
-func (r *rotation) push(ctx workflow.Context) error {
+// pushUntilConfirmed pushes to every target. When targets fail for good
+// while the old key is revoked, ending the rotation would leave a leaked key
+// alive, so it holds instead: retry re-pushes the failed targets, proceed
+// goes on without them.
+func (r *rotation) pushUntilConfirmed(ctx workflow.Context) error {
 	r.setPhase(ctx, PhasePushing, fmt.Sprintf("pushing the new key to %d targets", len(r.in.Targets)))
+	for i := range r.status.Targets {
+		r.status.Targets[i] = TargetStatus{Target: r.status.Targets[i].Target, Kind: r.status.Targets[i].Kind, State: TargetPending}
+	}
+	for {
+		r.push(ctx)
+		failed := r.status.FailedTargets()
+		if len(failed) == 0 {
+			r.event(ctx, "every target confirmed the new key")
+			return nil
+		}
+		err := fmt.Errorf("%d of %d targets failed; both keys stay active so every pipeline keeps working", len(failed), len(r.in.Targets))
+		if !r.revoked("old") {
+			return err
+		}
+		if !r.holdForTargets(ctx, len(failed)) {
+			r.event(ctx, "going on without the failed targets, as requested")
+			return nil
+		}
+	}
+}
+
+// holdForTargets waits for retry (true) or proceed (false).
+func (r *rotation) holdForTargets(ctx workflow.Context, failed int) bool {
+	r.holdingForTargets = true
+	defer func() { r.holdingForTargets = false }()
+	r.hold(ctx, fmt.Sprintf("%d targets failed while the old key is revoked; fix them and send retry, or send proceed to revoke the old key anyway", failed),
+		func() bool { return r.retry })
+	if r.retry {
+		r.retry = false
+		r.setPhase(ctx, PhasePushing, "re-pushing the failed targets")
+		return true
+	}
+	return false
+}
+
+// push writes the new key to every target not yet confirmed, at most
+// maxParallelPushes at a time.
+func (r *rotation) push(ctx workflow.Context) {
+	var todo []int
+	for i, ts := range r.status.Targets {
+		if ts.State != TargetConfirmed {
+			todo = append(todo, i)
+		}
+	}
 	sel := workflow.NewSelector(ctx)
 	running, next := 0, 0
 	start := func(i int) {
@@ -209,22 +290,17 @@ func (r *rotation) push(ctx workflow.Context) error {
 			r.recordPush(ctx, i, f.Get(ctx, &res))
 		})
 	}
-	for ; next < len(r.in.Targets) && running < maxParallelPushes; next++ {
-		start(next)
+	for ; next < len(todo) && running < maxParallelPushes; next++ {
+		start(todo[next])
 	}
 	for running > 0 {
 		sel.Select(ctx)
-		if next < len(r.in.Targets) {
-			start(next)
+		if next < len(todo) {
+			start(todo[next])
 			next++
 		}
 	}
 	r.pushedAt = workflow.Now(ctx)
-	if failed := r.status.FailedTargets(); len(failed) > 0 {
-		return fmt.Errorf("%d of %d targets failed; both keys stay active so every pipeline keeps working", len(failed), len(r.in.Targets))
-	}
-	r.event(ctx, "every target confirmed the new key")
-	return nil
 }
 
 func pushActivity(t model.Target) any {
@@ -247,10 +323,47 @@ func (r *rotation) recordPush(ctx workflow.Context, i int, err error) {
 	r.event(ctx, ts.Target+" confirmed the new key")
 }
 
+// retireOldKey waits out the grace period, checks that the old key is idle,
+// deactivates it, waits deleteAfter and deletes it. A revocation of the old
+// key skips the waits and the idle check; a revocation of the new key
+// interrupts with errNewKeyRevoked; a rollback during the wait before
+// deletion re-activates the old key and ends with errRolledBack.
+func (r *rotation) retireOldKey(ctx workflow.Context) error {
+	p := r.policy()
+	if !r.revoked("old") {
+		r.wait(ctx, PhaseGrace, "grace period", p.GracePeriod)
+	}
+	if r.revoked("new") {
+		return errNewKeyRevoked
+	}
+	if !r.revoked("old") {
+		if err := r.awaitOldKeyIdle(ctx); err != nil {
+			return err
+		}
+	}
+	if r.revoked("new") {
+		return errNewKeyRevoked
+	}
+	if err := r.changeOldKey(ctx, PhaseDeactivating, "deactivate", iamActs.DeactivateAccessKey); err != nil {
+		return err
+	}
+	if !r.revoked("old") {
+		r.wait(ctx, PhaseWaitingToDelete, "delete the deactivated key", p.DeleteAfter)
+	}
+	if r.rollback {
+		return r.rollBack(ctx)
+	}
+	if err := r.changeOldKey(ctx, PhaseDeleting, "delete", iamActs.DeleteAccessKey); err != nil {
+		return err
+	}
+	r.markRevocations(r.oldKeyID, RevocationDone)
+	return nil
+}
+
 // awaitOldKeyIdle makes sure nothing still uses the old key before it is
 // deactivated: a use after the push means some pipeline did not pick up the
 // new key. It re-checks a bounded number of times, then holds until an
-// operator sends proceed.
+// operator sends proceed (or revokes the old key).
 func (r *rotation) awaitOldKeyIdle(ctx workflow.Context) error {
 	p := r.policy()
 	if !p.RequireOldKeyIdle {
@@ -270,41 +383,135 @@ func (r *rotation) awaitOldKeyIdle(ctx workflow.Context) error {
 		}
 		usedBy := fmt.Sprintf("old key %s was used at %s (%s) after the push finished", r.oldKeyID, res.LastUsed.UTC().Format("2006-01-02 15:04:05Z"), res.Service)
 		if r.proceed || check >= p.IdleChecks {
-			r.hold(ctx, usedBy+": something still holds it; send the proceed signal to deactivate it anyway")
+			r.hold(ctx, usedBy+": something still holds it; send proceed to deactivate it anyway", nil)
 			return nil
 		}
 		r.event(ctx, usedBy)
 		r.wait(ctx, PhaseCheckingIdle, "re-check that the old key is idle", p.IdleRecheck)
+		if r.revoked("old") || r.revoked("new") {
+			return nil
+		}
 	}
 }
 
-func (r *rotation) deactivateOldKey(ctx workflow.Context) error {
-	r.setPhase(ctx, PhaseDeactivating, "deactivating the old key "+r.oldKeyID)
+// changeOldKey deactivates or deletes the old key.
+func (r *rotation) changeOldKey(ctx workflow.Context, phase Phase, verb string, act func(context.Context, activities.KeyInput) (activities.KeyChangeResult, error)) error {
+	r.setPhase(ctx, phase, verb+" the old key "+r.oldKeyID)
 	var res activities.KeyChangeResult
-	err := workflow.ExecuteLocalActivity(iamOptions(ctx, "deactivate the old key"), iamActs.DeactivateAccessKey,
-		r.keyInput(r.oldKeyID)).Get(ctx, &res)
-	if err != nil {
+	if err := workflow.ExecuteLocalActivity(iamOptions(ctx, verb+" the old key"), act, r.keyInput(r.oldKeyID)).Get(ctx, &res); err != nil {
 		return err
 	}
-	r.event(ctx, "deactivated the old key "+r.oldKeyID+alreadySuffix(res.AlreadyDone))
+	r.event(ctx, pastTense(verb)+" the old key "+r.oldKeyID+alreadySuffix(res.AlreadyDone))
+	r.oldOff = verb != "re-activate"
 	return nil
 }
 
-func (r *rotation) deleteOldKey(ctx workflow.Context) error {
-	r.setPhase(ctx, PhaseDeleting, "deleting the old key "+r.oldKeyID)
-	var res activities.KeyChangeResult
-	err := workflow.ExecuteLocalActivity(iamOptions(ctx, "delete the old key"), iamActs.DeleteAccessKey,
-		r.keyInput(r.oldKeyID)).Get(ctx, &res)
-	if err != nil {
+func pastTense(verb string) string {
+	if verb == "delete" {
+		return "deleted"
+	}
+	return verb + "d"
+}
+
+// rollBack re-activates the deactivated old key: both keys are active again.
+func (r *rotation) rollBack(ctx workflow.Context) error {
+	r.rollback = false
+	if err := r.changeOldKey(ctx, PhaseRollingBack, "re-activate", iamActs.ActivateAccessKey); err != nil {
 		return err
 	}
-	r.event(ctx, "deleted the old key "+r.oldKeyID+alreadySuffix(res.AlreadyDone))
+	return errRolledBack
+}
+
+// replaceRevokedNewKey handles a new key that leaked during the rotation:
+// it is deleted and another one rolled out, without ever leaving the user
+// with no working key and without needing a third key.
+func (r *rotation) replaceRevokedNewKey(ctx workflow.Context) error {
+	leaked := r.newKey.ID
+	r.event(ctx, "the new key "+leaked+" was revoked: replacing it")
+	if r.oldKeyID != "" && !r.oldOff {
+		// The old key still serves every pipeline: delete the leaked key
+		// first to make room, then roll out another.
+		if err := r.deleteKey(ctx, leaked, "delete the revoked new key"); err != nil {
+			return err
+		}
+		r.markRevocations(leaked, RevocationDone)
+		r.newKey = model.NewAccessKey{}
+		return r.rollOutNewKey(ctx)
+	}
+	// The old key is already off (or gone): remove it to make room, roll out
+	// another key, and retire the leaked one at once.
+	if r.oldKeyID != "" {
+		if err := r.deleteKey(ctx, r.oldKeyID, "delete the deactivated old key"); err != nil {
+			return err
+		}
+		r.markRevocations(r.oldKeyID, RevocationDone)
+	}
+	if err := r.rollOutNewKey(ctx); err != nil {
+		return err
+	}
+	r.oldKeyID, r.oldOff = leaked, false
+	r.status.OldKeyID = leaked
+	r.event(ctx, "the revoked key "+leaked+" is now the key to retire")
+	for i := range r.status.Revocations {
+		if rv := &r.status.Revocations[i]; rv.AccessKeyID == leaked && rv.State != RevocationRejected {
+			rv.Which = "old"
+		}
+	}
+	return nil
+}
+
+func (r *rotation) deleteKey(ctx workflow.Context, keyID, what string) error {
+	var res activities.KeyChangeResult
+	if err := workflow.ExecuteLocalActivity(iamOptions(ctx, what), iamActs.DeleteAccessKey, r.keyInput(keyID)).Get(ctx, &res); err != nil {
+		return err
+	}
+	r.event(ctx, "deleted "+keyID+" ("+what+")"+alreadySuffix(res.AlreadyDone))
+	return nil
+}
+
+// startRevoker deactivates keys revoked with mode now as soon as they are
+// known, whatever the runbook is doing at the time (it may be waiting on a
+// push). It runs beside the runbook because the runbook cannot stop in the
+// middle of a step.
+func (r *rotation) startRevoker(ctx workflow.Context) {
+	workflow.Go(ctx, func(ctx workflow.Context) {
+		for {
+			var rv *Revocation
+			_ = workflow.Await(ctx, func() bool {
+				rv = r.nextImmediateRevocation()
+				return rv != nil
+			})
+			keyID := rv.AccessKeyID
+			var res activities.KeyChangeResult
+			err := workflow.ExecuteLocalActivity(iamOptions(ctx, "deactivate the revoked key now"), iamActs.DeactivateAccessKey, r.keyInput(keyID)).Get(ctx, &res)
+			if err != nil {
+				rv.State, rv.Error = RevocationRejected, "could not deactivate: "+message(err)
+				r.notice(ctx, "revoke of "+keyID+" failed: "+rv.Error)
+				continue
+			}
+			r.markRevocations(keyID, RevocationDeactivated)
+			if keyID == r.oldKeyID {
+				r.oldOff = true
+			}
+			r.event(ctx, "deactivated the revoked key "+keyID+" at once (mode now)")
+		}
+	})
+}
+
+func (r *rotation) nextImmediateRevocation() *Revocation {
+	for i := range r.status.Revocations {
+		rv := &r.status.Revocations[i]
+		if rv.Mode == RevokeModeNow && rv.State == RevocationAccepted {
+			return rv
+		}
+	}
 	return nil
 }
 
 // --- waiting --------------------------------------------------------------
 
-// wait sleeps on a durable timer that the proceed signal can cut short.
+// wait sleeps on a durable timer. proceed cuts it short, and so does any
+// revocation, which changes what the runbook does next.
 func (r *rotation) wait(ctx workflow.Context, phase Phase, what string, d time.Duration) {
 	r.setPhase(ctx, phase, fmt.Sprintf("waiting %s: %s", d, what))
 	if d <= 0 {
@@ -314,29 +521,34 @@ func (r *rotation) wait(ctx workflow.Context, phase Phase, what string, d time.D
 	r.status.Waiting, r.status.WaitUntil = what, &until
 	defer func() { r.status.Waiting, r.status.WaitUntil = "", nil }()
 	r.proceed = false
-	skipped, _ := workflow.AwaitWithOptions(ctx, workflow.AwaitOptions{
+	interrupted, _ := workflow.AwaitWithOptions(ctx, workflow.AwaitOptions{
 		Timeout:      d,
 		TimerOptions: workflow.TimerOptions{Summary: what},
-	}, func() bool { return r.proceed })
-	if skipped {
+	}, func() bool { return r.proceed || r.rollback || r.revoked("old") || r.revoked("new") })
+	if interrupted {
 		r.proceed = false
-		r.event(ctx, "skipped the rest of the wait: "+what)
+		r.event(ctx, "cut the wait short: "+what)
 	}
 }
 
-// hold stops the rotation in a visible state until an operator sends proceed.
-func (r *rotation) hold(ctx workflow.Context, reason string) {
+// hold stops the rotation in a visible state until an operator sends
+// proceed (or also, when given, until orUntil holds). A revocation ends a
+// hold too.
+func (r *rotation) hold(ctx workflow.Context, reason string, orUntil func() bool) {
 	r.status.HeldReason = reason
 	r.setPhase(ctx, PhaseHolding, "holding: "+reason)
-	_ = workflow.Await(ctx, func() bool { return r.proceed })
+	_ = workflow.Await(ctx, func() bool {
+		return r.proceed || (orUntil != nil && orUntil()) || (orUntil == nil && (r.revoked("old") || r.revoked("new")))
+	})
 	r.proceed = false
 	r.status.HeldReason = ""
 }
 
 // --- endings and bookkeeping ---------------------------------------------
 
-func (r *rotation) done(ctx workflow.Context, msg string) (RotateResult, error) {
-	r.setPhase(ctx, PhaseDone, msg)
+// end finishes the rotation without error.
+func (r *rotation) end(ctx workflow.Context, phase Phase, msg string) (RotateResult, error) {
+	r.setPhase(ctx, phase, msg)
 	return RotateResult{Status: r.status}, nil
 }
 
@@ -351,6 +563,7 @@ func (r *rotation) fail(ctx workflow.Context, err error) (RotateResult, error) {
 func (r *rotation) setPhase(ctx workflow.Context, p Phase, msg string) {
 	r.status.Phase = p
 	r.event(ctx, msg)
+	r.publishPhase(ctx, p)
 }
 
 func (r *rotation) event(ctx workflow.Context, msg string) {

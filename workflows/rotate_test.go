@@ -28,12 +28,14 @@ type fakeAccount struct {
 	t  *testing.T
 	mu sync.Mutex
 
-	keys      []model.AccessKey
-	seq       int
-	confirmed map[string]string // target -> key ID it holds
-	targets   int
-	lastUsed  func(now time.Time) *time.Time
-	pushFail  map[string]error // target -> error to return
+	keys                 []model.AccessKey
+	seq                  int
+	confirmed            map[string]string // target -> key ID it holds
+	targets              int
+	lastUsed             func(now time.Time) *time.Time
+	pushFail             map[string]error // target -> error to return
+	allowEarlyDeactivate bool             // revoke with mode now may deactivate before the push ends
+	deactivatedAt        time.Time        // workflow clock at the last deactivation
 	// loseCreates makes that many CreateAccessKey calls create the key but
 	// lose the result, as a crash or timeout after the call would.
 	loseCreates int
@@ -161,11 +163,26 @@ func (f *fakeAccount) register(env *testsuite.TestWorkflowEnvironment) {
 			f.mu.Lock()
 			defer f.mu.Unlock()
 			f.call("deactivate " + in.AccessKeyID)
-			require.Len(f.t, f.confirmed, f.targets, "old key deactivated before every target confirmed")
+			f.deactivatedAt = env.Now()
+			if !f.allowEarlyDeactivate {
+				require.Len(f.t, f.confirmed, f.targets, "old key deactivated before every target confirmed")
+			}
 			k := f.find(in.AccessKeyID)
 			require.NotNil(f.t, k)
 			k.Status = model.KeyInactive
-			require.GreaterOrEqual(f.t, f.active(), 1, "user left without an active key")
+			if !f.allowEarlyDeactivate {
+				require.GreaterOrEqual(f.t, f.active(), 1, "user left without an active key")
+			}
+			return activities.KeyChangeResult{}, nil
+		})
+	env.OnActivity(iamActs.ActivateAccessKey, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.KeyInput) (activities.KeyChangeResult, error) {
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			f.call("activate " + in.AccessKeyID)
+			k := f.find(in.AccessKeyID)
+			require.NotNil(f.t, k)
+			k.Status = model.KeyActive
 			return activities.KeyChangeResult{}, nil
 		})
 	env.OnActivity(iamActs.DeleteAccessKey, mock.Anything, mock.Anything).Return(
@@ -173,6 +190,9 @@ func (f *fakeAccount) register(env *testsuite.TestWorkflowEnvironment) {
 			f.mu.Lock()
 			defer f.mu.Unlock()
 			f.call("delete " + in.AccessKeyID)
+			if f.targets > 0 && len(f.keys) == 1 && f.keys[0].ID == in.AccessKeyID {
+				require.Fail(f.t, "the user's last key would be deleted")
+			}
 			kept := f.keys[:0]
 			for _, k := range f.keys {
 				if k.ID != in.AccessKeyID {

@@ -22,6 +22,8 @@ const (
 	PhaseDeactivating    Phase = "deactivating"
 	PhaseWaitingToDelete Phase = "waiting-to-delete"
 	PhaseDeleting        Phase = "deleting"
+	PhaseRollingBack     Phase = "rolling-back"
+	PhaseRolledBack      Phase = "rolled-back"
 	PhaseDone            Phase = "done"
 	PhaseFailed          Phase = "failed"
 )
@@ -56,21 +58,28 @@ type Event struct {
 // Status is the answer to the status query, and (as the final report) the
 // workflow's result. It holds key IDs, never a secret.
 type Status struct {
-	Account   string         `json:"account"`
-	User      string         `json:"user"`
-	Phase     Phase          `json:"phase"`
-	OldKeyID  string         `json:"oldKeyId,omitempty"`
-	NewKeyID  string         `json:"newKeyId,omitempty"`
-	Targets   []TargetStatus `json:"targets"`
-	StartedAt time.Time      `json:"startedAt"`
+	Account  string `json:"account"`
+	User     string `json:"user"`
+	Phase    Phase  `json:"phase"`
+	OldKeyID string `json:"oldKeyId,omitempty"`
+	NewKeyID string `json:"newKeyId,omitempty"`
+	// When the keys were created (their age is what a rotation policy is about).
+	OldKeyCreatedAt *time.Time     `json:"oldKeyCreatedAt,omitempty"`
+	NewKeyCreatedAt *time.Time     `json:"newKeyCreatedAt,omitempty"`
+	Targets         []TargetStatus `json:"targets"`
+	StartedAt       time.Time      `json:"startedAt"`
 	// Waiting says what the current timer is for ("grace period", …) and
 	// WaitUntil when it fires; both empty when nothing is waiting.
 	Waiting   string     `json:"waiting,omitempty"`
 	WaitUntil *time.Time `json:"waitUntil,omitempty"`
 	// HeldReason explains why the rotation holds instead of going on.
-	HeldReason string  `json:"heldReason,omitempty"`
-	Error      string  `json:"error,omitempty"`
-	Timeline   []Event `json:"timeline"`
+	HeldReason string `json:"heldReason,omitempty"`
+	Error      string `json:"error,omitempty"`
+	// Revocations are the revoke signals received, and what became of them.
+	Revocations []Revocation `json:"revocations,omitempty"`
+	// Notices report signals that were ignored or rejected, and why.
+	Notices  []string `json:"notices,omitempty"`
+	Timeline []Event  `json:"timeline"`
 }
 
 // FailedTargets lists the targets that failed for good.

@@ -29,17 +29,11 @@ type Started struct {
 // the workflow ID rotate/<account>/<user> admits one running rotation per
 // user, however it was started.
 func StartRotation(ctx context.Context, c client.Client, taskQueue string, r model.Rotation) (Started, error) {
-	opts := client.StartWorkflowOptions{
-		ID:        r.WorkflowID(),
-		TaskQueue: taskQueue,
-		// One rotation per user at a time: a second start while one runs is
-		// refused (and reported as already running); once it has closed, a
-		// new rotation may reuse the ID.
-		WorkflowIDConflictPolicy:                 enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
-		WorkflowIDReusePolicy:                    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
-		WorkflowExecutionErrorWhenAlreadyStarted: true,
-		StaticSummary:                            "rotate the access key of IAM user " + r.User + " in account " + r.Account,
-	}
+	opts := startOptions(taskQueue, r)
+	// One rotation per user at a time: a second start while one runs is
+	// refused (and reported as already running).
+	opts.WorkflowIDConflictPolicy = enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL
+	opts.WorkflowExecutionErrorWhenAlreadyStarted = true
 	run, err := c.ExecuteWorkflow(ctx, opts, workflows.WorkflowName, workflows.RotateInput{Rotation: r})
 	var already *serviceerror.WorkflowExecutionAlreadyStarted
 	switch {
@@ -49,6 +43,22 @@ func StartRotation(ctx context.Context, c client.Client, taskQueue string, r mod
 		return Started{}, fmt.Errorf("start rotation %s: %w", opts.ID, err)
 	}
 	return Started{WorkflowID: run.GetID(), RunID: run.GetRunID()}, nil
+}
+
+// startOptions are the options every start of a rotation shares.
+func startOptions(taskQueue string, r model.Rotation) client.StartWorkflowOptions {
+	opts := client.StartWorkflowOptions{
+		ID:        r.WorkflowID(),
+		TaskQueue: taskQueue,
+		// Once a rotation has closed, a new one may reuse the ID.
+		WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
+		StaticSummary:         "rotate the access key of IAM user " + r.User + " in account " + r.Account,
+		TypedSearchAttributes: workflows.InitialSearchAttributes(r),
+	}
+	if r.Description != "" {
+		opts.Memo = map[string]any{"description": r.Description}
+	}
+	return opts
 }
 
 // Wait blocks until the rotation ends and returns its final report. A

@@ -46,6 +46,19 @@ func Text(w io.Writer, s workflows.Status) error {
 		fmt.Fprintf(tw, "  %s\t%s\t%s\n", t.Target, t.State, detail)
 	}
 	_ = tw.Flush()
+	if len(s.Revocations) > 0 {
+		b.WriteString("\nRevocations:\n")
+		for _, rv := range s.Revocations {
+			fmt.Fprintf(&b, "  %s  %s %s%s%s%s\n", rv.ReceivedAt.UTC().Format(time.RFC3339), orNone(rv.AccessKeyID), rv.State,
+				optional(" mode "+rv.Mode, rv.Mode != ""), optional(" by "+rv.RequestedBy, rv.RequestedBy != ""), optional(": "+rv.Reason+rv.Error, rv.Reason+rv.Error != ""))
+		}
+	}
+	if len(s.Notices) > 0 {
+		b.WriteString("\nNotices:\n")
+		for _, n := range s.Notices {
+			fmt.Fprintf(&b, "  %s\n", n)
+		}
+	}
 	b.WriteString("\nTimeline:\n")
 	for _, e := range s.Timeline {
 		fmt.Fprintf(&b, "  %s  %-17s %s\n", e.At.UTC().Format("15:04:05.000"), e.Phase, e.Message)
@@ -59,4 +72,11 @@ func orNone(s string) string {
 		return "(none)"
 	}
 	return s
+}
+
+func optional(s string, ok bool) string {
+	if ok {
+		return s
+	}
+	return ""
 }
