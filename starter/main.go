@@ -17,7 +17,13 @@ const usage = `Usage: starter COMMAND [flags]
 
 Commands:
   rotate     start (or find) the rotation of one IAM user; --wait prints its report
-  validate   check a configuration file without contacting anything
+  revoke     revoke a key now: signal the running rotation, or start one (--now: deactivate at once)
+  status     phase, keys, targets, timers and next scheduled run of every rotation in the config
+  proceed    skip the current wait (grace, idle re-check, delete delay) or end a hold
+  retry      re-push the failed targets of a rotation holding for them
+  rollback   re-activate the old key while it is only deactivated (ends the rotation)
+  schedules  sync the Temporal Schedules with the config; list, pause, unpause, trigger them
+  validate   check a configuration file (--check-access: and the rotator's AWS permissions)
 
 Run 'starter COMMAND --help' for a command's flags.
 Temporal connection: TEMPORAL_ADDRESS (default localhost:7233), TEMPORAL_NAMESPACE,
@@ -30,8 +36,14 @@ var errUsage = errors.New("usage")
 type command func(ctx context.Context, args []string, stdout io.Writer) error
 
 var commands = map[string]command{
-	"rotate":   rotateCmd,
-	"validate": validateCmd,
+	"rotate":    rotateCmd,
+	"revoke":    revokeCmd,
+	"status":    statusCmd,
+	"proceed":   signalCmd("proceed", "Skips the current wait (grace period, idle re-check, delete delay) or ends a hold."),
+	"retry":     signalCmd("retry", "Re-pushes the failed targets while the rotation holds for them."),
+	"rollback":  signalCmd("rollback", "Re-activates the old key while it is deactivated and not yet deleted; the rotation ends with both keys active."),
+	"schedules": schedulesCmd,
+	"validate":  validateCmd,
 }
 
 func main() {

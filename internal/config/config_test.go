@@ -187,7 +187,23 @@ func TestErrors(t *testing.T) {
 		{"unknown top key with suggestion", "acounts: []\n", []string{`t.yaml:1:1: acounts: unknown field "acounts"; did you mean accounts?`}},
 		{"unknown top key", "zzz: 1\n", []string{`t.yaml:1:1: zzz: unknown field "zzz"; known fields: policy, accounts, github, gitlab, temporal, rotations`}},
 		{"unknown policy key", "policy:\n  gracePerod: 1h\n", []string{`t.yaml:2:3: policy.gracePerod: unknown field "gracePerod"; did you mean gracePeriod?`}},
-		{"cron refused", "policy:\n  cron: '0 0 * * *'\n", []string{`t.yaml:2:3: policy.cron: unknown field "cron"`}},
+		{"cron and every", "policy:\n  every: 1h\n  cron: '0 0 * * *'\n", []string{"t.yaml:3:3: policy.cron: every and cron are mutually exclusive"}},
+		{"cron fields", "policy:\n  cron: '0 0 * *'\n", []string{`t.yaml:2:9: policy.cron: invalid cron expression "0 0 * *": need 5 fields`}},
+		{"cron seconds", "policy:\n  cron: '0 0 0 * * *'\n", []string{`t.yaml:2:9: policy.cron: invalid cron expression "0 0 0 * * *": need 5 fields`}},
+		{"cron range", "policy:\n  cron: '61 * * * *'\n", []string{`t.yaml:2:9: policy.cron: invalid cron expression "61 * * * *"`}},
+		{"cron never runs", "policy:\n  cron: '0 0 30 2 *'\n", []string{`t.yaml:2:9: policy.cron: invalid cron expression "0 0 30 2 *": it never runs`}},
+		{"cron @every", "policy:\n  cron: '@every 1h'\n", []string{`t.yaml:2:9: policy.cron: invalid cron expression "@every 1h": use every: for a fixed period`}},
+		{"cron descriptor", "policy:\n  cron: '@fortnightly'\n", []string{`t.yaml:2:9: policy.cron: invalid cron expression "@fortnightly": unknown descriptor`}},
+		{"cron time zone", "policy:\n  cron: 'TZ=Europe/Paris 0 0 * * *'\n", []string{"t.yaml:2:9: policy.cron: invalid cron expression \"TZ=Europe/Paris 0 0 * * *\": time zones are not supported"}},
+		{"cron empty", "policy:\n  cron: ''\n", []string{"t.yaml:2:9: policy.cron: must not be empty (leave it out to use every)"}},
+		{"cron type", "policy:\n  cron: [a]\n", []string{"t.yaml:2:9: policy.cron: must be a string, not a list"}},
+		{"negative jitter", "policy:\n  jitter: -1m\n", []string{"t.yaml:2:11: policy.jitter: must be zero or positive"}},
+		{"jitter not shorter than every", "policy:\n  every: 1h\n  jitter: 1h\n", []string{"t.yaml:3:11: policy.jitter: jitter 1h0m0s must be shorter than every (1h0m0s)"}},
+		{"jitter against the default every", "policy: {jitter: 31d}\n", []string{"t.yaml:1:18: policy.jitter: jitter 744h0m0s must be shorter than every (720h0m0s)"}},
+		{"jitter against cron", "policy:\n  cron: '0 9 * * MON,TUE'\n  jitter: 1d\n", []string{`t.yaml:3:11: policy.jitter: jitter 24h0m0s must be shorter than the shortest gap between runs of cron "0 9 * * MON,TUE" (24h0m0s)`}},
+		{"inherited jitter against a rotation's cron", "policy: {jitter: 10m}\n" + head + "      - gitlab: {group: g}\n    policy: {cron: '*/5 * * * *'}\n", []string{
+			`t.yaml:11:20: rotations[0].policy.cron: jitter 10m0s (inherited) must be shorter than the shortest gap between runs of cron "*/5 * * * *" (5m0s)`,
+		}},
 		{"duplicate key", "policy:\n  every: 1h\n  every: 2h\n", []string{"t.yaml:3:3: policy.every: duplicate key (first at line 2)"}},
 		{"bad duration", "policy:\n  every: 3 weeks\n", []string{`t.yaml:2:10: policy.every: invalid duration "3 weeks"`}},
 		{"duration without unit", "policy:\n  every: 3600\n", []string{`t.yaml:2:10: policy.every: invalid duration "3600"`}},
@@ -368,6 +384,52 @@ rotations:
 	}
 	if !errors.Is(err, errs[2]) {
 		t.Error("errors.Is does not see the individual errors")
+	}
+}
+
+// TestSchedulePolicy checks how every, cron and jitter merge: the most
+// specific level that writes every or cron decides the schedule.
+func TestSchedulePolicy(t *testing.T) {
+	const rot = `accounts: [{name: prod, region: us-east-1}]
+gitlab: {token: x}
+rotations:
+  - user: u
+    account: prod
+    targets: [{gitlab: {group: g}}]
+`
+	tests := []struct {
+		name      string
+		top, mine string // policy mappings (flow style), "" for none
+		every     time.Duration
+		cron      string
+		jitter    time.Duration
+	}{
+		{"defaults", "", "", model.DefaultPolicy.Every, "", 0},
+		{"every and jitter", "{every: 7d, jitter: 2h}", "", 7 * 24 * time.Hour, "", 2 * time.Hour},
+		{"cron inherited", "{cron: '0 3 * * 1', jitter: 30m}", "", model.DefaultPolicy.Every, "0 3 * * 1", 30 * time.Minute},
+		{"rotation cron overrides every", "{every: 7d}", "{cron: '@daily'}", 7 * 24 * time.Hour, "@daily", 0},
+		{"rotation every drops inherited cron", "{cron: '0 3 * * 1'}", "{every: 2d}", 48 * time.Hour, "", 0},
+		{"rotation jitter", "{every: 1d}", "{jitter: 1h}", 24 * time.Hour, "", time.Hour},
+		{"cron trimmed", "", "{cron: ' 0 0 1 * * '}", model.DefaultPolicy.Every, "0 0 1 * *", 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			src := rot
+			if tt.top != "" {
+				src = "policy: " + tt.top + "\n" + src
+			}
+			if tt.mine != "" {
+				src += "    policy: " + tt.mine + "\n"
+			}
+			cfg, err := Parse("t.yaml", []byte(src), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			p := cfg.Rotations[0].Policy
+			if p.Every != tt.every || p.Cron != tt.cron || p.Jitter != tt.jitter {
+				t.Errorf("every %v cron %q jitter %v; want %v %q %v", p.Every, p.Cron, p.Jitter, tt.every, tt.cron, tt.jitter)
+			}
+		})
 	}
 }
 
@@ -562,5 +624,17 @@ rotations:
 	b := cfg.Rotations[1]
 	if b.User != "b" || b.Account != "prod" || len(b.Targets) != 1 || b.Policy.Every != 24*time.Hour || b.Policy.GracePeriod != 0 || b.Policy.DeleteAfter != time.Hour {
 		t.Errorf("merged rotation %+v", b)
+	}
+}
+
+// The example the README points to must always load.
+func TestExamplesLoad(t *testing.T) {
+	env := func(name string) (string, bool) { return "set-from-env", true }
+	data, err := os.ReadFile("../../examples/keyrotor.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Parse("examples/keyrotor.yaml", data, env); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -100,6 +100,8 @@ type RotationPolicy struct {
 	RequireOldKeyIdle bool          `json:"requireOldKeyIdle"` // hold while the old key is still being used
 	IdleRecheck       time.Duration `json:"idleRecheck"`       // wait between idle checks
 	IdleChecks        int           `json:"idleChecks"`        // how many failed idle checks before holding
+	Cron              string        `json:"cron,omitempty"`    // 5-field cron expression; when set, the schedule uses it instead of Every
+	Jitter            time.Duration `json:"jitter,omitempty"`  // random delay added to each scheduled start, so a fleet does not rotate at once
 }
 
 // DefaultPolicy is used where the configuration sets nothing.

@@ -30,15 +30,18 @@ type Options struct {
 	AWS []func(*awsconfig.LoadOptions) error
 	// Logger for the Temporal SDK; slog's default when nil.
 	Logger *slog.Logger
+	// Namespace the worker's client is connected to, where the search
+	// attributes are registered; "default" when empty.
+	Namespace string
 }
 
 // Dial connects to Temporal using the standard environment variables
 // (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TLS settings, or a
 // profile from the Temporal CLI's config file).
 func Dial(ctx context.Context, logger *slog.Logger) (client.Client, error) {
-	opts, err := envconfig.LoadDefaultClientOptions()
+	opts, err := clientOptions()
 	if err != nil {
-		return nil, fmt.Errorf("temporal connection settings: %w", err)
+		return nil, err
 	}
 	if logger == nil {
 		logger = slog.Default()
@@ -55,10 +58,33 @@ func Dial(ctx context.Context, logger *slog.Logger) (client.Client, error) {
 	return c, nil
 }
 
+func clientOptions() (client.Options, error) {
+	opts, err := envconfig.LoadDefaultClientOptions()
+	if err != nil {
+		return opts, fmt.Errorf("temporal connection settings: %w", err)
+	}
+	return opts, nil
+}
+
+// Namespace is the Temporal namespace the environment selects.
+func Namespace() string {
+	if opts, err := clientOptions(); err == nil && opts.Namespace != "" {
+		return opts.Namespace
+	}
+	return client.DefaultNamespace
+}
+
 // NewWorker builds a worker for the config's task queue with the rotation
 // workflow and the activities of every provider the config uses.
 func NewWorker(ctx context.Context, c client.Client, cfg *config.Config, o Options) (worker.Worker, error) {
 	if err := cfg.CheckWorker(); err != nil {
+		return nil, err
+	}
+	ns := o.Namespace
+	if ns == "" {
+		ns = client.DefaultNamespace
+	}
+	if err := EnsureSearchAttributes(ctx, c, ns); err != nil {
 		return nil, err
 	}
 	acts, err := newActivities(ctx, cfg, o)
@@ -67,6 +93,7 @@ func NewWorker(ctx context.Context, c client.Client, cfg *config.Config, o Optio
 	}
 	w := worker.New(c, cfg.TaskQueue, worker.Options{})
 	w.RegisterWorkflowWithOptions(workflows.RotateAccessKey, workflow.RegisterOptions{Name: workflows.WorkflowName})
+	w.RegisterWorkflowWithOptions(workflows.ScheduledRotation, workflow.RegisterOptions{Name: workflows.ScheduledWorkflowName})
 	for _, a := range acts {
 		w.RegisterActivity(a)
 	}

@@ -52,8 +52,11 @@ func (e *Emulators) ConfigYAML(spec ConfigSpec) string {
 	p := spec.Policy
 	var b strings.Builder
 	fmt.Fprintf(&b, "# Generated for the built-in emulators.\n")
-	fmt.Fprintf(&b, "policy:\n  every: %s\n  gracePeriod: %s\n  deleteAfter: %s\n  requireOldKeyIdle: %t\n  idleRecheck: %s\n  idleChecks: %d\n",
-		dur(p.Every), dur(p.GracePeriod), dur(p.DeleteAfter), p.RequireOldKeyIdle, dur(p.IdleRecheck), p.IdleChecks)
+	fmt.Fprintf(&b, "policy:\n  %s\n  gracePeriod: %s\n  deleteAfter: %s\n  requireOldKeyIdle: %t\n  idleRecheck: %s\n  idleChecks: %d\n",
+		schedule(p), dur(p.GracePeriod), dur(p.DeleteAfter), p.RequireOldKeyIdle, dur(p.IdleRecheck), p.IdleChecks)
+	if p.Jitter > 0 {
+		fmt.Fprintf(&b, "  jitter: %s\n", dur(p.Jitter))
+	}
 	fmt.Fprintf(&b, "accounts:\n  - name: %s\n    region: %s\n", spec.Account, Region)
 	fmt.Fprintf(&b, "github:\n  baseURL: %s\n  token: ${KEYROTOR_GITHUB_TOKEN}\n", e.GitHubURL)
 	fmt.Fprintf(&b, "gitlab:\n  baseURL: %s\n  token: ${KEYROTOR_GITLAB_TOKEN}\n", e.GitLabURL)
@@ -100,6 +103,15 @@ func targetYAML(t model.Target) string {
 		flag("masked", t.Masked)
 		return "gitlab: {" + strings.Join(fields, ", ") + "}"
 	}
+}
+
+// schedule renders the policy's period: its cron when set (every and cron
+// are mutually exclusive in one policy), else every.
+func schedule(p model.RotationPolicy) string {
+	if p.Cron != "" {
+		return fmt.Sprintf("cron: %q", p.Cron)
+	}
+	return "every: " + dur(p.Every)
 }
 
 // dur renders a duration the config accepts ("0s" rather than "0").

@@ -1,0 +1,79 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+
+	"go.temporal.io/sdk/client"
+
+	"github.com/keyrotor/keyrotor/internal/config"
+	"github.com/keyrotor/keyrotor/internal/model"
+	"github.com/keyrotor/keyrotor/internal/operator"
+	"github.com/keyrotor/keyrotor/internal/report"
+)
+
+// commonFlags are the flags of every command that acts on one user's rotation.
+type commonFlags struct {
+	config, user, account, output *string
+}
+
+func addCommonFlags(fs *flag.FlagSet) commonFlags {
+	return commonFlags{
+		config:  fs.String("config", "", "keyrotor configuration file (required)"),
+		user:    fs.String("user", "", "IAM user (required)"),
+		account: fs.String("account", "", "account of the user (needed when the user is configured in several accounts)"),
+		output:  fs.String("output", "text", "output format: text or json"),
+	}
+}
+
+// commandEnv is a loaded config, the user's rotation and a Temporal client.
+type commandEnv struct {
+	cfg      *config.Config
+	rotation model.Rotation
+	client   client.Client
+}
+
+func (e commandEnv) close() { e.client.Close() }
+
+func (f commonFlags) load(ctx context.Context, fs *flag.FlagSet) (commandEnv, error) {
+	if *f.config == "" || *f.user == "" {
+		fs.Usage()
+		return commandEnv{}, usageError("--config and --user are required")
+	}
+	if *f.output != "text" && *f.output != "json" {
+		return commandEnv{}, usageError("--output must be text or json, not %q", *f.output)
+	}
+	cfg, err := config.Load(*f.config)
+	if err != nil {
+		return commandEnv{}, err
+	}
+	rot, err := cfg.Rotation(*f.account, *f.user)
+	if err != nil {
+		return commandEnv{}, err
+	}
+	c, err := dial(ctx)
+	if err != nil {
+		return commandEnv{}, err
+	}
+	return commandEnv{cfg: cfg, rotation: rot, client: c}, nil
+}
+
+// waitAndReport waits for the rotation and prints its report.
+func waitAndReport(ctx context.Context, env commandEnv, started operator.Started, output string, stdout io.Writer) error {
+	st, waitErr := operator.Wait(ctx, env.client, started)
+	if st.User != "" {
+		var err error
+		if output == "json" {
+			err = report.JSON(stdout, st)
+		} else {
+			fmt.Fprintln(stdout)
+			err = report.Text(stdout, st)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return waitErr
+}
