@@ -5,6 +5,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
+	"os"
 
 	"go.temporal.io/sdk/client"
 
@@ -12,6 +14,7 @@ import (
 	"github.com/keyrotor/keyrotor/internal/model"
 	"github.com/keyrotor/keyrotor/internal/operator"
 	"github.com/keyrotor/keyrotor/internal/report"
+	"github.com/keyrotor/keyrotor/internal/service"
 )
 
 // commonFlags are the flags of every command that acts on one user's rotation.
@@ -58,6 +61,12 @@ func (f commonFlags) load(ctx context.Context, fs *flag.FlagSet) (commandEnv, er
 		return commandEnv{}, err
 	}
 	return commandEnv{cfg: cfg, rotation: rot, client: c}, nil
+}
+
+// dial connects with an SDK logger that only reports warnings, so command
+// output stays clean.
+func dial(ctx context.Context) (client.Client, error) {
+	return service.Dial(ctx, slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
 }
 
 // waitAndReport waits for the rotation and prints its report.

@@ -30,8 +30,8 @@ Temporal connection: TEMPORAL_ADDRESS (default localhost:7233), TEMPORAL_NAMESPA
 TEMPORAL_API_KEY and TEMPORAL_TLS_* environment variables.
 `
 
-// errUsage marks a command-line mistake (exit status 2).
-var errUsage = errors.New("usage")
+// usageErr marks a command-line mistake (exit status 2).
+type usageErr struct{ error }
 
 type command func(ctx context.Context, args []string, stdout io.Writer) error
 
@@ -70,8 +70,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	switch {
 	case err == nil || errors.Is(err, flag.ErrHelp):
 		return 0
-	case errors.Is(err, errUsage):
-		fmt.Fprintln(stderr, "starter "+args[0]+":", errors.Unwrap(err))
+	case errors.As(err, new(usageErr)):
+		fmt.Fprintln(stderr, "starter "+args[0]+":", err)
 		return 2
 	default:
 		fmt.Fprintln(stderr, "starter "+args[0]+":", err)
@@ -90,5 +90,5 @@ func newFlagSet(name, synopsis string) *flag.FlagSet {
 }
 
 func usageError(format string, a ...any) error {
-	return fmt.Errorf("%w", errors.Join(errUsage, fmt.Errorf(format, a...)))
+	return usageErr{fmt.Errorf(format, a...)}
 }

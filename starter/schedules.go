@@ -5,7 +5,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"strings"
 	"text/tabwriter"
@@ -16,7 +15,6 @@ import (
 	"github.com/keyrotor/keyrotor/internal/config"
 	"github.com/keyrotor/keyrotor/internal/model"
 	"github.com/keyrotor/keyrotor/internal/operator"
-	"github.com/keyrotor/keyrotor/internal/service"
 )
 
 const schedulesUsage = `Usage: starter schedules VERB --config FILE [flags]
@@ -121,10 +119,6 @@ func (f scheduleFlags) load(ctx context.Context) (*config.Config, client.Client,
 	}
 	c, err := dial(ctx)
 	return cfg, c, err
-}
-
-func dial(ctx context.Context) (client.Client, error) {
-	return service.Dial(ctx, slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
 }
 
 func schedulesSyncCmd(ctx context.Context, args []string, stdout io.Writer) error {
