@@ -6,10 +6,13 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"flag"
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
 	"net/url"
 	"os"
 	"os/signal"
@@ -19,6 +22,7 @@ import (
 
 	"go.temporal.io/sdk/client"
 
+	"github.com/keyrotor/keyrotor/internal/codec"
 	"github.com/keyrotor/keyrotor/internal/model"
 	"github.com/keyrotor/keyrotor/internal/operator"
 	"github.com/keyrotor/keyrotor/internal/report"
@@ -43,24 +47,39 @@ func main() {
 }
 
 func run(ctx context.Context, exit bool, grace, deleteAfter time.Duration) error {
-	step("starting the Temporal dev server (with its Web UI)")
+	dir := ".demo"
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	keys, err := demoKeys(dir)
+	if err != nil {
+		return err
+	}
+	step("starting the codec server (the Temporal server only ever sees ciphertext)")
 	uiPort := freePortOr("8233")
+	codecURL, stopCodec, err := startCodecServer(keys, uiPort)
+	if err != nil {
+		return err
+	}
+	defer stopCodec()
+
+	step("starting the Temporal dev server (with its Web UI)")
 	logFile, err := os.Create(filepath.Join(os.TempDir(), "keyrotor-demo-temporal.log"))
 	if err != nil {
 		return err
 	}
 	defer logFile.Close()
-	srv, err := stack.StartTemporal(ctx, stack.TemporalOptions{UI: true, UIPort: uiPort, Port: freePortOr("7233"), Output: logFile})
+	srv, err := stack.StartTemporal(ctx, stack.TemporalOptions{UI: true, UIPort: uiPort, Port: freePortOr("7233"), Output: logFile, CodecEndpoint: codecURL})
 	if err != nil {
 		return err
 	}
 	defer func() { _ = srv.Stop() }()
-	c, err := stack.Dial(srv)
+	c, err := stack.Dial(srv, keys)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	fmt.Printf("    Temporal at %s, Web UI at http://localhost:%s\n", srv.FrontendHostPort(), uiPort)
+	fmt.Printf("    Temporal at %s, Web UI at http://localhost:%s (it decodes payloads through the codec server)\n", srv.FrontendHostPort(), uiPort)
 
 	step("starting the IAM/STS, GitHub and GitLab emulators")
 	emu := stack.StartEmulators()
@@ -71,10 +90,6 @@ func run(ctx context.Context, exit bool, grace, deleteAfter time.Duration) error
 	}
 	fmt.Printf("    IAM user %s has key %s; 5 targets wait for its replacement\n", demoUser, old.ID)
 
-	dir := ".demo"
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return err
-	}
 	policy := model.DefaultPolicy
 	policy.GracePeriod, policy.DeleteAfter = grace, deleteAfter
 	policy.IdleRecheck, policy.IdleChecks = time.Second, 2
@@ -163,6 +178,43 @@ func verify(emu *stack.Emulators, old model.NewAccessKey, st workflows.Status) e
 		fmt.Println("Check: " + p)
 	}
 	return err
+}
+
+// demoKeys loads the demo's payload key, making one on the first run.
+func demoKeys(dir string) (*codec.Keyring, error) {
+	path := filepath.Join(dir, "codec.key")
+	if _, err := os.Stat(path); os.IsNotExist(err) {
+		if err := codec.GenerateKeyFile(path); err != nil {
+			return nil, err
+		}
+		fmt.Printf("    made a payload encryption key: %s\n", path)
+	}
+	return codec.LoadKeyring([]string{path})
+}
+
+// startCodecServer serves the codec to the Web UI on loopback. The UI
+// cannot send a bearer token, so the random token is the endpoint's first
+// path segment; the endpoint is handed to the dev server, never printed.
+func startCodecServer(keys *codec.Keyring, uiPort string) (endpoint string, stop func(), err error) {
+	token := make([]byte, 18)
+	if _, err := rand.Read(token); err != nil {
+		return "", nil, err
+	}
+	tok := hex.EncodeToString(token)
+	h, err := codec.NewHTTPHandler(keys, codec.ServerOptions{
+		Token:          model.Secret(tok),
+		AllowedOrigins: []string{"http://localhost:" + uiPort, "http://127.0.0.1:" + uiPort},
+	})
+	if err != nil {
+		return "", nil, err
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return "", nil, err
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(l) }()
+	return "http://" + l.Addr().String() + "/" + tok, func() { _ = srv.Close() }, nil
 }
 
 // freePortOr returns port if nothing listens on it, else a free one.

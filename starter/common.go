@@ -56,7 +56,7 @@ func (f commonFlags) load(ctx context.Context, fs *flag.FlagSet) (commandEnv, er
 	if err != nil {
 		return commandEnv{}, err
 	}
-	c, err := dial(ctx)
+	c, err := dial(ctx, cfg)
 	if err != nil {
 		return commandEnv{}, err
 	}
@@ -65,8 +65,23 @@ func (f commonFlags) load(ctx context.Context, fs *flag.FlagSet) (commandEnv, er
 
 // dial connects with an SDK logger that only reports warnings, so command
 // output stays clean.
-func dial(ctx context.Context) (client.Client, error) {
-	return service.Dial(ctx, slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
+// Payloads are encrypted with the same keys as the worker's. The search
+// attributes rotations start with are registered here too when missing, so
+// the starter works before a worker ever ran against the namespace.
+func dial(ctx context.Context, cfg *config.Config) (client.Client, error) {
+	keys, err := service.Keyring(cfg)
+	if err != nil {
+		return nil, err
+	}
+	c, err := service.Dial(ctx, slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})), keys)
+	if err != nil {
+		return nil, err
+	}
+	if err := service.EnsureSearchAttributes(ctx, c, service.Namespace()); err != nil {
+		c.Close()
+		return nil, err
+	}
+	return c, nil
 }
 
 // waitAndReport waits for the rotation and prints its report.

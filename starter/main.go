@@ -24,6 +24,7 @@ Commands:
   rollback   re-activate the old key while it is only deactivated (ends the rotation)
   schedules  sync the Temporal Schedules with the config; list, pause, unpause, trigger them
   validate   check a configuration file (--check-access: and the rotator's AWS permissions)
+  codec-server  serve the payload codec to the Web UI and CLI, behind a token
 
 Run 'starter COMMAND --help' for a command's flags.
 Temporal connection: TEMPORAL_ADDRESS (default localhost:7233), TEMPORAL_NAMESPACE,
@@ -36,14 +37,15 @@ type usageErr struct{ error }
 type command func(ctx context.Context, args []string, stdout io.Writer) error
 
 var commands = map[string]command{
-	"rotate":    rotateCmd,
-	"revoke":    revokeCmd,
-	"status":    statusCmd,
-	"proceed":   signalCmd("proceed", "Skips the current wait (grace period, idle re-check, delete delay) or ends a hold."),
-	"retry":     signalCmd("retry", "Re-pushes the failed targets while the rotation holds for them."),
-	"rollback":  signalCmd("rollback", "Re-activates the old key while it is deactivated and not yet deleted; the rotation ends with both keys active."),
-	"schedules": schedulesCmd,
-	"validate":  validateCmd,
+	"rotate":       rotateCmd,
+	"revoke":       revokeCmd,
+	"status":       statusCmd,
+	"proceed":      signalCmd("proceed", "Skips the current wait (grace period, idle re-check, delete delay) or ends a hold."),
+	"retry":        signalCmd("retry", "Re-pushes the failed targets while the rotation holds for them."),
+	"rollback":     signalCmd("rollback", "Re-activates the old key while it is deactivated and not yet deleted; the rotation ends with both keys active."),
+	"schedules":    schedulesCmd,
+	"validate":     validateCmd,
+	"codec-server": codecServerCmd,
 }
 
 func main() {

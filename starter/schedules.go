@@ -117,7 +117,7 @@ func (f scheduleFlags) load(ctx context.Context) (*config.Config, client.Client,
 	if err != nil {
 		return nil, nil, err
 	}
-	c, err := dial(ctx)
+	c, err := dial(ctx, cfg)
 	return cfg, c, err
 }
 
@@ -243,7 +243,7 @@ func scheduleOp(ctx context.Context, verb string, args []string, stdout io.Write
 	if err != nil {
 		return err
 	}
-	c, err := dial(ctx)
+	c, err := dial(ctx, cfg)
 	if err != nil {
 		return err
 	}

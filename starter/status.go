@@ -35,7 +35,7 @@ func statusCmd(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	c, err := dial(ctx)
+	c, err := dial(ctx, cfg)
 	if err != nil {
 		return err
 	}

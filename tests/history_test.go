@@ -8,21 +8,24 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	commonpb "go.temporal.io/api/common/v1"
 	enumspb "go.temporal.io/api/enums/v1"
 	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/api/temporalproto"
+	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 
+	"github.com/keyrotor/keyrotor/internal/codec"
 	"github.com/keyrotor/keyrotor/internal/model"
 	"github.com/keyrotor/keyrotor/internal/operator"
 	"github.com/keyrotor/keyrotor/internal/stack"
 )
 
 // TestRecordHistory records the history of a real rotation for the replay
-// test in workflows/ (workflows/testdata/rotate_access_key.history.json).
+// test in workflows/ (workflows/testdata/rotate_access_key.vN.history.json).
 // It only runs when asked:
 //
-//	KEYROTOR_RECORD_HISTORY=$PWD/workflows/testdata/rotate_access_key.history.json go test -run TestRecordHistory ./tests/
+//	KEYROTOR_RECORD_HISTORY=$PWD/workflows/testdata/rotate_access_key.v2.history.json go test -run TestRecordHistory ./tests/
 //
 // Key IDs and the secret are replaced by AWS's documented example values
 // before the file is written: a recorded history must never carry a secret
@@ -50,6 +53,9 @@ func TestRecordHistory(t *testing.T) {
 		require.NoError(t, err)
 		h.Events = append(h.Events, ev)
 	}
+	// The recorded file holds decrypted payloads (the replay test has no
+	// key), with the secrets replaced below.
+	decodePayloads(t, h.ProtoReflect())
 	scrub(h.ProtoReflect(), strings.NewReplacer(
 		st.OldKeyID, "AKIAIOSFODNN7EXAMPLE",
 		st.NewKeyID, "AKIAI44QH8DHBEXAMPLE",
@@ -60,6 +66,33 @@ func TestRecordHistory(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(out, data, 0o644))
 	t.Logf("recorded %d events into %s", len(h.Events), out)
+}
+
+// decodePayloads decrypts every payload in the message in place.
+func decodePayloads(t *testing.T, m protoreflect.Message) {
+	if p, ok := m.Interface().(*commonpb.Payload); ok {
+		out, err := codec.NewCodec(codecKeys).Decode([]*commonpb.Payload{p})
+		require.NoError(t, err)
+		proto.Reset(p)
+		proto.Merge(p, out[0])
+		return
+	}
+	m.Range(func(fd protoreflect.FieldDescriptor, v protoreflect.Value) bool {
+		switch {
+		case fd.IsList() && fd.Message() != nil:
+			for i := 0; i < v.List().Len(); i++ {
+				decodePayloads(t, v.List().Get(i).Message())
+			}
+		case fd.IsMap() && fd.MapValue().Message() != nil:
+			v.Map().Range(func(_ protoreflect.MapKey, mv protoreflect.Value) bool {
+				decodePayloads(t, mv.Message())
+				return true
+			})
+		case !fd.IsList() && !fd.IsMap() && fd.Message() != nil:
+			decodePayloads(t, v.Message())
+		}
+		return true
+	})
 }
 
 // scrub replaces secrets in every string and bytes field of a message,

@@ -17,6 +17,7 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/testsuite"
 
+	"github.com/keyrotor/keyrotor/internal/codec"
 	"github.com/keyrotor/keyrotor/internal/config"
 	"github.com/keyrotor/keyrotor/internal/model"
 	"github.com/keyrotor/keyrotor/internal/service"
@@ -24,10 +25,12 @@ import (
 )
 
 var (
-	devServer *testsuite.DevServer
-	tclient   client.Client // shared by the tests, quiet SDK logger
-	binDir    string        // the worker and starter binaries built for this run
-	queueSeq  atomic.Int64
+	codecKeyFile string         // the payload key the worker and starter processes get
+	codecKeys    *codec.Keyring // the same, loaded
+	devServer    *testsuite.DevServer
+	tclient      client.Client // shared by the tests, quiet SDK logger
+	binDir       string        // the worker and starter binaries built for this run
+	queueSeq     atomic.Int64
 )
 
 func TestMain(m *testing.M) {
@@ -43,7 +46,18 @@ func runMain(m *testing.M) int {
 		return 1
 	}
 	defer func() { _ = devServer.Stop() }()
-	tclient, err = stack.Dial(devServer)
+	keyDir, err := os.MkdirTemp("", "keyrotor-codec-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "tests:", err)
+		return 1
+	}
+	defer os.RemoveAll(keyDir)
+	codecKeyFile, codecKeys, err = stack.NewCodecKey(keyDir)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "tests:", err)
+		return 1
+	}
+	tclient, err = stack.Dial(devServer, codecKeys)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "tests:", err)
 		return 1
@@ -153,11 +167,19 @@ func (r *rig) startWorker() (stop func()) {
 
 // workerProcess starts the worker binary, as an operator would.
 func (r *rig) workerProcess() *exec.Cmd {
+	cmd, _ := r.workerProcessLogged()
+	return cmd
+}
+
+// workerProcessLogged starts the worker binary and returns the file its
+// output goes to.
+func (r *rig) workerProcessLogged() (*exec.Cmd, string) {
 	r.t.Helper()
 	cmd := exec.Command(filepath.Join(binDir, "worker"), "--config", r.cfgPath)
 	cmd.Env = append(os.Environ(), r.emu.Env()...)
-	cmd.Env = append(cmd.Env, "TEMPORAL_ADDRESS="+devServer.FrontendHostPort(), "TEMPORAL_NAMESPACE=default")
-	out, err := os.Create(filepath.Join(r.t.TempDir(), "worker.log"))
+	cmd.Env = append(cmd.Env, temporalEnv()...)
+	logPath := filepath.Join(r.t.TempDir(), "worker.log")
+	out, err := os.Create(logPath)
 	require.NoError(r.t, err)
 	cmd.Stdout, cmd.Stderr = out, out
 	require.NoError(r.t, cmd.Start())
@@ -167,20 +189,30 @@ func (r *rig) workerProcess() *exec.Cmd {
 			_, _ = cmd.Process.Wait()
 		}
 	})
-	return cmd
+	return cmd, logPath
 }
 
 // starter runs the starter binary and returns its output and exit code.
 func (r *rig) starter(args ...string) (string, int) {
 	r.t.Helper()
 	cmd := exec.Command(filepath.Join(binDir, "starter"), args...)
-	cmd.Env = append(os.Environ(), "TEMPORAL_ADDRESS="+devServer.FrontendHostPort(), "TEMPORAL_NAMESPACE=default")
+	cmd.Env = append(os.Environ(), temporalEnv()...)
 	out, err := cmd.CombinedOutput()
 	if exit, ok := err.(*exec.ExitError); ok {
 		return string(out), exit.ExitCode()
 	}
 	require.NoError(r.t, err, string(out))
 	return string(out), 0
+}
+
+// temporalEnv points a worker or starter process at the test server, with
+// the payload key.
+func temporalEnv() []string {
+	return []string{
+		"TEMPORAL_ADDRESS=" + devServer.FrontendHostPort(),
+		"TEMPORAL_NAMESPACE=default",
+		"KEYROTOR_CODEC_KEY_FILE=" + codecKeyFile,
+	}
 }
 
 // stsWith signs GetCallerIdentity with the given key.

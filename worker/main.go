@@ -24,6 +24,8 @@ Temporal:  TEMPORAL_ADDRESS (default localhost:7233), TEMPORAL_NAMESPACE,
 AWS:       the standard AWS SDK chain (AWS_PROFILE, AWS_ACCESS_KEY_ID, roles, …);
            AWS_ENDPOINT_URL_IAM / AWS_ENDPOINT_URL_STS to use other endpoints
 Providers: the config's github.token / gitlab.token (usually ${GITHUB_TOKEN} / ${GITLAB_TOKEN})
+Payloads:  encrypted with the key in KEYROTOR_CODEC_KEY_FILE (or the config's codec.keyFile);
+           make one with: head -c 32 /dev/urandom | base64 > keyrotor-codec.key
 
 Flags:
 `
@@ -62,12 +64,16 @@ func run() error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	c, err := service.Dial(ctx, logger)
+	keys, err := service.Keyring(cfg)
+	if err != nil {
+		return err
+	}
+	c, err := service.Dial(ctx, logger, keys)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	logger.Info("worker starting", "taskQueue", cfg.TaskQueue, "rotations", len(cfg.Rotations))
+	logger.Info("worker starting", "taskQueue", cfg.TaskQueue, "rotations", len(cfg.Rotations), "codecKeys", keys)
 	if err := service.RunWorker(ctx, c, cfg, service.Options{Logger: logger, Namespace: service.Namespace()}); err != nil {
 		return err
 	}

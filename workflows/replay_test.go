@@ -8,12 +8,19 @@ import (
 	"go.temporal.io/sdk/workflow"
 )
 
-// The recorded history of a real rotation (five targets, on a dev server;
-// re-record with TestRecordHistory in tests/) must replay against the
+// Recorded histories of real rotations (five targets, on a dev server;
+// record one with TestRecordHistory in tests/) must replay against the
 // current code: a change that breaks running rotations fails here and needs
-// workflow.GetVersion.
-func TestReplayRecordedRotation(t *testing.T) {
-	replayer := worker.NewWorkflowReplayer()
-	replayer.RegisterWorkflowWithOptions(RotateAccessKey, workflow.RegisterOptions{Name: WorkflowName})
-	require.NoError(t, replayer.ReplayWorkflowHistoryFromJSONFile(nil, "testdata/rotate_access_key.history.json"))
+// workflow.GetVersion. Keep every version's history.
+func TestReplayRecordedRotations(t *testing.T) {
+	for _, tc := range []struct{ name, file string }{
+		{"v0: before search attributes", "testdata/rotate_access_key.v0.history.json"},
+		{"v1: search attributes upserted", "testdata/rotate_access_key.v1.history.json"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			replayer := worker.NewWorkflowReplayer()
+			replayer.RegisterWorkflowWithOptions(RotateAccessKey, workflow.RegisterOptions{Name: WorkflowName})
+			require.NoError(t, replayer.ReplayWorkflowHistoryFromJSONFile(nil, tc.file))
+		})
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
@@ -396,7 +397,7 @@ func (r *rotation) awaitOldKeyIdle(ctx workflow.Context) error {
 
 // changeOldKey deactivates or deletes the old key.
 func (r *rotation) changeOldKey(ctx workflow.Context, phase Phase, verb string, act func(context.Context, activities.KeyInput) (activities.KeyChangeResult, error)) error {
-	r.setPhase(ctx, phase, verb+" the old key "+r.oldKeyID)
+	r.setPhase(ctx, phase, strings.TrimSuffix(verb, "e")+"ing the old key "+r.oldKeyID)
 	var res activities.KeyChangeResult
 	if err := workflow.ExecuteLocalActivity(iamOptions(ctx, verb+" the old key"), act, r.keyInput(r.oldKeyID)).Get(ctx, &res); err != nil {
 		return err

@@ -77,5 +77,7 @@ func rotationChildOptions(ctx workflow.Context, r model.Rotation) workflow.Conte
 		// running one does (the start fails), which is the skip above.
 		WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
 		StaticSummary:         "scheduled rotation of the access key of IAM user " + r.User + " in account " + r.Account,
+		TypedSearchAttributes: InitialSearchAttributes(r),
+		Memo:                  RotationMemo(r),
 	})
 }

@@ -53,3 +53,12 @@ func (r *rotation) publishPhase(ctx workflow.Context, p Phase) {
 		workflow.GetLogger(ctx).Warn("could not update search attributes", "error", err)
 	}
 }
+
+// RotationMemo carries the config's description of the rotation (the UI
+// shows it; it is encrypted like every payload).
+func RotationMemo(r model.Rotation) map[string]any {
+	if r.Description == "" {
+		return nil
+	}
+	return map[string]any{"description": r.Description}
+}

@@ -118,17 +118,26 @@ func (s *codecServer) setCORSHeaders(w http.ResponseWriter, r *http.Request) {
 	h.Set("Access-Control-Allow-Credentials", "true")
 }
 
-// authorized checks the bearer token. Both sides are hashed first so the
-// constant-time comparison does not leak the token's length either.
+// authorized checks the token, sent either as "Authorization: Bearer
+// <token>" (the CLI's --codec-auth, the SDK's remote codec) or as the first
+// segment of the path, http://HOST:PORT/<token>/decode: the Web UI cannot
+// send a bearer token of ours (it only forwards its own OAuth token), so for
+// the UI the endpoint URL itself carries the token and must be shared like
+// it. Both sides are hashed first so the constant-time comparison does not
+// leak the token's length either.
 func (s *codecServer) authorized(r *http.Request) bool {
 	if s.tokenHash == nil {
 		return true
 	}
-	scheme, token, ok := strings.Cut(r.Header.Get(headerAuthorization), " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") {
-		return false
+	if scheme, token, ok := strings.Cut(r.Header.Get(headerAuthorization), " "); ok && strings.EqualFold(scheme, "Bearer") && s.tokenMatches(strings.TrimSpace(token)) {
+		return true
 	}
-	sum := sha256.Sum256([]byte(strings.TrimSpace(token)))
+	first, _, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/"), "/")
+	return first != "encode" && first != "decode" && s.tokenMatches(first)
+}
+
+func (s *codecServer) tokenMatches(token string) bool {
+	sum := sha256.Sum256([]byte(token))
 	return subtle.ConstantTimeCompare(sum[:], s.tokenHash[:]) == 1
 }
 

@@ -318,3 +318,38 @@ func TestNewHTTPHandlerRequiresToken(t *testing.T) {
 		t.Errorf("unauthenticated server refused: %v", err)
 	}
 }
+
+// The Web UI cannot send our bearer token, so the token may be the first
+// path segment of the endpoint instead.
+func TestServerTokenInPath(t *testing.T) {
+	s := startServer(t, defaultOptions())
+	encrypted := encodeOne(t, s.codec, toPayload(t, fakeSecret))
+	ns := map[string]string{"X-Namespace": testNamespace}
+	tests := []struct {
+		name     string
+		endpoint string
+		wantErr  bool
+	}{
+		{"token as path", s.url + "/" + testToken, false},
+		{"wrong token as path", s.url + "/not-" + testToken, true},
+		{"token deeper in the path", s.url + "/x/" + testToken, true},
+		{"no path", s.url, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out, err := remoteCodec(tt.endpoint, ns).Decode([]*commonpb.Payload{encrypted})
+			if tt.wantErr {
+				if err == nil {
+					t.Fatal("decoded without the token")
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if isEncrypted(out[0]) {
+				t.Error("payload still encrypted")
+			}
+		})
+	}
+}

@@ -65,6 +65,10 @@ type Config struct {
 	GitLab    *GitLab // nil when the file has no gitlab section
 	TaskQueue string  // Temporal task queue
 
+	// CodecKeyFiles are the payload encryption key files (codec.keyFile /
+	// codec.keyFiles), newest first; KEYROTOR_CODEC_KEY_FILE overrides them.
+	CodecKeyFiles []string
+
 	// Rotations are resolved: policy merged over the defaults, secret names
 	// defaulted, targets converted to model targets.
 	Rotations []model.Rotation

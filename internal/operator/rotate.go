@@ -54,9 +54,7 @@ func startOptions(taskQueue string, r model.Rotation) client.StartWorkflowOption
 		WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
 		StaticSummary:         "rotate the access key of IAM user " + r.User + " in account " + r.Account,
 		TypedSearchAttributes: workflows.InitialSearchAttributes(r),
-	}
-	if r.Description != "" {
-		opts.Memo = map[string]any{"description": r.Description}
+		Memo:                  workflows.RotationMemo(r),
 	}
 	return opts
 }

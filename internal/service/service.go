@@ -8,6 +8,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"os"
 
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"go.temporal.io/sdk/client"
@@ -18,6 +19,7 @@ import (
 
 	"github.com/keyrotor/keyrotor/activities"
 	"github.com/keyrotor/keyrotor/internal/clients"
+	"github.com/keyrotor/keyrotor/internal/codec"
 	"github.com/keyrotor/keyrotor/internal/config"
 	"github.com/keyrotor/keyrotor/workflows"
 )
@@ -38,11 +40,14 @@ type Options struct {
 // Dial connects to Temporal using the standard environment variables
 // (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TLS settings, or a
 // profile from the Temporal CLI's config file).
-func Dial(ctx context.Context, logger *slog.Logger) (client.Client, error) {
+//
+// Every payload goes through the codec: the server stores only ciphertext.
+func Dial(ctx context.Context, logger *slog.Logger, keys *codec.Keyring) (client.Client, error) {
 	opts, err := clientOptions()
 	if err != nil {
 		return nil, err
 	}
+	opts.DataConverter = codec.NewDataConverter(keys)
 	if logger == nil {
 		logger = slog.Default()
 	}
@@ -64,6 +69,13 @@ func clientOptions() (client.Options, error) {
 		return opts, fmt.Errorf("temporal connection settings: %w", err)
 	}
 	return opts, nil
+}
+
+// Keyring loads the payload encryption keys: KEYROTOR_CODEC_KEY_FILE, else
+// the config's codec.keyFile. With neither, the error (codec.ErrNoKey) says
+// how to make a key.
+func Keyring(cfg *config.Config) (*codec.Keyring, error) {
+	return codec.KeyringFromEnv(os.LookupEnv, cfg.CodecKeyFiles)
 }
 
 // Namespace is the Temporal namespace the environment selects.

@@ -12,14 +12,17 @@ import (
 	"go.temporal.io/sdk/client"
 	tlog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/testsuite"
+
+	"github.com/keyrotor/keyrotor/internal/codec"
 )
 
 // TemporalOptions configure the dev server.
 type TemporalOptions struct {
-	UI     bool      // serve the Web UI too
-	UIPort string    // fixed UI port; a free one when empty
-	Port   string    // fixed frontend port; a free one when empty
-	Output io.Writer // server logs; discarded when nil
+	CodecEndpoint string    // the Web UI decodes payloads through this codec server
+	UI            bool      // serve the Web UI too
+	UIPort        string    // fixed UI port; a free one when empty
+	Port          string    // fixed frontend port; a free one when empty
+	Output        io.Writer // server logs; discarded when nil
 }
 
 // StartTemporal starts `temporal server start-dev` (in-memory) with the
@@ -41,6 +44,9 @@ func StartTemporal(ctx context.Context, o TemporalOptions) (*testsuite.DevServer
 		ClientOptions: &client.Options{Namespace: "default"},
 		Stdout:        out,
 		Stderr:        out,
+	}
+	if o.CodecEndpoint != "" {
+		opts.ExtraArgs = append(opts.ExtraArgs, "--ui-codec-endpoint", o.CodecEndpoint)
 	}
 	if o.Port != "" {
 		opts.ClientOptions.HostPort = "127.0.0.1:" + o.Port
@@ -90,13 +96,25 @@ func repoRoot() (string, bool) {
 	}
 }
 
-// Dial connects to the dev server with an SDK logger that only reports
-// warnings and errors, so the demo's and the tests' output stays readable.
-func Dial(s *testsuite.DevServer) (client.Client, error) {
+// Dial connects to the dev server with the payload codec, like the worker
+// and the starter, and an SDK logger that only reports warnings and errors,
+// so the demo's and the tests' output stays readable.
+func Dial(s *testsuite.DevServer, keys *codec.Keyring) (client.Client, error) {
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	return client.Dial(client.Options{
-		HostPort:  s.FrontendHostPort(),
-		Namespace: "default",
-		Logger:    tlog.NewStructuredLogger(logger),
+		HostPort:      s.FrontendHostPort(),
+		Namespace:     client.DefaultNamespace,
+		Logger:        tlog.NewStructuredLogger(logger),
+		DataConverter: codec.NewDataConverter(keys),
 	})
+}
+
+// NewCodecKey writes a fresh payload encryption key into dir and loads it.
+func NewCodecKey(dir string) (path string, keys *codec.Keyring, err error) {
+	path = filepath.Join(dir, "codec.key")
+	if err := codec.GenerateKeyFile(path); err != nil {
+		return "", nil, err
+	}
+	keys, err = codec.LoadKeyring([]string{path})
+	return path, keys, err
 }
