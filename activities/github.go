@@ -50,17 +50,19 @@ type GitHub struct {
 	actions GitHubActions
 	repos   GitHubRepos
 	envs    GitHubEnvSecrets
+	sealer  Sealer
 }
 
-// NewGitHub uses an authenticated go-github client for every call.
-func NewGitHub(client *github.Client) *GitHub {
-	return NewGitHubFromAPIs(client.Actions, client.Repositories, GitHubEnvByName{Client: client})
+// NewGitHub uses an authenticated go-github client for every call, and s
+// to open the sealed secret it pushes.
+func NewGitHub(client *github.Client, s Sealer) *GitHub {
+	return NewGitHubFromAPIs(client.Actions, client.Repositories, GitHubEnvByName{Client: client}, s)
 }
 
 // NewGitHubFromAPIs builds the activity from its narrow client interfaces
 // (fakes in tests).
-func NewGitHubFromAPIs(actions GitHubActions, repos GitHubRepos, envs GitHubEnvSecrets) *GitHub {
-	return &GitHub{actions: actions, repos: repos, envs: envs}
+func NewGitHubFromAPIs(actions GitHubActions, repos GitHubRepos, envs GitHubEnvSecrets, s Sealer) *GitHub {
+	return &GitHub{actions: actions, repos: repos, envs: envs, sealer: s}
 }
 
 // defaultRateLimitWait is used when GitHub signals a rate limit without
@@ -71,7 +73,11 @@ const defaultRateLimitWait = time.Minute
 // Actions secrets and confirms them by reading them back. One attempt makes
 // at most 4 calls for repository and environment targets: public key,
 // two writes and one list.
-func (a *GitHub) PushGitHubSecret(ctx context.Context, in PushInput) (PushResult, error) {
+func (a *GitHub) PushGitHubSecret(ctx context.Context, sealed PushInput) (PushResult, error) {
+	in, err := sealed.open(a.sealer)
+	if err != nil {
+		return PushResult{}, err
+	}
 	in.SecretNames = withDefaultNames(in.SecretNames)
 	p := &pushAttempt{in: in, target: in.Target.String()}
 	if err := validatePush(in); err != nil {
@@ -112,7 +118,7 @@ func withDefaultNames(n model.SecretNames) model.SecretNames {
 }
 
 // validatePush refuses input no number of retries can make work.
-func validatePush(in PushInput) error {
+func validatePush(in pushRequest) error {
 	t := in.Target
 	switch t.Kind {
 	case model.GitHubRepository, model.GitHubEnvironment:
@@ -288,7 +294,7 @@ func (s orgScope) holds(sec *github.Secret) bool {
 // pushAttempt counts the calls of one activity attempt and turns their
 // errors into activity errors that name the target.
 type pushAttempt struct {
-	in     PushInput
+	in     pushRequest
 	target string
 	calls  int
 	sealed []string // encrypted values sent, redacted from error text too

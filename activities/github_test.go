@@ -65,14 +65,14 @@ func (e *ghEnv) activity(t *testing.T, token string, timeout time.Duration) *Git
 		t.Fatal(err)
 	}
 	c.BaseURL = base
-	return NewGitHub(c)
+	return NewGitHub(c, testSealer())
 }
 
 func pushInput(target model.Target) PushInput {
 	return PushInput{
 		Target:      target,
 		SecretNames: model.DefaultSecretNames,
-		Key:         model.NewAccessKey{ID: ghKeyID, Secret: model.Secret(ghKeySecret)},
+		Key:         mustSeal(ghKeyID, ghKeySecret),
 	}
 }
 
@@ -166,7 +166,7 @@ func TestGitHubPushTwice(t *testing.T) {
 		t.Fatal(err)
 	}
 	in := pushInput(repoTarget)
-	in.Key = model.NewAccessKey{ID: "AKIANEWKEY0000000000", Secret: "second-secret-value"}
+	in.Key = mustSeal("AKIANEWKEY0000000000", "second-secret-value")
 	res, err := act.PushGitHubSecret(context.Background(), in)
 	if err != nil {
 		t.Fatal(err)

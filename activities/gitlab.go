@@ -40,19 +40,21 @@ type GitLabGroupVariables interface {
 type GitLab struct {
 	projects GitLabProjectVariables
 	groups   GitLabGroupVariables
+	sealer   Sealer
 	now      func() time.Time
 }
 
 // NewGitLab returns the activities using client (see clients.NewGitLabClient).
 // Whatever retry settings client has, every request is sent with client-go's
 // own retries turned off: Temporal retries the activity, honouring the delay
-// GitLab asks for, and the call count of an attempt stays exact.
-func NewGitLab(client *gitlab.Client) *GitLab {
-	return newGitLab(client.ProjectVariables, client.GroupVariables)
+// GitLab asks for, and the call count of an attempt stays exact. s opens the
+// sealed secret it pushes.
+func NewGitLab(client *gitlab.Client, s Sealer) *GitLab {
+	return newGitLab(client.ProjectVariables, client.GroupVariables, s)
 }
 
-func newGitLab(projects GitLabProjectVariables, groups GitLabGroupVariables) *GitLab {
-	return &GitLab{projects: projects, groups: groups, now: time.Now}
+func newGitLab(projects GitLabProjectVariables, groups GitLabGroupVariables, s Sealer) *GitLab {
+	return &GitLab{projects: projects, groups: groups, sealer: s, now: time.Now}
 }
 
 // gitlabVariableDescription is set on variables keyrotor creates, so people
@@ -65,7 +67,11 @@ const gitlabVariableDescription = "Managed by keyrotor: rotated automatically"
 //
 // Calls: one update per variable when it exists, update + create when it
 // does not, plus one read-back each: 4 to 6 in all.
-func (a *GitLab) PushGitLabVariable(ctx context.Context, in PushInput) (PushResult, error) {
+func (a *GitLab) PushGitLabVariable(ctx context.Context, sealed PushInput) (PushResult, error) {
+	in, err := sealed.open(a.sealer)
+	if err != nil {
+		return PushResult{}, err
+	}
 	target := in.Target.String()
 	store, err := a.storeFor(in.Target)
 	if err != nil {
@@ -129,7 +135,7 @@ func (a *GitLab) storeFor(t model.Target) (gitlabStore, error) {
 
 // gitlabVariablesFor validates the input before any call, so that a mistake
 // in the configuration fails at once instead of after a partial write.
-func gitlabVariablesFor(in PushInput) ([]gitlabVariable, error) {
+func gitlabVariablesFor(in pushRequest) ([]gitlabVariable, error) {
 	target := in.Target.String()
 	names := in.SecretNames
 	if names.AccessKeyID == names.SecretAccessKey {

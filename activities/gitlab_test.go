@@ -49,14 +49,14 @@ func newGitLabActivity(t *testing.T, url, token string) *GitLab {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return NewGitLab(c)
+	return NewGitLab(c, testSealer())
 }
 
 func gitlabInput(target model.Target) PushInput {
 	return PushInput{
 		Target:      target,
 		SecretNames: model.DefaultSecretNames,
-		Key:         model.NewAccessKey{ID: gitlabTestKeyID, Secret: model.Secret(gitlabTestSecret)},
+		Key:         mustSeal(gitlabTestKeyID, gitlabTestSecret),
 	}
 }
 
@@ -213,9 +213,9 @@ func TestGitLabPushRejectsBeforeCalling(t *testing.T) {
 		wantType string
 		wantIn   string
 	}{
-		{"secret with whitespace", func(in *PushInput) { in.Key.Secret = "abcd efgh ijkl" }, ErrUnmaskable, "AWS_SECRET_ACCESS_KEY"},
-		{"secret with newline", func(in *PushInput) { in.Key.Secret = "abcdefgh\nijkl" }, ErrUnmaskable, "AWS_SECRET_ACCESS_KEY"},
-		{"key ID too short", func(in *PushInput) { in.Key.ID = "AKIA" }, ErrUnmaskable, "AWS_ACCESS_KEY_ID"},
+		{"secret with whitespace", func(in *PushInput) { in.Key = mustSeal(in.Key.ID, "abcd efgh ijkl") }, ErrUnmaskable, "AWS_SECRET_ACCESS_KEY"},
+		{"secret with newline", func(in *PushInput) { in.Key = mustSeal(in.Key.ID, "abcdefgh\nijkl") }, ErrUnmaskable, "AWS_SECRET_ACCESS_KEY"},
+		{"key ID too short", func(in *PushInput) { in.Key = mustSeal("AKIA", gitlabTestSecret) }, ErrUnmaskable, "AWS_ACCESS_KEY_ID"},
 		{"invalid variable name", func(in *PushInput) { in.SecretNames.AccessKeyID = "AWS-KEY" }, ErrValidation, "AWS-KEY"},
 		{"same names", func(in *PushInput) { in.SecretNames.SecretAccessKey = in.SecretNames.AccessKeyID }, ErrValidation, "different"},
 		{"no project", func(in *PushInput) { in.Target.Project = "" }, ErrValidation, "not a GitLab"},
@@ -230,7 +230,7 @@ func TestGitLabPushRejectsBeforeCalling(t *testing.T) {
 			if !strings.Contains(err.Error(), tt.wantIn) {
 				t.Errorf("error %q does not mention %q", err, tt.wantIn)
 			}
-			if strings.Contains(err.Error(), in.Key.Secret.Reveal()) {
+			if strings.Contains(err.Error(), openTestKey(t, in.Key).Secret.Reveal()) {
 				t.Errorf("error %q contains the secret", err)
 			}
 			if n := env.emu.Faults.Total(); n != 0 {

@@ -45,10 +45,12 @@ var _ IAMClients = (*clients.AWS)(nil)
 // IAM holds the IAM / STS activities of a rotation.
 type IAM struct {
 	clients IAMClients
+	sealer  Sealer
 }
 
-// NewIAM returns the IAM activities using c for their AWS clients.
-func NewIAM(c IAMClients) *IAM { return &IAM{clients: c} }
+// NewIAM returns the IAM activities using c for their AWS clients and s to
+// seal new secrets (and open them to verify).
+func NewIAM(c IAMClients, s Sealer) *IAM { return &IAM{clients: c, sealer: s} }
 
 // iamDefaultRetryDelay is the NextRetryDelay of a throttled call whose
 // answer carried no Retry-After (IAM's throttling answers usually do not).
@@ -142,7 +144,14 @@ func (a *IAM) CreateAccessKey(ctx context.Context, in CreateAccessKeyInput) (Cre
 		}
 		return CreateAccessKeyResult{}, t.fail("CreateAccessKey", err)
 	}
-	res.Key = model.NewAccessKey{ID: aws.ToString(out.AccessKey.AccessKeyId), Secret: model.Secret(aws.ToString(out.AccessKey.SecretAccessKey))}
+	id := aws.ToString(out.AccessKey.AccessKeyId)
+	sealed, err := a.sealer.Seal(id, model.Secret(aws.ToString(out.AccessKey.SecretAccessKey)))
+	if err != nil {
+		// The key exists but its secret cannot leave this attempt: the retry
+		// deletes it as a stray and makes another.
+		return CreateAccessKeyResult{}, fmt.Errorf("seal the secret of new access key %s of IAM user %q: %w", id, t.user, err)
+	}
+	res.Key = model.SealedAccessKey{ID: id, Secret: sealed}
 	res.CreatedAt = aws.ToTime(out.AccessKey.CreateDate)
 	iamLog(ctx, "created access key", "user", t.user, "accessKeyId", res.Key.ID)
 	return res, nil
@@ -156,7 +165,11 @@ func (a *IAM) VerifyAccessKey(ctx context.Context, in VerifyAccessKeyInput) (Ver
 	if err := t.validate(true); err != nil {
 		return VerifyAccessKeyResult{}, err
 	}
-	api, err := a.clients.STSWithKey(ctx, t.account, in.Key)
+	key, err := openKey(a.sealer, in.Key, fmt.Sprintf("IAM user %q", t.user))
+	if err != nil {
+		return VerifyAccessKeyResult{}, err
+	}
+	api, err := a.clients.STSWithKey(ctx, t.account, key)
 	if err != nil {
 		return VerifyAccessKeyResult{}, temporal.NewNonRetryableApplicationError(err.Error(), ErrValidation, nil)
 	}

@@ -62,7 +62,7 @@ func newIAMEnv(t *testing.T) *iamEnv {
 	emu.AddUser(iamTestUser)
 	id, secret := emu.AddAdmin()
 	env := &iamEnv{emu: emu, clock: clock, url: srv.URL}
-	env.act = NewIAM(env.clientsFor(t, id, secret, clients.AWSAccount{Name: iamTestAccount, Region: "eu-west-1"}))
+	env.act = NewIAM(env.clientsFor(t, id, secret, clients.AWSAccount{Name: iamTestAccount, Region: "eu-west-1"}), testSealer())
 	return env
 }
 
@@ -252,7 +252,7 @@ func TestIAMCreateAccessKey(t *testing.T) {
 			if last := keys[len(keys)-1]; last.ID != res.Key.ID || last.Status != model.KeyActive || !last.CreatedAt.Equal(res.CreatedAt) {
 				t.Errorf("newest key %+v, created %s at %v", last, res.Key.ID, res.CreatedAt)
 			}
-			if len(res.Key.Secret.Reveal()) != 40 {
+			if len(openTestKey(t, res.Key).Secret.Reveal()) != 40 {
 				t.Errorf("secret missing")
 			}
 		})
@@ -321,7 +321,7 @@ func TestIAMVerifyAccessKey(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			env := newIAMEnv(t)
 			k := tt.prepare(t, env)
-			res, err := env.act.VerifyAccessKey(context.Background(), VerifyAccessKeyInput{Account: iamTestAccount, User: iamTestUser, Key: k})
+			res, err := env.act.VerifyAccessKey(context.Background(), VerifyAccessKeyInput{Account: iamTestAccount, User: iamTestUser, Key: sealKey(k)})
 			iamNoSecret(t, err, k.Secret)
 			if tt.wantErr != "" {
 				iamAppError(t, err, tt.wantErr, !tt.wantRetryable)
@@ -342,7 +342,7 @@ func TestIAMVerifyAccessKeyAfterDelay(t *testing.T) {
 	env := newIAMEnv(t)
 	env.emu.SetNewKeyDelay(8 * time.Second)
 	k := iamCreate(t, env)
-	in := VerifyAccessKeyInput{Account: iamTestAccount, User: iamTestUser, Key: k}
+	in := VerifyAccessKeyInput{Account: iamTestAccount, User: iamTestUser, Key: sealKey(k)}
 	_, err := env.act.VerifyAccessKey(context.Background(), in)
 	iamAppError(t, err, ErrKeyNotAccepted, false)
 	env.clock.Advance(10 * time.Second)
@@ -360,7 +360,7 @@ func iamCreate(t *testing.T, env *iamEnv) model.NewAccessKey {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return res.Key
+	return openTestKey(t, res.Key)
 }
 
 func TestIAMKeyChangesAreIdempotent(t *testing.T) {
@@ -480,7 +480,7 @@ func TestIAMRotatorCredentialsRefused(t *testing.T) {
 	env := newIAMEnv(t)
 	// A CI user's key has no IAM rights: the emulator answers AccessDenied.
 	k := env.seedKey(t, model.KeyActive)
-	act := NewIAM(env.clientsFor(t, k.ID, k.Secret, clients.AWSAccount{Name: iamTestAccount}))
+	act := NewIAM(env.clientsFor(t, k.ID, k.Secret, clients.AWSAccount{Name: iamTestAccount}), testSealer())
 	_, err := act.InspectKeys(context.Background(), InspectKeysInput{Account: iamTestAccount, User: iamTestUser})
 	iamAppError(t, err, ErrUnauthorized, true)
 	iamNoSecret(t, err, k.Secret)
@@ -492,7 +492,7 @@ func TestIAMAssumedRoleAccount(t *testing.T) {
 	roleARN := "arn:aws:iam::" + env.emu.AccountID() + ":role/keyrotor"
 	env.emu.AddRole(roleARN)
 	id, secret := env.emu.AddAdmin()
-	act := NewIAM(env.clientsFor(t, id, secret, clients.AWSAccount{Name: iamTestAccount, RoleARN: roleARN}))
+	act := NewIAM(env.clientsFor(t, id, secret, clients.AWSAccount{Name: iamTestAccount, RoleARN: roleARN}), testSealer())
 	old := env.seedKey(t, model.KeyActive)
 	res, err := act.CreateAccessKey(context.Background(), CreateAccessKeyInput{Account: iamTestAccount, User: iamTestUser, KnownKeyIDs: []string{old.ID}})
 	if err != nil {
@@ -524,7 +524,7 @@ func TestIAMEndpointFromEnvironment(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	act := NewIAM(c)
+	act := NewIAM(c, testSealer())
 	res, err := act.CreateAccessKey(context.Background(), CreateAccessKeyInput{Account: iamTestAccount, User: iamTestUser})
 	if err != nil {
 		t.Fatal(err)

@@ -3,6 +3,8 @@ package activities
 import (
 	"time"
 
+	"go.temporal.io/sdk/temporal"
+
 	"github.com/keyrotor/keyrotor/internal/model"
 )
 
@@ -47,18 +49,18 @@ type CreateAccessKeyInput struct {
 	KnownKeyIDs []string `json:"knownKeyIds"`
 }
 
-// CreateAccessKeyResult carries the new key and its secret.
+// CreateAccessKeyResult carries the new key, its secret sealed.
 type CreateAccessKeyResult struct {
-	Key          model.NewAccessKey `json:"key"`
-	CreatedAt    time.Time          `json:"createdAt"`
-	DeletedStray []string           `json:"deletedStray,omitempty"`
+	Key          model.SealedAccessKey `json:"key"`
+	CreatedAt    time.Time             `json:"createdAt"`
+	DeletedStray []string              `json:"deletedStray,omitempty"`
 }
 
 // VerifyAccessKeyInput is the key to try, and whose it must be.
 type VerifyAccessKeyInput struct {
-	Account string             `json:"account"`
-	User    string             `json:"user"`
-	Key     model.NewAccessKey `json:"key"`
+	Account string                `json:"account"`
+	User    string                `json:"user"`
+	Key     model.SealedAccessKey `json:"key"`
 }
 
 // VerifyAccessKeyResult is who STS says the key belongs to.
@@ -89,9 +91,41 @@ type KeyChangeResult struct {
 
 // PushInput is one target to write the key into.
 type PushInput struct {
-	Target      model.Target       `json:"target"`
-	SecretNames model.SecretNames  `json:"secretNames"`
-	Key         model.NewAccessKey `json:"key"`
+	Target      model.Target          `json:"target"`
+	SecretNames model.SecretNames     `json:"secretNames"`
+	Key         model.SealedAccessKey `json:"key"`
+}
+
+// pushRequest is a PushInput with its secret opened, for the length of one
+// activity attempt.
+type pushRequest struct {
+	Target      model.Target
+	SecretNames model.SecretNames
+	Key         model.NewAccessKey
+}
+
+// Sealer seals a new key's secret before it leaves the Create activity and
+// opens it inside the activities that send it: the workflow, Temporal's
+// history and whoever can decode payloads only ever see it sealed.
+// *codec.Keyring implements it.
+type Sealer interface {
+	Seal(accessKeyID string, s model.Secret) (model.SealedSecret, error)
+	Open(accessKeyID string, s model.SealedSecret) (model.Secret, error)
+}
+
+// openKey opens a sealed key. A key that does not open will not open on a
+// retry either (wrong or missing worker key), so the error is final.
+func openKey(s Sealer, k model.SealedAccessKey, subject string) (model.NewAccessKey, error) {
+	secret, err := s.Open(k.ID, k.Secret)
+	if err != nil {
+		return model.NewAccessKey{}, temporal.NewNonRetryableApplicationError(subject+": "+err.Error(), ErrValidation, nil)
+	}
+	return model.NewAccessKey{ID: k.ID, Secret: secret}, nil
+}
+
+func (in PushInput) open(s Sealer) (pushRequest, error) {
+	key, err := openKey(s, in.Key, in.Target.String())
+	return pushRequest{Target: in.Target, SecretNames: in.SecretNames, Key: key}, err
 }
 
 // PushResult confirms the target holds the new key.

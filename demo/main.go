@@ -105,7 +105,7 @@ func run(ctx context.Context, exit bool, grace, deleteAfter time.Duration) error
 
 	step("starting the worker")
 	quiet := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	w, err := service.NewWorker(ctx, c, cfg, service.Options{AWS: emu.AWSOptions(), Logger: quiet})
+	w, err := service.NewWorker(ctx, c, cfg, service.Options{AWS: emu.AWSOptions(), Logger: quiet, Keys: keys})
 	if err != nil {
 		return err
 	}

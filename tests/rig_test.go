@@ -152,7 +152,7 @@ func containsTarget(ts []model.Target, t model.Target) bool {
 // the returned stop is called).
 func (r *rig) startWorker() (stop func()) {
 	r.t.Helper()
-	w, err := service.NewWorker(context.Background(), r.client, r.cfg, service.Options{AWS: r.emu.AWSOptions()})
+	w, err := service.NewWorker(context.Background(), r.client, r.cfg, service.Options{AWS: r.emu.AWSOptions(), Keys: codecKeys})
 	require.NoError(r.t, err)
 	require.NoError(r.t, w.Start())
 	var stopped atomic.Bool

@@ -22,7 +22,6 @@ import (
 	"github.com/keyrotor/keyrotor/internal/codec"
 	"github.com/keyrotor/keyrotor/internal/model"
 	"github.com/keyrotor/keyrotor/internal/stack"
-	"github.com/keyrotor/keyrotor/workflows"
 )
 
 // secretForms are the ways a secret could show up: as is, base64 (std
@@ -49,7 +48,8 @@ func requireNoSecrets(t *testing.T, where, text string, secrets map[string]strin
 // After a real rotation on a real Temporal server, nothing the server
 // stores, and nothing the worker or the starter print, holds a secret: the
 // new secret access key, the old one, the provider tokens, the rotator's own
-// AWS secret. Decoded with the codec, the history does show the fields.
+// AWS secret. Decoded with the codec, the history shows the fields, with
+// the new secret still sealed.
 func TestNoSecretLeaves(t *testing.T) {
 	r := newRig(t, rigOptions{noStart: true})
 	worker, workerLog := r.workerProcessLogged()
@@ -105,7 +105,13 @@ func TestNoSecretLeaves(t *testing.T) {
 		decoded.Write(plain[0].GetData())
 	})
 	require.Greater(t, payloads, 10)
-	require.Contains(t, decoded.String(), newSecret, "decoded with the codec, the history shows the new key's secret")
+	// Decoded, the payloads show their fields (the new key's ID, its sealed
+	// secret), but even the codec's holders do not see the secret itself:
+	// only the activities that push it open the seal.
+	newKeyID := r.emu.AWS.Keys("ci-deployer")[0].ID
+	require.Contains(t, decoded.String(), `"id":"`+newKeyID+`"`)
+	require.Contains(t, decoded.String(), `"sealedSecret"`)
+	requireNoSecrets(t, "the history decoded with the codec", decoded.String(), secrets)
 
 	// Search attributes stay readable for the UI's filters.
 	resp, err := raw.ListWorkflow(context.Background(), listRequest(`KeyrotorUser = "ci-deployer" AND KeyrotorPhase = "done"`))
@@ -154,5 +160,3 @@ func eachPayload(m protoreflect.Message, f func(*commonpb.Payload)) {
 		return true
 	})
 }
-
-var _ = workflows.WorkflowName

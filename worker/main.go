@@ -74,7 +74,7 @@ func run() error {
 	}
 	defer c.Close()
 	logger.Info("worker starting", "taskQueue", cfg.TaskQueue, "rotations", len(cfg.Rotations), "codecKeys", keys)
-	if err := service.RunWorker(ctx, c, cfg, service.Options{Logger: logger, Namespace: service.Namespace()}); err != nil {
+	if err := service.RunWorker(ctx, c, cfg, service.Options{Logger: logger, Namespace: service.Namespace(), Keys: keys}); err != nil {
 		return err
 	}
 	logger.Info("worker stopped")

@@ -106,9 +106,9 @@ type rotation struct {
 	in        model.Rotation
 	status    Status
 	inspected bool
-	oldKeyID  string             // the key being retired ("" when none is left)
-	oldOff    bool               // the key being retired is deactivated
-	newKey    model.NewAccessKey // held in workflow memory only to push it
+	oldKeyID  string                // the key being retired ("" when none is left)
+	oldOff    bool                  // the key being retired is deactivated
+	newKey    model.SealedAccessKey // its secret sealed: the workflow never holds it in the clear
 	pushedAt  time.Time
 
 	// Set by signals, consumed by the runbook.
@@ -436,7 +436,7 @@ func (r *rotation) replaceRevokedNewKey(ctx workflow.Context) error {
 			return err
 		}
 		r.markRevocations(leaked, RevocationDone)
-		r.newKey = model.NewAccessKey{}
+		r.newKey = model.SealedAccessKey{}
 		return r.rollOutNewKey(ctx)
 	}
 	// The old key is already off (or gone): remove it to make room, roll out

@@ -125,7 +125,7 @@ func (f *fakeAccount) register(env *testsuite.TestWorkflowEnvironment) {
 				f.loseCreates--
 				return activities.CreateAccessKeyResult{}, errors.New("create access key for ci-deployer: context deadline exceeded")
 			}
-			res.Key = model.NewAccessKey{ID: k.ID, Secret: "fake-secret-value-0123456789"}
+			res.Key = model.SealedAccessKey{ID: k.ID, Secret: model.SealedSecret{KeyID: "k-test", Data: []byte("fake-sealed-secret")}}
 			return res, nil
 		})
 	env.OnActivity(iamActs.VerifyAccessKey, mock.Anything, mock.Anything).Return(
@@ -342,7 +342,7 @@ func TestRotateAccessKeyTimersAndStatus(t *testing.T) {
 			require.NoError(t, err)
 			var s Status
 			require.NoError(t, v.Get(&s))
-			require.NotContains(t, fmt.Sprintf("%+v", s), "fake-secret", "status leaks the secret")
+			require.NotContains(t, fmt.Sprintf("%+v", s), "fake-sealed-secret", "status holds the (sealed) secret")
 			switch s.Phase {
 			case PhaseGrace:
 				sawGrace = true

@@ -15,8 +15,6 @@ import (
 	commonpb "go.temporal.io/api/common/v1"
 	"go.temporal.io/sdk/converter"
 	"google.golang.org/protobuf/proto"
-
-	"github.com/keyrotor/keyrotor/internal/model"
 )
 
 // A 40-character value shaped like an AWS secret access key. It is made up.
@@ -77,7 +75,7 @@ func TestRoundTrip(t *testing.T) {
 		{"empty string", ""},
 		{"nil", nil},
 		{"bytes", []byte{0, 1, 2, 255}},
-		{"new access key", model.NewAccessKey{ID: "AKIAEXAMPLE", Secret: fakeSecret}},
+		{"new access key", plainKey{ID: "AKIAEXAMPLE", Secret: fakeSecret}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -106,7 +104,7 @@ func TestRoundTrip(t *testing.T) {
 
 func TestDataConverterRoundTrip(t *testing.T) {
 	dc := NewDataConverter(newKeyring(t, newKey(t)))
-	in := model.NewAccessKey{ID: "AKIAEXAMPLE", Secret: fakeSecret}
+	in := plainKey{ID: "AKIAEXAMPLE", Secret: fakeSecret}
 	p, err := dc.ToPayload(in)
 	if err != nil {
 		t.Fatal(err)
@@ -114,7 +112,7 @@ func TestDataConverterRoundTrip(t *testing.T) {
 	if string(p.GetMetadata()[converter.MetadataEncoding]) != EncodingEncrypted {
 		t.Fatalf("data converter did not encrypt: %v", p.GetMetadata())
 	}
-	var out model.NewAccessKey
+	var out plainKey
 	if err := dc.FromPayload(p, &out); err != nil {
 		t.Fatal(err)
 	}
@@ -146,7 +144,7 @@ func TestEncodeUsesFreshNonce(t *testing.T) {
 
 func TestCiphertextHidesSecret(t *testing.T) {
 	c := NewCodec(newKeyring(t, newKey(t)))
-	enc := encodeOne(t, c, toPayload(t, model.NewAccessKey{ID: "AKIAEXAMPLE", Secret: fakeSecret}))
+	enc := encodeOne(t, c, toPayload(t, plainKey{ID: "AKIAEXAMPLE", Secret: fakeSecret}))
 	wire, err := proto.Marshal(enc)
 	if err != nil {
 		t.Fatal(err)
@@ -558,4 +556,11 @@ func TestGenerateKeyFile(t *testing.T) {
 	if !bytes.Equal(after, data) {
 		t.Error("existing key file was overwritten")
 	}
+}
+
+// plainKey is a payload that holds a secret in the clear (what the codec
+// must hide); model.Secret itself marshals redacted.
+type plainKey struct {
+	ID     string `json:"id"`
+	Secret string `json:"secret"`
 }

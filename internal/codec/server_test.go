@@ -9,8 +9,6 @@ import (
 	commonpb "go.temporal.io/api/common/v1"
 	"go.temporal.io/sdk/converter"
 	"google.golang.org/protobuf/proto"
-
-	"github.com/keyrotor/keyrotor/internal/model"
 )
 
 const (
@@ -71,7 +69,7 @@ func remoteCodec(endpoint string, headers map[string]string) converter.PayloadCo
 
 func TestServerDecodeRoundTrip(t *testing.T) {
 	s := startServer(t, defaultOptions())
-	want := model.NewAccessKey{ID: "AKIAEXAMPLE", Secret: fakeSecret}
+	want := plainKey{ID: "AKIAEXAMPLE", Secret: fakeSecret}
 	worker := converter.NewCodecDataConverter(converter.GetDefaultDataConverter(), s.codec)
 	encrypted, err := worker.ToPayload(want)
 	if err != nil {
@@ -81,7 +79,7 @@ func TestServerDecodeRoundTrip(t *testing.T) {
 	// The server matches on the path suffix, so it can sit under a prefix.
 	for _, endpoint := range []string{s.url, s.url + "/", s.url + "/codec"} {
 		t.Run(endpoint, func(t *testing.T) {
-			var got model.NewAccessKey
+			var got plainKey
 			if err := remoteDataConverter(endpoint, authHeaders(testToken)).FromPayload(encrypted, &got); err != nil {
 				t.Fatalf("remote decode: %v", err)
 			}

@@ -4,6 +4,7 @@
 package model
 
 import (
+	"encoding/json"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -147,11 +148,10 @@ type AccessKey struct {
 	CreatedAt time.Time `json:"createdAt"`
 }
 
-// Secret is a secret value (an AWS secret access key). Printing or logging it
-// shows a redaction marker; use Reveal where the value is really needed.
-//
-// It still marshals to JSON as its value, because it has to travel from the
-// Create activity to the Push activities through Temporal.
+// Secret is a secret value (an AWS secret access key, a token). Printing,
+// logging or marshalling it shows a redaction marker; use Reveal where the
+// value is really needed. To travel through Temporal it is sealed first
+// (SealedSecret), so no form of it ever reaches a payload.
 type Secret string
 
 const redacted = "[REDACTED]"
@@ -164,10 +164,34 @@ func (s Secret) GoString() string              { return redacted }
 func (s Secret) LogValue() slog.Value          { return slog.StringValue(redacted) }
 func (s Secret) Format(f fmt.State, verb rune) { _, _ = f.Write([]byte(redacted)) }
 
-var _ slog.LogValuer = Secret("")
+// MarshalJSON redacts: a secret that reaches JSON by mistake (a log line, a
+// status, a payload) is never written out.
+func (s Secret) MarshalJSON() ([]byte, error) { return []byte(`"` + redacted + `"`), nil }
 
-// NewAccessKey is a freshly created key with its secret.
+var (
+	_ slog.LogValuer = Secret("")
+	_ json.Marshaler = Secret("")
+)
+
+// NewAccessKey is a key with its secret, in the clear. It only lives inside
+// an activity (and the emulators); between activities it travels as a
+// SealedAccessKey.
 type NewAccessKey struct {
 	ID     string `json:"id"`
 	Secret Secret `json:"secret"`
+}
+
+// SealedSecret is a secret encrypted by the worker (AES-256-GCM, bound to
+// the access key ID) before it enters a Temporal payload: the workflow, its
+// history and anyone who can decode payloads (the codec server, the Web UI)
+// see only this. Only activities, which hold the keys, open it.
+type SealedSecret struct {
+	KeyID string `json:"keyId"` // which worker key sealed it
+	Data  []byte `json:"data"`  // nonce and ciphertext
+}
+
+// SealedAccessKey is a new access key as it travels between activities.
+type SealedAccessKey struct {
+	ID     string       `json:"id"`
+	Secret SealedSecret `json:"sealedSecret"`
 }

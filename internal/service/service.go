@@ -35,6 +35,9 @@ type Options struct {
 	// Namespace the worker's client is connected to, where the search
 	// attributes are registered; "default" when empty.
 	Namespace string
+	// Keys seal each new secret before it leaves the Create activity and
+	// open it where it is pushed (the same keys as the payload codec).
+	Keys *codec.Keyring
 }
 
 // Dial connects to Temporal using the standard environment variables
@@ -114,6 +117,9 @@ func NewWorker(ctx context.Context, c client.Client, cfg *config.Config, o Optio
 
 // newActivities builds one activities struct per external system.
 func newActivities(ctx context.Context, cfg *config.Config, o Options) ([]any, error) {
+	if o.Keys == nil {
+		return nil, codec.ErrNoKey
+	}
 	accounts := make([]clients.AWSAccount, 0, len(cfg.Accounts))
 	for _, a := range cfg.Accounts {
 		accounts = append(accounts, clients.AWSAccount{Name: a.Name, Region: a.Region, RoleARN: a.RoleARN})
@@ -122,20 +128,20 @@ func newActivities(ctx context.Context, cfg *config.Config, o Options) ([]any, e
 	if err != nil {
 		return nil, fmt.Errorf("AWS clients: %w", err)
 	}
-	acts := []any{activities.NewIAM(aws)}
+	acts := []any{activities.NewIAM(aws, o.Keys)}
 	if cfg.GitHub != nil {
 		gh, err := clients.NewGitHubClient(cfg.GitHub.BaseURL, cfg.GitHub.Token)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", cfg.File, err)
 		}
-		acts = append(acts, activities.NewGitHub(gh))
+		acts = append(acts, activities.NewGitHub(gh, o.Keys))
 	}
 	if cfg.GitLab != nil {
 		gl, err := clients.NewGitLabClient(cfg.GitLab.BaseURL, cfg.GitLab.Token)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", cfg.File, err)
 		}
-		acts = append(acts, activities.NewGitLab(gl))
+		acts = append(acts, activities.NewGitLab(gl, o.Keys))
 	}
 	return acts, nil
 }
