@@ -185,7 +185,7 @@ func TestErrors(t *testing.T) {
 		{"not a mapping", "- a\n- b\n", []string{"t.yaml:1:1: must be a mapping, not a list"}},
 		{"two documents", "accounts: []\n---\naccounts: []\n", []string{"t.yaml:2:1: the file must hold a single YAML document"}},
 		{"unknown top key with suggestion", "acounts: []\n", []string{`t.yaml:1:1: acounts: unknown field "acounts"; did you mean accounts?`}},
-		{"unknown top key", "zzz: 1\n", []string{`t.yaml:1:1: zzz: unknown field "zzz"; known fields: policy, accounts, github, gitlab, temporal, rotations`}},
+		{"unknown top key", "zzz: 1\n", []string{`t.yaml:1:1: zzz: unknown field "zzz"; known fields: policy, accounts, github, gitlab, temporal, codec, rotations`}},
 		{"unknown policy key", "policy:\n  gracePerod: 1h\n", []string{`t.yaml:2:3: policy.gracePerod: unknown field "gracePerod"; did you mean gracePeriod?`}},
 		{"cron and every", "policy:\n  every: 1h\n  cron: '0 0 * * *'\n", []string{"t.yaml:3:3: policy.cron: every and cron are mutually exclusive"}},
 		{"cron fields", "policy:\n  cron: '0 0 * *'\n", []string{`t.yaml:2:9: policy.cron: invalid cron expression "0 0 * *": need 5 fields`}},
@@ -636,5 +636,39 @@ func TestExamplesLoad(t *testing.T) {
 	}
 	if _, err := Parse("examples/keyrotor.yaml", data, env); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestCodecKeyFiles(t *testing.T) {
+	tests := []struct {
+		name    string
+		yaml    string
+		want    []string
+		wantErr string
+	}{
+		{"none", "{}", nil, ""},
+		{"one relative to the config", "codec: {keyFile: keys/codec.key}", []string{"/etc/keyrotor/keys/codec.key"}, ""},
+		{"absolute, from the environment", "codec: {keyFile: \"${KEYDIR}/codec.key\"}", []string{"/run/secrets/codec.key"}, ""},
+		{"several, newest first", "codec: {keyFiles: [new.key, /old.key]}", []string{"/etc/keyrotor/new.key", "/old.key"}, ""},
+		{"both", "codec: {keyFile: a, keyFiles: [b]}", nil, "k.yaml:1:21: codec: keyFile and keyFiles are mutually exclusive"},
+		{"not a path", "codec: {keyFiles: [1]}", nil, "codec.keyFiles[0]: must be a file path"},
+		{"unknown field", "codec: {key: x}", nil, `unknown field "key"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := Parse("/etc/keyrotor/k.yaml", []byte(tt.yaml), env(map[string]string{"KEYDIR": "/run/secrets"}))
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), strings.TrimPrefix(tt.wantErr, "k.yaml")) {
+					t.Fatalf("error %v, want %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(cfg.CodecKeyFiles, tt.want) {
+				t.Errorf("CodecKeyFiles = %q, want %q", cfg.CodecKeyFiles, tt.want)
+			}
+		})
 	}
 }

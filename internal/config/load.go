@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"net/url"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -315,7 +316,7 @@ func (l *loader) load(data []byte) *Config {
 	if !ok {
 		return cfg
 	}
-	top := l.mapping(root, pos{1, 1}, "", "policy", "accounts", "github", "gitlab", "temporal", "rotations")
+	top := l.mapping(root, pos{1, 1}, "", "policy", "accounts", "github", "gitlab", "temporal", "codec", "rotations")
 
 	if f := top.m["policy"]; f != nil {
 		cfg.Policy = l.policy(f, "policy", model.DefaultPolicy)
@@ -341,8 +342,50 @@ func (l *loader) load(data []byte) *Config {
 			cfg.TaskQueue = q
 		}
 	}
+	if f := top.m["codec"]; f != nil {
+		cfg.CodecKeyFiles = l.codecKeyFiles(f)
+	}
 	cfg.Rotations = l.rotations(top, cfg)
 	return cfg
+}
+
+// codecKeyFiles reads codec.keyFile (one key) or codec.keyFiles (newest
+// first). Relative paths are relative to the configuration file. The files
+// are read when a worker or starter needs them, not here: validate works
+// without them.
+func (l *loader) codecKeyFiles(f *field) []string {
+	fs := l.mapping(f.val, f.keyPos, "codec", "keyFile", "keyFiles")
+	var paths []string
+	switch {
+	case fs.present("keyFile") && fs.present("keyFiles"):
+		l.errf(fs.keyPos("keyFiles"), "codec", "keyFile and keyFiles are mutually exclusive: list every key under keyFiles, newest first")
+		return nil
+	case fs.present("keyFile"):
+		if p := l.nonEmpty(fs, "keyFile", "the path of a 32-byte key file"); p != "" {
+			paths = append(paths, p)
+		}
+	default:
+		for i, n := range l.seq(fs, "keyFiles") {
+			if n.kind != kScalar || n.typ != tString || strings.TrimSpace(n.text) == "" {
+				l.errf(n.pos, index("codec.keyFiles", i), "must be a file path")
+				continue
+			}
+			p, _, err := expandEnv(n.text, l.lookupEnv, func(name string) {
+				l.warnf(n.pos, index("codec.keyFiles", i), "environment variable %s is not set; the value is empty", name)
+			})
+			if err != nil {
+				l.errf(n.pos, index("codec.keyFiles", i), "%v", err)
+				continue
+			}
+			paths = append(paths, p)
+		}
+	}
+	for i, p := range paths {
+		if p != "" && !filepath.IsAbs(p) {
+			paths[i] = filepath.Join(filepath.Dir(l.file), p)
+		}
+	}
+	return paths
 }
 
 func (l *loader) policy(f *field, path string, base model.RotationPolicy) model.RotationPolicy {
