@@ -194,9 +194,14 @@ func (r *rig) workerProcessLogged() (*exec.Cmd, string) {
 
 // starter runs the starter binary and returns its output and exit code.
 func (r *rig) starter(args ...string) (string, int) {
+	return r.starterWithEnv(nil, args...)
+}
+
+// starterWithEnv runs the starter binary with extra environment variables.
+func (r *rig) starterWithEnv(env []string, args ...string) (string, int) {
 	r.t.Helper()
 	cmd := exec.Command(filepath.Join(binDir, "starter"), args...)
-	cmd.Env = append(os.Environ(), temporalEnv()...)
+	cmd.Env = append(append(os.Environ(), temporalEnv()...), env...)
 	out, err := cmd.CombinedOutput()
 	if exit, ok := err.(*exec.ExitError); ok {
 		return string(out), exit.ExitCode()
