@@ -37,11 +37,13 @@ func StartTemporal(ctx context.Context, o TemporalOptions) (*testsuite.DevServer
 		out = io.Discard
 	}
 	opts := testsuite.DevServerOptions{
-		ExistingPath:  cli,
-		EnableUI:      o.UI,
-		UIPort:        o.UIPort,
-		LogLevel:      "error",
-		ClientOptions: &client.Options{Namespace: "default"},
+		ExistingPath: cli,
+		EnableUI:     o.UI,
+		UIPort:       o.UIPort,
+		LogLevel:     "error",
+		// A quiet logger: the SDK logs the server's command line at info
+		// level, and it carries the codec endpoint with its token.
+		ClientOptions: &client.Options{Namespace: "default", Logger: quietLogger()},
 		Stdout:        out,
 		Stderr:        out,
 	}
@@ -100,11 +102,10 @@ func repoRoot() (string, bool) {
 // and the starter, and an SDK logger that only reports warnings and errors,
 // so the demo's and the tests' output stays readable.
 func Dial(s *testsuite.DevServer, keys *codec.Keyring) (client.Client, error) {
-	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	return client.Dial(client.Options{
 		HostPort:      s.FrontendHostPort(),
 		Namespace:     client.DefaultNamespace,
-		Logger:        tlog.NewStructuredLogger(logger),
+		Logger:        quietLogger(),
 		DataConverter: codec.NewDataConverter(keys),
 	})
 }
@@ -117,4 +118,9 @@ func NewCodecKey(dir string) (path string, keys *codec.Keyring, err error) {
 	}
 	keys, err = codec.LoadKeyring([]string{path})
 	return path, keys, err
+}
+
+// quietLogger reports only the SDK's warnings and errors.
+func quietLogger() tlog.Logger {
+	return tlog.NewStructuredLogger(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})))
 }
