@@ -1,12 +1,17 @@
 package clients
 
 import (
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
 	"time"
 
+	"github.com/bradleyfalzon/ghinstallation/v2"
 	"github.com/google/go-github/v60/github"
 
 	"github.com/keyrotor/keyrotor/internal/model"
@@ -23,6 +28,83 @@ const githubRequestTimeout = 30 * time.Second
 // The URL is used as given (go-github's WithEnterpriseURLs would append
 // /api/v3/ to anything that lacks it, which breaks emulators and proxies).
 func NewGitHubClient(baseURL string, token model.Secret) (*github.Client, error) {
+	u, err := githubBaseURL(baseURL)
+	if err != nil {
+		return nil, err
+	}
+	c := github.NewClient(&http.Client{Timeout: githubRequestTimeout}).WithAuthToken(token.Reveal())
+	c.BaseURL = u
+	return c, nil
+}
+
+// NewGitHubAppClient builds the GitHub client for a GitHub App
+// installation: requests carry an installation token, which the transport
+// fetches from POST {baseURL}/app/installations/{installationID}/access_tokens
+// with a JWT signed by privateKeyPEM, caches, and renews a minute before
+// its hour is up. baseURL is as for NewGitHubClient.
+//
+// The key is parsed here so a bad key fails at worker start, not at the
+// first rotation. Errors never quote the key.
+func NewGitHubAppClient(baseURL string, appID, installationID int64, privateKeyPEM []byte) (*github.Client, error) {
+	u, err := githubBaseURL(baseURL)
+	if err != nil {
+		return nil, err
+	}
+	if appID <= 0 || installationID <= 0 {
+		return nil, fmt.Errorf("github app: appId (%d) and installationId (%d) must be positive", appID, installationID)
+	}
+	key, err := parseGitHubAppKey(privateKeyPEM)
+	if err != nil {
+		return nil, fmt.Errorf("github app %d private key: %w", appID, err)
+	}
+	base := http.DefaultTransport
+	apps := ghinstallation.NewAppsTransportFromPrivateKey(base, appID, key)
+	itr := ghinstallation.NewFromAppsTransport(apps, installationID)
+	// ghinstallation appends /app/installations/... to BaseURL after
+	// trimming trailing slashes, so the API root works as is: GHES's
+	// https://HOST/api/v3 and an emulator's root as well as github.com.
+	itr.BaseURL = strings.TrimSuffix(u.String(), "/")
+	// The token exchange runs inside the RoundTrip of the call that needs
+	// the token, with that request's context, so the client's timeout
+	// bounds the exchange and the call together.
+	rt := exchangeErrors{next: itr, appID: appID, installationID: installationID}
+	c := github.NewClient(&http.Client{Transport: rt, Timeout: githubRequestTimeout})
+	c.BaseURL = u
+	return c, nil
+}
+
+// exchangeErrors turns a refused installation-token exchange into the
+// *github.ErrorResponse GitHub's answer would have been on any other call.
+// ghinstallation reports it as a transport error, which the activities
+// would retry for ever; as an ErrorResponse a 401 (key revoked, App
+// uninstalled) is classified like a bad token, and a rate limit like one.
+type exchangeErrors struct {
+	next                  http.RoundTripper
+	appID, installationID int64
+}
+
+func (t exchangeErrors) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := t.next.RoundTrip(req)
+	var he *ghinstallation.HTTPError
+	if err == nil || !errors.As(err, &he) || he.Response == nil {
+		return resp, err
+	}
+	// ghinstallation leaves the body open for us to read on failure.
+	defer he.Response.Body.Close()
+	cerr := github.CheckResponse(he.Response)
+	var er *github.ErrorResponse
+	if errors.As(cerr, &er) {
+		er.Message = fmt.Sprintf("installation token for GitHub App %d installation %d: %s", t.appID, t.installationID, er.Message)
+	}
+	if cerr == nil { // a 2xx that did not decode
+		return nil, err
+	}
+	return nil, cerr
+}
+
+// githubBaseURL checks the REST API root and gives it the trailing slash
+// go-github requires.
+func githubBaseURL(baseURL string) (*url.URL, error) {
 	u, err := url.Parse(baseURL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("github baseURL %q: want an http(s) URL such as https://api.github.com/", baseURL)
@@ -30,7 +112,26 @@ func NewGitHubClient(baseURL string, token model.Secret) (*github.Client, error)
 	if !strings.HasSuffix(u.Path, "/") {
 		u.Path += "/"
 	}
-	c := github.NewClient(&http.Client{Timeout: githubRequestTimeout}).WithAuthToken(token.Reveal())
-	c.BaseURL = u
-	return c, nil
+	return u, nil
+}
+
+// parseGitHubAppKey parses the App's RSA private key, PEM-encoded PKCS#1
+// (what GitHub downloads) or PKCS#8. Its errors never quote the input.
+func parseGitHubAppKey(data []byte) (*rsa.PrivateKey, error) {
+	block, _ := pem.Decode(data)
+	if block == nil {
+		return nil, errors.New("not PEM-encoded")
+	}
+	if key, err := x509.ParsePKCS1PrivateKey(block.Bytes); err == nil {
+		return key, nil
+	}
+	parsed, err := x509.ParsePKCS8PrivateKey(block.Bytes)
+	if err != nil {
+		return nil, fmt.Errorf("PEM block %q is not an RSA private key in PKCS#1 or PKCS#8 form", block.Type)
+	}
+	key, ok := parsed.(*rsa.PrivateKey)
+	if !ok {
+		return nil, fmt.Errorf("PEM block holds a %T, not an RSA private key", parsed)
+	}
+	return key, nil
 }

@@ -38,6 +38,7 @@ type Account struct {
 type GitHub struct {
 	BaseURL string // API URL, with a trailing slash
 	Token   model.Secret
+	App     *GitHubApp // authenticate as a GitHub App installation instead of with Token; nil with a token
 
 	tokenSource
 }
@@ -177,8 +178,8 @@ func list(s []string) string {
 }
 
 // CheckWorker reports what the worker needs beyond a valid file: at least
-// one rotation, and a token for every provider that has targets. The error
-// is an Errors.
+// one rotation, a token for every provider that has targets, and, with
+// github.app, a readable RSA private key file. The error is an Errors.
 func (c *Config) CheckWorker() error {
 	var errs Errors
 	add := func(p pos, path, format string, args ...any) {
@@ -210,9 +211,16 @@ func (c *Config) CheckWorker() error {
 			add(src.at, provider+".token", "is not set: %s; write token: ${%s_TOKEN}", need, strings.ToUpper(provider))
 		}
 	}
-	if c.GitHub != nil {
+	switch {
+	case c.GitHub != nil && c.GitHub.App != nil:
+		// Checked even without github targets: the worker reads the key
+		// whenever the App is configured.
+		if e := c.checkGitHubApp(c.GitHub.App); e != nil {
+			errs = append(errs, e)
+		}
+	case c.GitHub != nil:
 		check("github", true, c.GitHub.Token, c.GitHub.tokenSource)
-	} else {
+	default:
 		check("github", false, "", tokenSource{})
 	}
 	if c.GitLab != nil {

@@ -323,10 +323,16 @@ func (l *loader) load(data []byte) *Config {
 	}
 	cfg.Accounts = l.accounts(top)
 	if f := top.m["github"]; f != nil {
-		fs := l.mapping(f.val, f.keyPos, "github", "baseURL", "token")
+		fs := l.mapping(f.val, f.keyPos, "github", "baseURL", "token", "app")
 		gh := &GitHub{}
 		gh.BaseURL = l.baseURL(fs, DefaultGitHubBaseURL, true)
 		gh.Token, gh.tokenSource = l.token(fs)
+		if fs.present("app") {
+			if fs.present("token") {
+				l.errf(fs.keyPos("app"), "github", "token and app are mutually exclusive: a GitHub App authenticates with its private key, not a token")
+			}
+			gh.App = l.githubApp(fs.m["app"])
+		}
 		cfg.GitHub = gh
 	}
 	if f := top.m["gitlab"]; f != nil {

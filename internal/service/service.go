@@ -11,6 +11,7 @@ import (
 	"os"
 
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
+	"github.com/google/go-github/v60/github"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/contrib/envconfig"
 	tlog "go.temporal.io/sdk/log"
@@ -130,7 +131,7 @@ func newActivities(ctx context.Context, cfg *config.Config, o Options) ([]any, e
 	}
 	acts := []any{activities.NewIAM(aws, o.Keys)}
 	if cfg.GitHub != nil {
-		gh, err := clients.NewGitHubClient(cfg.GitHub.BaseURL, cfg.GitHub.Token)
+		gh, err := newGitHubClient(cfg.GitHub)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", cfg.File, err)
 		}
@@ -144,6 +145,21 @@ func newActivities(ctx context.Context, cfg *config.Config, o Options) ([]any, e
 		acts = append(acts, activities.NewGitLab(gl, o.Keys))
 	}
 	return acts, nil
+}
+
+// newGitHubClient authenticates with the GitHub App when one is configured,
+// else with the token. The App's key is read here, once, at worker start:
+// the client keeps it in memory to sign the JWT for each installation token.
+func newGitHubClient(gh *config.GitHub) (*github.Client, error) {
+	if gh.App == nil {
+		return clients.NewGitHubClient(gh.BaseURL, gh.Token)
+	}
+	key, err := os.ReadFile(gh.App.PrivateKeyFile)
+	if err != nil {
+		// The *PathError names the file; it never holds the content.
+		return nil, fmt.Errorf("github.app.privateKeyFile: %w", err)
+	}
+	return clients.NewGitHubAppClient(gh.BaseURL, gh.App.AppID, gh.App.InstallationID, key)
 }
 
 // RunWorker runs the worker until ctx is cancelled, then stops it cleanly

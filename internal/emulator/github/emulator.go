@@ -21,21 +21,24 @@ import (
 	"github.com/keyrotor/keyrotor/internal/emulator/faults"
 )
 
-// Emulator is an in-memory GitHub. Seed it with AddRepo, AddEnvironment and
-// AddOrg, serve Handler over httptest, inspect it with Secret and
+// Emulator is an in-memory GitHub. Seed it with AddRepo, AddEnvironment,
+// AddOrg and AddApp, serve Handler over httptest, inspect it with Secret and
 // OrgSecretRepos. All methods are safe for concurrent use.
 type Emulator struct {
 	// Faults injects failures and counts calls per "METHOD /path".
 	Faults *faults.Injector
 
-	mu         sync.Mutex
-	tokens     map[string]bool // token -> has access
-	repos      map[string]*repo
-	reposByID  map[int64]*repo
-	orgs       map[string]*org
-	nextRepoID int64
-	rate       rateWindow
-	handler    http.Handler
+	mu          sync.Mutex
+	tokens      map[string]bool      // token -> has access
+	tokenExpiry map[string]time.Time // installation tokens -> when they stop working
+	apps        map[int64]*app       // GitHub Apps by ID
+	now         func() time.Time
+	repos       map[string]*repo
+	reposByID   map[int64]*repo
+	orgs        map[string]*org
+	nextRepoID  int64
+	rate        rateWindow
+	handler     http.Handler
 }
 
 // keyPair is a scope's curve25519 key pair, as GitHub holds one per
@@ -80,12 +83,15 @@ type org struct {
 // New returns an empty emulator that accepts token (with full access).
 func New(token string) *Emulator {
 	e := &Emulator{
-		Faults:     faults.New(),
-		tokens:     map[string]bool{},
-		repos:      map[string]*repo{},
-		reposByID:  map[int64]*repo{},
-		orgs:       map[string]*org{},
-		nextRepoID: 700000001,
+		Faults:      faults.New(),
+		tokens:      map[string]bool{},
+		tokenExpiry: map[string]time.Time{},
+		apps:        map[int64]*app{},
+		now:         time.Now,
+		repos:       map[string]*repo{},
+		reposByID:   map[int64]*repo{},
+		orgs:        map[string]*org{},
+		nextRepoID:  700000001,
 	}
 	if token != "" {
 		e.tokens[token] = true

@@ -56,6 +56,9 @@ func (e *Emulator) routes() http.Handler {
 		mux.HandleFunc(pattern, e.api(h))
 	}
 
+	// The App token exchange authenticates with a JWT, not a token.
+	mux.HandleFunc("POST /app/installations/{installation_id}/access_tokens", e.appAPI(e.createInstallationToken))
+
 	handle("GET /repos/{owner}/{repo}", e.getRepo)
 	handle("GET /repositories/{id}", e.getRepo)
 
@@ -124,7 +127,7 @@ func (e *Emulator) api(h func(http.ResponseWriter, *http.Request)) http.HandlerF
 			writeJSON(w, http.StatusForbidden, primaryLimitBody)
 			return
 		}
-		access, known := e.tokens[bearer(r)]
+		access, known := e.tokenAccess(bearer(r))
 		switch {
 		case r.Header.Get("Authorization") == "":
 			writeJSON(w, http.StatusUnauthorized, apiError{Message: "Requires authentication", DocumentationURL: docsREST, Status: "401"})
