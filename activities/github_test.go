@@ -166,7 +166,7 @@ func TestGitHubPushTwice(t *testing.T) {
 		t.Fatal(err)
 	}
 	in := pushInput(repoTarget)
-	in.Key = mustSeal("AKIANEWKEY0000000000", "second-secret-value")
+	in.Key = mustSeal("AKIANEWKEYEXAMPLE000", "second-secret-value")
 	res, err := act.PushGitHubSecret(context.Background(), in)
 	if err != nil {
 		t.Fatal(err)

@@ -149,7 +149,7 @@ func TestMalformedSignalsAreReported(t *testing.T) {
 	r := newRig(t, rigOptions{policy: hourPolicy()})
 	started := startAndAwait(t, r, "ci-deployer", workflows.PhaseGrace)
 	temporalCLI(t, "workflow", "signal", "--workflow-id", started.WorkflowID, "--name", "revoke", "--input", `"not an object"`)
-	temporalCLI(t, "workflow", "signal", "--workflow-id", started.WorkflowID, "--name", "revoke", "--input", `{"accessKeyId": "AKIAZZZZZZZZZZZZZZZZ"}`)
+	temporalCLI(t, "workflow", "signal", "--workflow-id", started.WorkflowID, "--name", "revoke", "--input", `{"accessKeyId": "AKIAZZZZZZZZZEXAMPLE"}`)
 	temporalCLI(t, "workflow", "signal", "--workflow-id", started.WorkflowID, "--name", "rollback")
 	var st workflows.Status
 	require.Eventually(t, func() bool {

@@ -121,7 +121,7 @@ func TestBadSignalsDoNotCrash(t *testing.T) {
 		env.SignalWorkflow(RevokeSignal, map[string]any{"mode": "later"})
 		env.SignalWorkflow(RevokeSignal, map[string]any{"accessKeyId": "not-a-key"})
 		env.SignalWorkflow(RevokeSignal, []int{1, 2})
-		env.SignalWorkflow(RevokeSignal, map[string]any{"accessKeyId": "AKIAZZZZZZZZZZZZZZZZ"})
+		env.SignalWorkflow(RevokeSignal, map[string]any{"accessKeyId": "AKIAZZZZZZZZZEXAMPLE"})
 		env.SignalWorkflow(RevokeSignal, map[string]any{"unexpected": true})
 		env.SignalWorkflow(RollbackSignal, nil)
 		env.SignalWorkflow(RetrySignal, "nonsense")

@@ -222,27 +222,27 @@ func TestVariableLifecycle(t *testing.T) {
 func TestGroupVariablesKeptApartFromProjects(t *testing.T) {
 	emu, c := setup(t)
 	_, _, err := c.GroupVariables.CreateVariable("acme", &gitlab.CreateGroupVariableOptions{
-		Key: gitlab.Ptr("AWS_ACCESS_KEY_ID"), Value: gitlab.Ptr("AKIAGROUP000000000000"),
+		Key: gitlab.Ptr("AWS_ACCESS_KEY_ID"), Value: gitlab.Ptr("AKIAGROUPEXAMPLE0000"),
 		EnvironmentScope: gitlab.Ptr("prod/*"), Masked: gitlab.Ptr(true), Protected: gitlab.Ptr(true),
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, _, err = createProjectVar(c, "AWS_ACCESS_KEY_ID", "AKIAPROJECT0000000000", "prod/*", false, false)
+	_, _, err = createProjectVar(c, "AWS_ACCESS_KEY_ID", "AKIAPROJECTEXAMPLE00", "prod/*", false, false)
 	if err != nil {
 		t.Fatal(err)
 	}
 	g, ok := emu.Variable("group:acme", "AWS_ACCESS_KEY_ID", "prod/*")
-	if !ok || g.Value != "AKIAGROUP000000000000" || !g.Masked || !g.Protected || g.Raw {
+	if !ok || g.Value != "AKIAGROUPEXAMPLE0000" || !g.Masked || !g.Protected || g.Raw {
 		t.Fatalf("group variable %+v %v", g, ok)
 	}
 	p, _ := emu.Variable("project:acme/api", "AWS_ACCESS_KEY_ID", "prod/*")
-	if p.Value != "AKIAPROJECT0000000000" || p.Masked {
+	if p.Value != "AKIAPROJECTEXAMPLE00" || p.Masked {
 		t.Fatalf("project variable %+v", p)
 	}
 	got, _, err := c.GroupVariables.GetVariable("acme", "AWS_ACCESS_KEY_ID",
 		&gitlab.GetGroupVariableOptions{Filter: &gitlab.VariableFilter{EnvironmentScope: "prod/*"}})
-	if err != nil || got.Value != "AKIAGROUP000000000000" || got.EnvironmentScope != "prod/*" {
+	if err != nil || got.Value != "AKIAGROUPEXAMPLE0000" || got.EnvironmentScope != "prod/*" {
 		t.Fatalf("group get %+v %v", got, err)
 	}
 	if _, ok := emu.Variable("group:1001", "AWS_ACCESS_KEY_ID", "prod/*"); !ok {
