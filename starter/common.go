@@ -84,6 +84,21 @@ func dial(ctx context.Context, cfg *config.Config) (client.Client, error) {
 	return c, nil
 }
 
+// followRotation reports a rotation just started or signalled: a line of
+// text (or its IDs as JSON), or with wait, its final report.
+func followRotation(ctx context.Context, env commandEnv, started operator.Started, line string, wait bool, output string, stdout io.Writer) error {
+	if output == "text" {
+		fmt.Fprintln(stdout, line)
+	}
+	if !wait {
+		if output == "json" {
+			return writeJSON(stdout, started)
+		}
+		return nil
+	}
+	return waitAndReport(ctx, env, started, output, stdout)
+}
+
 // waitAndReport waits for the rotation and prints its report.
 func waitAndReport(ctx context.Context, env commandEnv, started operator.Started, output string, stdout io.Writer) error {
 	st, waitErr := operator.Wait(ctx, env.client, started)

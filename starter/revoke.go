@@ -34,16 +34,7 @@ func revokeCmd(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if *common.output == "text" {
-		fmt.Fprintf(stdout, "revoke sent to %s (run %s)\n", started.WorkflowID, started.RunID)
-	}
-	if !*wait {
-		if *common.output == "json" {
-			return writeJSON(stdout, started)
-		}
-		return nil
-	}
-	return waitAndReport(ctx, env, started, *common.output, stdout)
+	return followRotation(ctx, env, started, fmt.Sprintf("revoke sent to %s (run %s)", started.WorkflowID, started.RunID), *wait, *common.output, stdout)
 }
 
 // signalCmd makes the proceed, retry and rollback commands.

@@ -25,18 +25,9 @@ func rotateCmd(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	if *common.output == "text" {
-		verb := "started"
-		if started.AlreadyRunning {
-			verb = "already running"
-		}
-		fmt.Fprintf(stdout, "rotation %s %s (run %s)\n", started.WorkflowID, verb, started.RunID)
+	verb := "started"
+	if started.AlreadyRunning {
+		verb = "already running"
 	}
-	if !*wait {
-		if *common.output == "json" {
-			return writeJSON(stdout, started)
-		}
-		return nil
-	}
-	return waitAndReport(ctx, env, started, *common.output, stdout)
+	return followRotation(ctx, env, started, fmt.Sprintf("rotation %s %s (run %s)", started.WorkflowID, verb, started.RunID), *wait, *common.output, stdout)
 }
