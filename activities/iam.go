@@ -245,15 +245,7 @@ func (a *IAM) ActivateAccessKey(ctx context.Context, in KeyInput) (KeyChangeResu
 // setKeyStatus looks first, so that a key already in the wanted state is
 // reported as AlreadyDone without a write.
 func (a *IAM) setKeyStatus(ctx context.Context, in KeyInput, want types.StatusType) (KeyChangeResult, error) {
-	t := iamTarget{account: in.Account, user: in.User, keyID: in.AccessKeyID}
-	if err := t.validate(true); err != nil {
-		return KeyChangeResult{}, err
-	}
-	api, err := a.iamAPI(ctx, t)
-	if err != nil {
-		return KeyChangeResult{}, err
-	}
-	k, err := iamFindKey(ctx, api, t)
+	t, api, k, err := a.findKey(ctx, in)
 	if err != nil {
 		return KeyChangeResult{}, err
 	}
@@ -276,17 +268,23 @@ func (a *IAM) setKeyStatus(ctx context.Context, in KeyInput, want types.StatusTy
 	return KeyChangeResult{}, nil
 }
 
-// DeleteAccessKey deletes the key; a key already gone counts as done.
-func (a *IAM) DeleteAccessKey(ctx context.Context, in KeyInput) (KeyChangeResult, error) {
+// findKey validates the input and looks the key up (nil when it is gone).
+func (a *IAM) findKey(ctx context.Context, in KeyInput) (iamTarget, IAMAPI, *model.AccessKey, error) {
 	t := iamTarget{account: in.Account, user: in.User, keyID: in.AccessKeyID}
 	if err := t.validate(true); err != nil {
-		return KeyChangeResult{}, err
+		return t, nil, nil, err
 	}
 	api, err := a.iamAPI(ctx, t)
 	if err != nil {
-		return KeyChangeResult{}, err
+		return t, nil, nil, err
 	}
 	k, err := iamFindKey(ctx, api, t)
+	return t, api, k, err
+}
+
+// DeleteAccessKey deletes the key; a key already gone counts as done.
+func (a *IAM) DeleteAccessKey(ctx context.Context, in KeyInput) (KeyChangeResult, error) {
+	t, api, k, err := a.findKey(ctx, in)
 	if err != nil {
 		return KeyChangeResult{}, err
 	}
