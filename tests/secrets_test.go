@@ -5,6 +5,8 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -159,4 +161,15 @@ func eachPayload(m protoreflect.Message, f func(*commonpb.Payload)) {
 		}
 		return true
 	})
+}
+
+// Without a payload key the worker refuses to start, and says how to make one.
+func TestWorkerRefusesToStartWithoutKey(t *testing.T) {
+	r := newRig(t, rigOptions{noStart: true})
+	cmd := exec.Command(filepath.Join(binDir, "worker"), "--config", r.cfgPath)
+	cmd.Env = append(append(os.Environ(), r.emu.Env()...), "TEMPORAL_ADDRESS="+devServer.FrontendHostPort(), "KEYROTOR_CODEC_KEY_FILE=")
+	out, err := cmd.CombinedOutput()
+	require.Error(t, err, string(out))
+	require.Contains(t, string(out), "head -c 32 /dev/urandom | base64")
+	require.Contains(t, string(out), "KEYROTOR_CODEC_KEY_FILE")
 }
