@@ -209,6 +209,12 @@ func TestScheduleTriggerRotates(t *testing.T) {
 	out, code = r.schedules("list", "--user", user)
 	require.Equal(t, 0, code, out)
 	require.Contains(t, out, "started rotation "+model.WorkflowID("demo", user))
+
+	// starter status shows the finished rotation and the next scheduled run.
+	out, code = r.starter("status", "--config", r.cfgPath, "--user", user)
+	require.Equal(t, 0, code, out)
+	require.Contains(t, out, "Completed — done")
+	require.Contains(t, out, "schedule: next run in")
 }
 
 // A trigger while the user's rotation runs is skipped: no second rotation.
