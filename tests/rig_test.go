@@ -103,6 +103,8 @@ type rigOptions struct {
 	policy  model.RotationPolicy
 	noSeed  []model.Target // targets left out of the emulators (they will 404)
 	noStart bool           // do not start an in-process worker
+	// githubApp authenticates to GitHub as an App instead of with a token.
+	githubApp bool
 }
 
 func newRig(t testing.TB, o rigOptions) *rig {
@@ -128,7 +130,13 @@ func newRig(t testing.TB, o rigOptions) *rig {
 		r.oldKeys[user] = old
 	}
 	queue := fmt.Sprintf("keyrotor-test-%d-%d", os.Getpid(), queueSeq.Add(1))
-	path, err := emu.WriteConfig(t.TempDir(), stack.ConfigSpec{TaskQueue: queue, Users: o.users, Policy: o.policy})
+	spec := stack.ConfigSpec{TaskQueue: queue, Users: o.users, Policy: o.policy}
+	if o.githubApp {
+		app, err := emu.AddGitHubApp(t.TempDir(), 123456, 7890123)
+		require.NoError(t, err)
+		spec.GitHubApp = app
+	}
+	path, err := emu.WriteConfig(t.TempDir(), spec)
 	require.NoError(t, err)
 	r.cfgPath = path
 	r.cfg, err = emu.LoadConfig(path)

@@ -3,6 +3,7 @@ package tests
 import (
 	"context"
 	"encoding/json"
+	"os"
 	"strings"
 	"syscall"
 	"testing"
@@ -159,4 +160,22 @@ func TestStarterCLI(t *testing.T) {
 	out, code = r.starter("rotate", "--config", r.cfgPath)
 	require.Equal(t, 2, code, out)
 	require.True(t, strings.Contains(out, "--user"), out)
+}
+
+// The worker authenticates to GitHub as a GitHub App (installation token
+// exchange with a JWT), as organisations prefer, with no token anywhere.
+func TestRotationWithGitHubApp(t *testing.T) {
+	r := newRig(t, rigOptions{githubApp: true, noStart: true})
+	worker, workerLog := r.workerProcessLogged()
+	out, code := r.starter("rotate", "--config", r.cfgPath, "--user", "ci-deployer", "--wait", "--output", "json")
+	require.Equal(t, 0, code, out)
+	var st workflows.Status
+	require.NoError(t, json.Unmarshal([]byte(out), &st), out)
+	r.requireRotated("ci-deployer", st.NewKeyID, stack.DemoTargets())
+	require.Equal(t, 1, r.emu.GitHub.Faults.Calls()["POST /app/installations/7890123/access_tokens"], "one installation token for every GitHub call")
+	require.NoError(t, worker.Process.Signal(syscall.SIGTERM))
+	require.NoError(t, worker.Wait())
+	logBytes, err := os.ReadFile(workerLog)
+	require.NoError(t, err)
+	require.NotContains(t, string(logBytes), "PRIVATE KEY")
 }

@@ -18,6 +18,15 @@ type ConfigSpec struct {
 	TaskQueue string // default "keyrotor"
 	Users     map[string][]model.Target
 	Policy    model.RotationPolicy
+	// GitHubApp, when set, authenticates to GitHub as this App instead of
+	// with a token (see Emulators.AddGitHubApp).
+	GitHubApp *GitHubApp
+}
+
+// GitHubApp is a GitHub App registered with the emulator.
+type GitHubApp struct {
+	AppID, InstallationID int64
+	PrivateKeyFile        string
 }
 
 // WriteConfig writes a keyrotor configuration for the emulators into dir and
@@ -58,7 +67,12 @@ func (e *Emulators) ConfigYAML(spec ConfigSpec) string {
 		fmt.Fprintf(&b, "  jitter: %s\n", dur(p.Jitter))
 	}
 	fmt.Fprintf(&b, "accounts:\n  - name: %s\n    region: %s\n", spec.Account, Region)
-	fmt.Fprintf(&b, "github:\n  baseURL: %s\n  token: ${KEYROTOR_GITHUB_TOKEN}\n", e.GitHubURL)
+	if app := spec.GitHubApp; app != nil {
+		fmt.Fprintf(&b, "github:\n  baseURL: %s\n  app:\n    appId: %d\n    installationId: %d\n    privateKeyFile: %s\n",
+			e.GitHubURL, app.AppID, app.InstallationID, app.PrivateKeyFile)
+	} else {
+		fmt.Fprintf(&b, "github:\n  baseURL: %s\n  token: ${KEYROTOR_GITHUB_TOKEN}\n", e.GitHubURL)
+	}
 	fmt.Fprintf(&b, "gitlab:\n  baseURL: %s\n  token: ${KEYROTOR_GITLAB_TOKEN}\n", e.GitLabURL)
 	fmt.Fprintf(&b, "temporal:\n  taskQueue: %s\n", spec.TaskQueue)
 	b.WriteString("rotations:\n")

@@ -5,10 +5,15 @@ package stack
 
 import (
 	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
 	"encoding/hex"
+	"encoding/pem"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
@@ -160,4 +165,20 @@ func randomHex(n int) string {
 		panic(fmt.Sprintf("crypto/rand: %v", err))
 	}
 	return hex.EncodeToString(b)
+}
+
+// AddGitHubApp registers a GitHub App with the GitHub emulator and writes
+// its private key (made up now, PKCS#1 PEM) into dir.
+func (e *Emulators) AddGitHubApp(dir string, appID, installationID int64) (*GitHubApp, error) {
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		return nil, err
+	}
+	path := filepath.Join(dir, "github-app.pem")
+	pemBytes := pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)})
+	if err := os.WriteFile(path, pemBytes, 0o600); err != nil {
+		return nil, err
+	}
+	e.GitHub.AddApp(appID, &key.PublicKey, installationID)
+	return &GitHubApp{AppID: appID, InstallationID: installationID, PrivateKeyFile: path}, nil
 }
