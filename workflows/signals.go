@@ -162,9 +162,13 @@ func (r *rotation) resolveRevocations(ctx workflow.Context) {
 		}
 		id := rv.AccessKeyID
 		if id == "" {
-			id = r.oldKeyID
+			id = r.status.OldKeyID // the key this rotation retires, even once it is gone
 		}
 		switch {
+		case id != "" && id == r.status.OldKeyID && r.oldKeyID == "":
+			rv.AccessKeyID, rv.Which, rv.State = id, "old", RevocationDone
+			r.event(ctx, "revoke of "+id+": it is already deleted")
+			continue
 		case id == "":
 			rv.State, rv.Error = RevocationRejected, "the user had no key before this rotation, so there is no old key to revoke; name the key with accessKeyId"
 		case id == r.oldKeyID:
