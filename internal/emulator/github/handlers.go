@@ -62,31 +62,20 @@ func (e *Emulator) routes() http.Handler {
 	handle("GET /repos/{owner}/{repo}", e.getRepo)
 	handle("GET /repositories/{id}", e.getRepo)
 
-	repoScope := e.locateRepo
-	handle("GET /repos/{owner}/{repo}/actions/secrets/public-key", e.getPublicKey(repoScope))
-	handle("GET /repos/{owner}/{repo}/actions/secrets", e.listSecrets(repoScope))
-	handle("GET /repos/{owner}/{repo}/actions/secrets/{name}", e.getSecret(repoScope))
-	handle("PUT /repos/{owner}/{repo}/actions/secrets/{name}", e.putSecret(repoScope))
-	handle("DELETE /repos/{owner}/{repo}/actions/secrets/{name}", e.deleteSecret(repoScope))
-
-	// Environment secrets exist under both the owner/repo paths GitHub
-	// documents today and the repository-ID paths go-github v60 requests.
-	for _, base := range []string{"/repos/{owner}/{repo}", "/repositories/{id}"} {
-		envScope := e.locateEnv
-		p := base + "/environments/{env}/secrets"
-		handle("GET "+p+"/public-key", e.getPublicKey(envScope))
-		handle("GET "+p, e.listSecrets(envScope))
-		handle("GET "+p+"/{name}", e.getSecret(envScope))
-		handle("PUT "+p+"/{name}", e.putSecret(envScope))
-		handle("DELETE "+p+"/{name}", e.deleteSecret(envScope))
+	// The same five secret endpoints exist for every scope. Environment
+	// secrets live under both the owner/repo paths GitHub documents today and
+	// the repository-ID paths go-github v60 requests.
+	secretRoutes := func(prefix string, loc locator) {
+		handle("GET "+prefix+"/public-key", inScope(loc, e.getPublicKey))
+		handle("GET "+prefix, inScope(loc, e.listSecrets))
+		handle("GET "+prefix+"/{name}", inScope(loc, e.getSecret))
+		handle("PUT "+prefix+"/{name}", inScope(loc, e.putSecret))
+		handle("DELETE "+prefix+"/{name}", inScope(loc, e.deleteSecret))
 	}
-
-	orgScope := e.locateOrg
-	handle("GET /orgs/{org}/actions/secrets/public-key", e.getPublicKey(orgScope))
-	handle("GET /orgs/{org}/actions/secrets", e.listSecrets(orgScope))
-	handle("GET /orgs/{org}/actions/secrets/{name}", e.getSecret(orgScope))
-	handle("PUT /orgs/{org}/actions/secrets/{name}", e.putSecret(orgScope))
-	handle("DELETE /orgs/{org}/actions/secrets/{name}", e.deleteSecret(orgScope))
+	secretRoutes("/repos/{owner}/{repo}/actions/secrets", e.locateRepo)
+	secretRoutes("/repos/{owner}/{repo}/environments/{env}/secrets", e.locateEnv)
+	secretRoutes("/repositories/{id}/environments/{env}/secrets", e.locateEnv)
+	secretRoutes("/orgs/{org}/actions/secrets", e.locateOrg)
 	handle("GET /orgs/{org}/actions/secrets/{name}/repositories", e.listSelectedRepos)
 
 	return stripEnterprisePrefix(notFoundAsJSON(mux))
@@ -166,6 +155,19 @@ type located struct {
 
 type locator func(*http.Request) (located, bool)
 
+// inScope finds the request's repository, environment or organization and
+// hands it to h; an unknown one is GitHub's 404.
+func inScope(loc locator, h func(http.ResponseWriter, *http.Request, located)) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		l, ok := loc(r)
+		if !ok {
+			writeJSON(w, http.StatusNotFound, errNotFound)
+			return
+		}
+		h(w, r, l)
+	}
+}
+
 func (e *Emulator) repoOf(r *http.Request) (*repo, bool) {
 	if id := r.PathValue("id"); id != "" {
 		n, err := strconv.ParseInt(id, 10, 64)
@@ -241,18 +243,11 @@ func (e *Emulator) getRepo(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, e.repoJSON(rp))
 }
 
-func (e *Emulator) getPublicKey(loc locator) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		l, ok := loc(r)
-		if !ok {
-			writeJSON(w, http.StatusNotFound, errNotFound)
-			return
-		}
-		writeJSON(w, http.StatusOK, map[string]string{
-			"key_id": l.scope.key.id,
-			"key":    base64.StdEncoding.EncodeToString(l.scope.key.pub[:]),
-		})
-	}
+func (e *Emulator) getPublicKey(w http.ResponseWriter, r *http.Request, l located) {
+	writeJSON(w, http.StatusOK, map[string]string{
+		"key_id": l.scope.key.id,
+		"key":    base64.StdEncoding.EncodeToString(l.scope.key.pub[:]),
+	})
 }
 
 type secretJSON struct {
@@ -278,59 +273,38 @@ func secretBody(r *http.Request, l located, name string, s *secret) secretJSON {
 	return out
 }
 
-func (e *Emulator) getSecret(loc locator) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		l, ok := loc(r)
-		if !ok {
-			writeJSON(w, http.StatusNotFound, errNotFound)
-			return
-		}
-		name := r.PathValue("name")
-		s, ok := l.scope.secrets[name]
-		if !ok {
-			writeJSON(w, http.StatusNotFound, errNotFound)
-			return
-		}
-		writeJSON(w, http.StatusOK, secretBody(r, l, name, s))
+func (e *Emulator) getSecret(w http.ResponseWriter, r *http.Request, l located) {
+	name := r.PathValue("name")
+	s, ok := l.scope.secrets[name]
+	if !ok {
+		writeJSON(w, http.StatusNotFound, errNotFound)
+		return
 	}
+	writeJSON(w, http.StatusOK, secretBody(r, l, name, s))
 }
 
-func (e *Emulator) listSecrets(loc locator) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		l, ok := loc(r)
-		if !ok {
-			writeJSON(w, http.StatusNotFound, errNotFound)
-			return
-		}
-		names := make([]string, 0, len(l.scope.secrets))
-		for n := range l.scope.secrets {
-			names = append(names, n)
-		}
-		sort.Strings(names)
-		lo, hi := paginate(w, r, len(names))
-		page := make([]secretJSON, 0, hi-lo)
-		for _, n := range names[lo:hi] {
-			page = append(page, secretBody(r, l, n, l.scope.secrets[n]))
-		}
-		writeJSON(w, http.StatusOK, map[string]any{"total_count": len(names), "secrets": page})
+func (e *Emulator) listSecrets(w http.ResponseWriter, r *http.Request, l located) {
+	names := make([]string, 0, len(l.scope.secrets))
+	for n := range l.scope.secrets {
+		names = append(names, n)
 	}
+	sort.Strings(names)
+	lo, hi := paginate(w, r, len(names))
+	page := make([]secretJSON, 0, hi-lo)
+	for _, n := range names[lo:hi] {
+		page = append(page, secretBody(r, l, n, l.scope.secrets[n]))
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"total_count": len(names), "secrets": page})
 }
 
-func (e *Emulator) deleteSecret(loc locator) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		l, ok := loc(r)
-		if !ok {
-			writeJSON(w, http.StatusNotFound, errNotFound)
-			return
-		}
-		name := r.PathValue("name")
-		if _, ok := l.scope.secrets[name]; !ok {
-			writeJSON(w, http.StatusNotFound, errNotFound)
-			return
-		}
-		delete(l.scope.secrets, name)
-		w.WriteHeader(http.StatusNoContent)
+func (e *Emulator) deleteSecret(w http.ResponseWriter, r *http.Request, l located) {
+	name := r.PathValue("name")
+	if _, ok := l.scope.secrets[name]; !ok {
+		writeJSON(w, http.StatusNotFound, errNotFound)
+		return
 	}
+	delete(l.scope.secrets, name)
+	w.WriteHeader(http.StatusNoContent)
 }
 
 func (e *Emulator) listSelectedRepos(w http.ResponseWriter, r *http.Request) {
@@ -382,31 +356,24 @@ func unprocessable(msg string, fe ...fieldError) error {
 	return errUnprocessable{apiError{Message: msg, Errors: fe, DocumentationURL: docsSecrets, Status: "422"}}
 }
 
-func (e *Emulator) putSecret(loc locator) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		l, ok := loc(r)
-		if !ok {
-			writeJSON(w, http.StatusNotFound, errNotFound)
-			return
-		}
-		var body putBody
-		if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20)).Decode(&body); err != nil {
-			writeJSON(w, http.StatusBadRequest, apiError{Message: "Problems parsing JSON", DocumentationURL: docsSecrets, Status: "400"})
-			return
-		}
-		name := r.PathValue("name")
-		value, err := e.checkPut(l, name, body)
-		var u errUnprocessable
-		if errors.As(err, &u) {
-			writeJSON(w, http.StatusUnprocessableEntity, u.apiError)
-			return
-		}
-		if l.store(name, value, body) {
-			writeJSON(w, http.StatusCreated, struct{}{})
-			return
-		}
-		w.WriteHeader(http.StatusNoContent)
+func (e *Emulator) putSecret(w http.ResponseWriter, r *http.Request, l located) {
+	var body putBody
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, 1<<20)).Decode(&body); err != nil {
+		writeJSON(w, http.StatusBadRequest, apiError{Message: "Problems parsing JSON", DocumentationURL: docsSecrets, Status: "400"})
+		return
 	}
+	name := r.PathValue("name")
+	value, err := e.checkPut(l, name, body)
+	var u errUnprocessable
+	if errors.As(err, &u) {
+		writeJSON(w, http.StatusUnprocessableEntity, u.apiError)
+		return
+	}
+	if l.store(name, value, body) {
+		writeJSON(w, http.StatusCreated, struct{}{})
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
 }
 
 // checkPut validates a create-or-update request and returns the decrypted value.
