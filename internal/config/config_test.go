@@ -534,21 +534,7 @@ func TestCheckWorker(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			err = cfg.CheckWorker()
-			if tt.want == nil {
-				if err != nil {
-					t.Errorf("CheckWorker = %v", err)
-				}
-				return
-			}
-			if err == nil {
-				t.Fatal("CheckWorker = nil")
-			}
-			for _, w := range tt.want {
-				if !strings.Contains(err.Error(), w) {
-					t.Errorf("CheckWorker = %v, want %q", err, w)
-				}
-			}
+			checkWorkerWants(t, cfg, tt.want)
 		})
 	}
 }
@@ -671,4 +657,26 @@ func TestCodecKeyFiles(t *testing.T) {
 			}
 		})
 	}
+}
+
+// checkWorkerWants runs CheckWorker: no error when want is nil, else an
+// error that contains every string of want. It returns the error.
+func checkWorkerWants(t *testing.T, cfg *Config, want []string) error {
+	t.Helper()
+	err := cfg.CheckWorker()
+	if want == nil {
+		if err != nil {
+			t.Errorf("CheckWorker = %v", err)
+		}
+		return err
+	}
+	if err == nil {
+		t.Fatal("CheckWorker = nil")
+	}
+	for _, w := range want {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("CheckWorker = %v, want %q", err, w)
+		}
+	}
+	return err
 }
