@@ -51,18 +51,20 @@ type GitHub struct {
 	repos   GitHubRepos
 	envs    GitHubEnvSecrets
 	sealer  Sealer
+	// rotations is the worker's configuration: where keys may go.
+	rotations Rotations
 }
 
 // NewGitHub uses an authenticated go-github client for every call, and s
 // to open the sealed secret it pushes.
-func NewGitHub(client *github.Client, s Sealer) *GitHub {
-	return NewGitHubFromAPIs(client.Actions, client.Repositories, GitHubEnvByName{Client: client}, s)
+func NewGitHub(client *github.Client, s Sealer, rs Rotations) *GitHub {
+	return NewGitHubFromAPIs(client.Actions, client.Repositories, GitHubEnvByName{Client: client}, s, rs)
 }
 
 // NewGitHubFromAPIs builds the activity from its narrow client interfaces
 // (fakes in tests).
-func NewGitHubFromAPIs(actions GitHubActions, repos GitHubRepos, envs GitHubEnvSecrets, s Sealer) *GitHub {
-	return &GitHub{actions: actions, repos: repos, envs: envs, sealer: s}
+func NewGitHubFromAPIs(actions GitHubActions, repos GitHubRepos, envs GitHubEnvSecrets, s Sealer, rs Rotations) *GitHub {
+	return &GitHub{actions: actions, repos: repos, envs: envs, sealer: s, rotations: rs}
 }
 
 // defaultRateLimitWait is used when GitHub signals a rate limit without
@@ -74,7 +76,7 @@ const defaultRateLimitWait = time.Minute
 // at most 4 calls for repository and environment targets: public key,
 // two writes and one list.
 func (a *GitHub) PushGitHubSecret(ctx context.Context, sealed PushInput) (PushResult, error) {
-	in, err := sealed.open(a.sealer)
+	in, err := sealed.resolve(a.rotations, a.sealer)
 	if err != nil {
 		return PushResult{}, err
 	}

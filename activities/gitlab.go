@@ -41,7 +41,9 @@ type GitLab struct {
 	projects GitLabProjectVariables
 	groups   GitLabGroupVariables
 	sealer   Sealer
-	now      func() time.Time
+	// rotations is the worker's configuration: where keys may go.
+	rotations Rotations
+	now       func() time.Time
 }
 
 // NewGitLab returns the activities using client (see clients.NewGitLabClient).
@@ -49,12 +51,12 @@ type GitLab struct {
 // own retries turned off: Temporal retries the activity, honouring the delay
 // GitLab asks for, and the call count of an attempt stays exact. s opens the
 // sealed secret it pushes.
-func NewGitLab(client *gitlab.Client, s Sealer) *GitLab {
-	return newGitLab(client.ProjectVariables, client.GroupVariables, s)
+func NewGitLab(client *gitlab.Client, s Sealer, rs Rotations) *GitLab {
+	return newGitLab(client.ProjectVariables, client.GroupVariables, s, rs)
 }
 
-func newGitLab(projects GitLabProjectVariables, groups GitLabGroupVariables, s Sealer) *GitLab {
-	return &GitLab{projects: projects, groups: groups, sealer: s, now: time.Now}
+func newGitLab(projects GitLabProjectVariables, groups GitLabGroupVariables, s Sealer, rs Rotations) *GitLab {
+	return &GitLab{projects: projects, groups: groups, sealer: s, rotations: rs, now: time.Now}
 }
 
 // gitlabVariableDescription is set on variables keyrotor creates, so people
@@ -68,7 +70,7 @@ const gitlabVariableDescription = "Managed by keyrotor: rotated automatically"
 // Calls: one update per variable when it exists, update + create when it
 // does not, plus one read-back each: 4 to 6 in all.
 func (a *GitLab) PushGitLabVariable(ctx context.Context, sealed PushInput) (PushResult, error) {
-	in, err := sealed.open(a.sealer)
+	in, err := sealed.resolve(a.rotations, a.sealer)
 	if err != nil {
 		return PushResult{}, err
 	}

@@ -46,11 +46,17 @@ var _ IAMClients = (*clients.AWS)(nil)
 type IAM struct {
 	clients IAMClients
 	sealer  Sealer
+	// rotations is the worker's configuration: only the users it lists are
+	// touched, whatever a workflow input says.
+	rotations Rotations
 }
 
-// NewIAM returns the IAM activities using c for their AWS clients and s to
-// seal new secrets (and open them to verify).
-func NewIAM(c IAMClients, s Sealer) *IAM { return &IAM{clients: c, sealer: s} }
+// NewIAM returns the IAM activities using c for their AWS clients, s to
+// seal new secrets (and open them to verify) and rs to tell which users this
+// worker may rotate.
+func NewIAM(c IAMClients, s Sealer, rs Rotations) *IAM {
+	return &IAM{clients: c, sealer: s, rotations: rs}
+}
 
 // iamDefaultRetryDelay is the NextRetryDelay of a throttled call whose
 // answer carried no Retry-After (IAM's throttling answers usually do not).

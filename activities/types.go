@@ -1,6 +1,7 @@
 package activities
 
 import (
+	"fmt"
 	"time"
 
 	"go.temporal.io/sdk/temporal"
@@ -23,7 +24,20 @@ const (
 	ErrUnmaskable     = "Unmaskable"     // GitLab cannot mask this value
 	ErrRateLimited    = "RateLimited"    // retryable, with NextRetryDelay from Retry-After
 	ErrNotConfirmed   = "NotConfirmed"   // the read-back did not show the new value (retryable)
+	ErrNotConfigured  = "NotConfigured"  // the user or target is not in this worker's configuration
+	ErrForeignKey     = "ForeignKey"     // the user holds a key this rotation cannot prove it created: nothing was deleted
 )
+
+// Rotations is the worker's own configuration: the only source of which
+// users may be rotated and where their keys go. Activities never take a
+// target or secret name from their input on trust: whoever can start a
+// workflow on the namespace must not be able to send a fresh key anywhere
+// else. *config.Config implements it.
+type Rotations interface {
+	// Rotation returns the configured rotation of user in account, or an
+	// error that names the file, the account and the user.
+	Rotation(account, user string) (model.Rotation, error)
+}
 
 // --- IAM / STS -------------------------------------------------------------
 
@@ -42,11 +56,17 @@ type InspectKeysResult struct {
 }
 
 // CreateAccessKeyInput names the user and the keys the workflow already knows
-// about; any other key found is a stray from an attempt whose result was lost.
+// about. Another key may be a stray from an attempt whose result was lost,
+// but only if it was created at or after NotBefore and never used; any other
+// unknown key belongs to someone else and stops the rotation.
 type CreateAccessKeyInput struct {
 	Account     string   `json:"account"`
 	User        string   `json:"user"`
 	KnownKeyIDs []string `json:"knownKeyIds"`
+	// NotBefore is when the rotation first scheduled CreateAccessKey for
+	// this key (zero in histories from before it was recorded: then no
+	// unknown key is deleted).
+	NotBefore time.Time `json:"notBefore,omitzero"`
 }
 
 // CreateAccessKeyResult carries the new key, its secret sealed.
@@ -89,11 +109,15 @@ type KeyChangeResult struct {
 
 // --- GitHub and GitLab -----------------------------------------------------
 
-// PushInput is one target to write the key into.
+// PushInput is one target to write the key into. The activity looks the
+// target and the secret names up in the worker's configuration (Rotations)
+// by Account, User and Target.String(), and refuses a target that is not
+// configured for that user.
 type PushInput struct {
-	Target      model.Target          `json:"target"`
-	SecretNames model.SecretNames     `json:"secretNames"`
-	Key         model.SealedAccessKey `json:"key"`
+	Account string                `json:"account"`
+	User    string                `json:"user"`
+	Target  model.Target          `json:"target"`
+	Key     model.SealedAccessKey `json:"key"`
 }
 
 // pushRequest is a PushInput with its secret opened, for the length of one
@@ -123,9 +147,45 @@ func openKey(s Sealer, k model.SealedAccessKey, subject string) (model.NewAccess
 	return model.NewAccessKey{ID: k.ID, Secret: secret}, nil
 }
 
-func (in PushInput) open(s Sealer) (pushRequest, error) {
-	key, err := openKey(s, in.Key, in.Target.String())
-	return pushRequest{Target: in.Target, SecretNames: in.SecretNames, Key: key}, err
+// resolve finds the configured target the input names, with the secret
+// names the configuration gives it, and opens the key. A user or target the
+// worker's configuration does not list is refused before anything is sent.
+func (in PushInput) resolve(rs Rotations, s Sealer) (pushRequest, error) {
+	t, names, err := configuredTarget(rs, in.Account, in.User, in.Target)
+	if err != nil {
+		return pushRequest{}, err
+	}
+	key, err := openKey(s, in.Key, t.String())
+	return pushRequest{Target: t, SecretNames: names, Key: key}, err
+}
+
+// configuredRotation returns the worker's configured rotation of the user.
+func configuredRotation(rs Rotations, account, user string) (model.Rotation, error) {
+	if account == "" || user == "" {
+		return model.Rotation{}, temporal.NewNonRetryableApplicationError("the input names no account or no user", ErrNotConfigured, nil)
+	}
+	r, err := rs.Rotation(account, user)
+	if err != nil {
+		return model.Rotation{}, temporal.NewNonRetryableApplicationError("this worker's configuration does not rotate it: "+err.Error(), ErrNotConfigured, nil)
+	}
+	return r, nil
+}
+
+// configuredTarget returns the configured target that has the same name as
+// the requested one, and the user's secret names.
+func configuredTarget(rs Rotations, account, user string, requested model.Target) (model.Target, model.SecretNames, error) {
+	r, err := configuredRotation(rs, account, user)
+	if err != nil {
+		return model.Target{}, model.SecretNames{}, err
+	}
+	want := requested.String()
+	for _, t := range r.Targets {
+		if t.String() == want {
+			return t, r.SecretNames, nil
+		}
+	}
+	return model.Target{}, model.SecretNames{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf(
+		"target %q is not configured for IAM user %q in account %q on this worker; nothing was pushed", want, user, account), ErrNotConfigured, nil)
 }
 
 // PushResult confirms the target holds the new key.

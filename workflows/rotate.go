@@ -282,7 +282,7 @@ func (r *rotation) push(ctx workflow.Context) {
 	start := func(i int) {
 		t := r.in.Targets[i]
 		r.status.Targets[i].State = TargetPushing
-		in := activities.PushInput{Target: t, SecretNames: r.in.SecretNames, Key: r.newKey}
+		in := activities.PushInput{Account: r.in.Account, User: r.in.User, Target: t, Key: r.newKey}
 		f := workflow.ExecuteActivity(pushOptions(ctx, "push to "+t.String()), pushActivity(t), in)
 		running++
 		sel.AddFuture(f, func(f workflow.Future) {

@@ -4,6 +4,8 @@
 package model
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"log/slog"
@@ -103,6 +105,22 @@ type RotationPolicy struct {
 	IdleChecks        int           `json:"idleChecks"`        // how many failed idle checks before holding
 	Cron              string        `json:"cron,omitempty"`    // 5-field cron expression; when set, the schedule uses it instead of Every
 	Jitter            time.Duration `json:"jitter,omitempty"`  // random delay added to each scheduled start, so a fleet does not rotate at once
+	// PushRetryFor is how long one target's push is retried (transient
+	// errors and rate limits) before the target counts as failed. Outages
+	// and rate-limit storms last minutes to hours, rotations days, and the
+	// old key keeps every pipeline working meanwhile. Zero means the default.
+	PushRetryFor time.Duration `json:"pushRetryFor,omitempty"`
+}
+
+// DefaultPushRetryFor is PushRetryFor when the configuration sets none.
+const DefaultPushRetryFor = 6 * time.Hour
+
+// PushRetryBudget is PushRetryFor, or its default when unset.
+func (p RotationPolicy) PushRetryBudget() time.Duration {
+	if p.PushRetryFor <= 0 {
+		return DefaultPushRetryFor
+	}
+	return p.PushRetryFor
 }
 
 // DefaultPolicy is used where the configuration sets nothing.
@@ -113,6 +131,7 @@ var DefaultPolicy = RotationPolicy{
 	RequireOldKeyIdle: true,
 	IdleRecheck:       time.Hour,
 	IdleChecks:        6,
+	PushRetryFor:      DefaultPushRetryFor,
 }
 
 // Rotation is the resolved description of one user's rotation: everything
@@ -124,6 +143,18 @@ type Rotation struct {
 	SecretNames SecretNames    `json:"secretNames"`
 	Targets     []Target       `json:"targets"`
 	Policy      RotationPolicy `json:"policy"`
+}
+
+// Digest fingerprints the rotation (targets, secret names, policy): the
+// starter sends it with the workflow input so the worker can report when its
+// own configuration, which always wins, differs from the starter's.
+func (r Rotation) Digest() string {
+	b, err := json.Marshal(r)
+	if err != nil {
+		return ""
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:8])
 }
 
 // WorkflowID is the deterministic ID of the user's rotation workflow: at most

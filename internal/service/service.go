@@ -129,20 +129,20 @@ func newActivities(ctx context.Context, cfg *config.Config, o Options) ([]any, e
 	if err != nil {
 		return nil, fmt.Errorf("AWS clients: %w", err)
 	}
-	acts := []any{activities.NewIAM(aws, o.Keys)}
+	acts := []any{activities.NewIAM(aws, o.Keys, cfg)}
 	if cfg.GitHub != nil {
 		gh, err := newGitHubClient(cfg.GitHub)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", cfg.File, err)
 		}
-		acts = append(acts, activities.NewGitHub(gh, o.Keys))
+		acts = append(acts, activities.NewGitHub(gh, o.Keys, cfg))
 	}
 	if cfg.GitLab != nil {
 		gl, err := clients.NewGitLabClient(cfg.GitLab.BaseURL, cfg.GitLab.Token)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", cfg.File, err)
 		}
-		acts = append(acts, activities.NewGitLab(gl, o.Keys))
+		acts = append(acts, activities.NewGitLab(gl, o.Keys, cfg))
 	}
 	return acts, nil
 }
