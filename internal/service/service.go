@@ -129,7 +129,7 @@ func newActivities(ctx context.Context, cfg *config.Config, o Options) ([]any, e
 	if err != nil {
 		return nil, fmt.Errorf("AWS clients: %w", err)
 	}
-	acts := []any{activities.NewIAM(aws, o.Keys, cfg)}
+	acts := []any{activities.NewConfig(cfg), activities.NewIAM(aws, o.Keys, cfg)}
 	if cfg.GitHub != nil {
 		gh, err := newGitHubClient(cfg.GitHub)
 		if err != nil {
