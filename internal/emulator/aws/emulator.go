@@ -48,7 +48,7 @@ type Emulator struct {
 	accountID   string
 	now         func() time.Time
 	newKeyDelay time.Duration
-	users       map[string]*user // by user name
+	users       map[string]*user // by userKey(name): IAM user names are unique without regard to case
 	keys        map[string]*key  // by access key ID: user keys and temporary credentials
 	roles       map[string]*role // by role ARN
 	seq         int              // creation order, to sort keys created in the same instant
@@ -151,7 +151,7 @@ func (e *Emulator) AddUserWithPath(name, path string) string {
 }
 
 func (e *Emulator) addUserLocked(name, path string, g grants) *user {
-	if u, ok := e.users[name]; ok {
+	if u, ok := e.users[userKey(name)]; ok {
 		return u
 	}
 	path = normalizePath(path)
@@ -163,8 +163,19 @@ func (e *Emulator) addUserLocked(name, path string, g grants) *user {
 		created: e.now().UTC(),
 		grants:  g,
 	}
-	e.users[name] = u
+	e.users[userKey(name)] = u
 	return u
+}
+
+// userKey is the map key of a user name. IAM user names are not
+// distinguished by case: "CI-Deployer" and "ci-deployer" are one user, any
+// call may name it either way, and answers carry the name as created.
+func userKey(name string) string { return strings.ToLower(name) }
+
+// userLocked finds a user by name, without regard to case.
+func (e *Emulator) userLocked(name string) (*user, bool) {
+	u, ok := e.users[userKey(name)]
+	return u, ok
 }
 
 // normalizePath makes an IAM path start and end with "/".
@@ -185,7 +196,7 @@ func normalizePath(p string) string {
 func (e *Emulator) UserARN(name string) string {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if u, ok := e.users[name]; ok {
+	if u, ok := e.userLocked(name); ok {
 		return u.arn
 	}
 	return ""
@@ -237,10 +248,13 @@ var ErrKeyQuota = errors.New("awsemu: user already has 2 access keys")
 
 // CreateKey seeds an existing, active access key for a user created with
 // AddUser. Unlike a key made through CreateAccessKey it is usable at once.
+// Tests also use it for a key made "out of band" (by a person in the
+// console, another tool) at the emulator clock's current time; MarkUsed then
+// makes it look used.
 func (e *Emulator) CreateKey(userName string) (model.NewAccessKey, error) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	u, ok := e.users[userName]
+	u, ok := e.userLocked(userName)
 	if !ok {
 		return model.NewAccessKey{}, fmt.Errorf("%w: %s", ErrNoSuchUser, userName)
 	}
@@ -271,7 +285,7 @@ func (e *Emulator) SetKeyStatus(keyID, status string) error {
 func (e *Emulator) Keys(userName string) []KeyState {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	u, ok := e.users[userName]
+	u, ok := e.userLocked(userName)
 	if !ok {
 		return nil
 	}
@@ -311,7 +325,7 @@ func (e *Emulator) newKeyLocked(u *user, viaAPI bool) *key {
 		id:      accessKeyPrefix + randomID(16),
 		secret:  randomSecret(),
 		status:  model.KeyActive,
-		created: e.now().UTC(),
+		created: e.now().UTC().Truncate(time.Second), // IAM's CreateDate has one-second resolution
 		seq:     e.seq,
 		user:    u,
 		viaAPI:  viaAPI,

@@ -496,3 +496,54 @@ func TestAWSEmulatorTamperedRequest(t *testing.T) {
 		})
 	}
 }
+
+// IAM user names are unique without regard to case, every call may name the
+// user either way, and answers carry the name as it was created.
+func TestAWSEmulatorUserNamesIgnoreCase(t *testing.T) {
+	e, url := start(t)
+	adminID, adminSecret := e.AddAdmin()
+	arn := e.AddUser("CI-Deployer")
+	if again := e.AddUser("ci-deployer"); again != arn {
+		t.Fatalf("AddUser with another case made a second user: %s, %s", arn, again)
+	}
+	k := mustKey(t, e, "ci-DEPLOYER")
+	c := iamWith(url, adminID, adminSecret)
+	ctx := context.Background()
+	out, err := c.ListAccessKeys(ctx, &iam.ListAccessKeysInput{UserName: aws.String("ci-deployer")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(out.AccessKeyMetadata) != 1 || aws.ToString(out.AccessKeyMetadata[0].UserName) != "CI-Deployer" || aws.ToString(out.AccessKeyMetadata[0].AccessKeyId) != k.ID {
+		t.Fatalf("ListAccessKeys: %+v", out.AccessKeyMetadata)
+	}
+	who, err := stsWith(url, k.ID, k.Secret).GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{})
+	if err != nil || aws.ToString(who.Arn) != arn || !strings.HasSuffix(arn, ":user/CI-Deployer") {
+		t.Fatalf("GetCallerIdentity = %v, %v; want %s", aws.ToString(who.Arn), err, arn)
+	}
+	if _, err := c.DeleteAccessKey(ctx, &iam.DeleteAccessKeyInput{UserName: aws.String("CI-DEPLOYER"), AccessKeyId: aws.String(k.ID)}); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(e.Keys("ci-deployer")); n != 0 {
+		t.Fatalf("%d keys left", n)
+	}
+}
+
+// CreateDate has one-second resolution in IAM: the emulator stores what it
+// answers, so a key's listed CreateDate and its state agree.
+func TestAWSEmulatorCreateDateSeconds(t *testing.T) {
+	clock := &testClock{t: time.Date(2025, 3, 1, 12, 0, 0, 700_000_000, time.UTC)}
+	e, url := start(t, WithClock(clock.Now))
+	adminID, adminSecret := e.AddAdmin()
+	e.AddUser("ci")
+	out, err := iamWith(url, adminID, adminSecret).CreateAccessKey(context.Background(), &iam.CreateAccessKeyInput{UserName: aws.String("ci")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
+	if got := aws.ToTime(out.AccessKey.CreateDate); !got.Equal(want) {
+		t.Errorf("CreateDate = %v, want %v", got, want)
+	}
+	if s := e.Keys("ci")[0]; !s.CreatedAt.Equal(want) {
+		t.Errorf("Keys CreatedAt = %v, want %v", s.CreatedAt, want)
+	}
+}

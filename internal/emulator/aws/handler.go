@@ -156,7 +156,7 @@ func (e *Emulator) resourceOf(s service, form url.Values) string {
 		return arn
 	}
 	if name := form.Get("UserName"); name != "" {
-		if u, ok := e.users[name]; ok {
+		if u, ok := e.userLocked(name); ok {
 			return u.arn // with its path, as AWS names it
 		}
 		return "arn:aws:iam::" + e.accountID + ":user/" + name
@@ -319,7 +319,7 @@ func (e *Emulator) targetUser(p principal, form url.Values) (*user, *apiError) {
 		}
 		return p.user, nil
 	}
-	u, ok := e.users[name]
+	u, ok := e.userLocked(name)
 	if !ok {
 		return nil, errNoSuchUser(name)
 	}
