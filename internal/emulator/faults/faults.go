@@ -1,10 +1,12 @@
 // Package faults lets the emulators misbehave on purpose: fail with a status
-// code (5xx, 429, 403 with Retry-After), hang past a client's timeout, and
-// count the calls they receive, so tests can drive every retry path through
-// the real SDK clients.
+// code (5xx, 429, 403 with Retry-After), hang past a client's timeout, fail
+// a seeded random fraction of calls (a storm that replays the same way on
+// every run), and count the calls they receive, so tests can drive every
+// retry path through the real SDK clients.
 package faults
 
 import (
+	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"sort"
@@ -29,6 +31,25 @@ type Rule struct {
 	// and answers with Status (or hangs for Delay): the change is made but the
 	// client never learns of it, like a crash or timeout after the call.
 	LoseResult bool
+	// Rate, when above 0, makes the rule affect each matching request only
+	// with this probability (1.0/3: a third of them), drawn from a generator
+	// seeded with Seed, so a given sequence of requests meets the same
+	// faults on every run. A request the draw spares falls through to the
+	// next rule. Times, if set, still caps the requests affected.
+	Rate float64
+	Seed uint64
+}
+
+// Random is a rule failing a seeded random fraction rate of all requests
+// with status, e.g. Random(1.0/3, 7, 502) for a flaky proxy.
+func Random(rate float64, seed uint64, status int) Rule {
+	return Rule{Status: status, Rate: rate, Seed: seed}
+}
+
+// RandomRetryAfter is a rule answering a seeded random fraction rate of all
+// requests with 429 Too Many Requests and Retry-After: a rate-limit storm.
+func RandomRetryAfter(rate float64, seed uint64, retryAfter time.Duration) Rule {
+	return Rule{Status: http.StatusTooManyRequests, RetryAfter: retryAfter, Rate: rate, Seed: seed}
 }
 
 // Injector holds the active rules and counts calls per operation.
@@ -41,6 +62,7 @@ type Injector struct {
 type rule struct {
 	Rule
 	used int
+	rng  *rand.Rand // draws for Rate; nil when Rate is 0
 }
 
 // New returns an injector with no rules.
@@ -50,7 +72,11 @@ func New() *Injector { return &Injector{calls: map[string]int{}} }
 func (i *Injector) Add(r Rule) {
 	i.mu.Lock()
 	defer i.mu.Unlock()
-	i.rules = append(i.rules, &rule{Rule: r})
+	added := &rule{Rule: r}
+	if r.Rate > 0 {
+		added.rng = rand.New(rand.NewPCG(r.Seed, 0x6b6579726f746f72))
+	}
+	i.rules = append(i.rules, added)
 }
 
 // Clear removes every rule.
@@ -110,6 +136,9 @@ func (i *Injector) match(op string) *Rule {
 			continue
 		}
 		if r.Op != "" && !contains(op, r.Op) {
+			continue
+		}
+		if r.rng != nil && r.rng.Float64() >= r.Rate {
 			continue
 		}
 		r.used++
