@@ -167,7 +167,7 @@ func (e *Emulator) Secret(scope, name string) (value string, updatedAt time.Time
 	if s == nil {
 		return "", time.Time{}, false
 	}
-	sec, ok := s.secrets[name]
+	sec, ok := s.secrets[secretKey(name)]
 	if !ok {
 		return "", time.Time{}, false
 	}
@@ -183,7 +183,7 @@ func (e *Emulator) OrgSecretRepos(orgName, name string) []int64 {
 	if !ok {
 		return nil
 	}
-	sec, ok := o.secrets[name]
+	sec, ok := o.secrets[secretKey(name)]
 	if !ok {
 		return nil
 	}
@@ -201,7 +201,7 @@ func (e *Emulator) OrgSecretVisibility(orgName, name string) string {
 	if !ok {
 		return ""
 	}
-	if sec, ok := o.secrets[name]; ok {
+	if sec, ok := o.secrets[secretKey(name)]; ok {
 		return sec.visibility
 	}
 	return ""

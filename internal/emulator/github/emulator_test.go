@@ -469,3 +469,87 @@ func TestListPagination(t *testing.T) {
 		t.Fatalf("page 2: %+v next=%d %v", page, resp.NextPage, err)
 	}
 }
+
+// TestSecretNamesCaseInsensitive checks GitHub's naming: a secret written
+// as "aws_key" is listed and read as AWS_KEY, and writing "Aws_Key" later
+// updates the same secret.
+func TestSecretNamesCaseInsensitive(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	for _, sc := range scopes(f) {
+		t.Run(sc.name, func(t *testing.T) {
+			pk, _, err := sc.key(ctx, f.client)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, w := range []struct{ name, value string }{{"aws_key", "first"}, {"Aws_Key", "second"}} {
+				es := &github.EncryptedSecret{Name: w.name, KeyID: pk.GetKeyID(), EncryptedValue: seal(t, pk, w.value)}
+				if sc.extra != nil {
+					sc.extra(es)
+				}
+				if _, err := sc.put(ctx, f.client, es); err != nil {
+					t.Fatalf("put %s: %v", w.name, err)
+				}
+			}
+			list, _, err := sc.list(ctx, f.client)
+			if err != nil || list.TotalCount != 1 || list.Secrets[0].Name != "AWS_KEY" {
+				t.Fatalf("list: %+v, %v", list, err)
+			}
+			if s, _, err := sc.get(ctx, f.client, "aws_KEY"); err != nil || s.Name != "AWS_KEY" {
+				t.Fatalf("get: %+v, %v", s, err)
+			}
+			if v, _, ok := f.emu.Secret(sc.name, "aws_key"); !ok || v != "second" {
+				t.Errorf("emulator holds %q (%v), want the second write", v, ok)
+			}
+		})
+	}
+}
+
+// TestAddSelectedRepo checks the endpoint people use to grant one more
+// repository access to an organization secret: 204, idempotent, 409 unless
+// the visibility is selected, 404 for a repository outside the organization.
+func TestAddSelectedRepo(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	pk, _, err := f.client.Actions.GetOrgPublicKey(ctx, "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	put := func(name, visibility string, ids ...int64) {
+		t.Helper()
+		es := &github.EncryptedSecret{Name: name, KeyID: pk.GetKeyID(), EncryptedValue: seal(t, pk, "v"), Visibility: visibility, SelectedRepositoryIDs: ids}
+		if _, err := f.client.Actions.CreateOrUpdateOrgSecret(ctx, "acme", es); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put("SELECTED", "selected", f.repoID)
+	put("EVERYONE", "all")
+	otherID := f.emu.AddRepo("other/lib")
+	tests := []struct {
+		name   string
+		secret string
+		id     int64
+		status int
+	}{
+		{"add", "selected", f.envID, http.StatusNoContent},
+		{"add again", "SELECTED", f.envID, http.StatusNoContent},
+		{"visibility all", "EVERYONE", f.envID, http.StatusConflict},
+		{"outside the organization", "SELECTED", otherID, http.StatusNotFound},
+		{"unknown secret", "NOPE", f.envID, http.StatusNotFound},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp, err := f.client.Actions.AddSelectedRepoToOrgSecret(ctx, "acme", tt.secret, &github.Repository{ID: &tt.id})
+			status := statusOf(err)
+			if err == nil {
+				status = resp.StatusCode
+			}
+			if status != tt.status {
+				t.Errorf("status %d (%v), want %d", status, err, tt.status)
+			}
+		})
+	}
+	if got, want := f.emu.OrgSecretRepos("acme", "SELECTED"), []int64{f.repoID, f.envID}; !equalIDs(got, want) {
+		t.Errorf("selected %v, want %v", got, want)
+	}
+}

@@ -77,6 +77,7 @@ func (e *Emulator) routes() http.Handler {
 	secretRoutes("/repositories/{id}/environments/{env}/secrets", e.locateEnv)
 	secretRoutes("/orgs/{org}/actions/secrets", e.locateOrg)
 	handle("GET /orgs/{org}/actions/secrets/{name}/repositories", e.listSelectedRepos)
+	handle("PUT /orgs/{org}/actions/secrets/{name}/repositories/{repository_id}", e.addSelectedRepo)
 
 	return stripEnterprisePrefix(notFoundAsJSON(mux))
 }
@@ -273,8 +274,12 @@ func secretBody(r *http.Request, l located, name string, s *secret) secretJSON {
 	return out
 }
 
+// secretKey is how GitHub keys a secret: names are case-insensitive and
+// stored (and listed) in upper case, whatever case they were written in.
+func secretKey(name string) string { return strings.ToUpper(name) }
+
 func (e *Emulator) getSecret(w http.ResponseWriter, r *http.Request, l located) {
-	name := r.PathValue("name")
+	name := secretKey(r.PathValue("name"))
 	s, ok := l.scope.secrets[name]
 	if !ok {
 		writeJSON(w, http.StatusNotFound, errNotFound)
@@ -298,7 +303,7 @@ func (e *Emulator) listSecrets(w http.ResponseWriter, r *http.Request, l located
 }
 
 func (e *Emulator) deleteSecret(w http.ResponseWriter, r *http.Request, l located) {
-	name := r.PathValue("name")
+	name := secretKey(r.PathValue("name"))
 	if _, ok := l.scope.secrets[name]; !ok {
 		writeJSON(w, http.StatusNotFound, errNotFound)
 		return
@@ -313,7 +318,7 @@ func (e *Emulator) listSelectedRepos(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, errNotFound)
 		return
 	}
-	s, ok := l.scope.secrets[r.PathValue("name")]
+	s, ok := l.scope.secrets[secretKey(r.PathValue("name"))]
 	if !ok {
 		writeJSON(w, http.StatusNotFound, errNotFound)
 		return
@@ -326,6 +331,33 @@ func (e *Emulator) listSelectedRepos(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"total_count": len(s.selected), "repositories": repos})
+}
+
+// addSelectedRepo gives one more repository access to a secret with
+// visibility selected, as a person does in the organization's settings:
+// 204, or 409 when the secret's visibility is not selected.
+func (e *Emulator) addSelectedRepo(w http.ResponseWriter, r *http.Request) {
+	l, ok := e.locateOrg(r)
+	if !ok {
+		writeJSON(w, http.StatusNotFound, errNotFound)
+		return
+	}
+	s, ok := l.scope.secrets[secretKey(r.PathValue("name"))]
+	id, err := strconv.ParseInt(r.PathValue("repository_id"), 10, 64)
+	rp, known := e.reposByID[id]
+	if !ok || err != nil || !known || !strings.EqualFold(rp.owner, l.org.name) {
+		writeJSON(w, http.StatusNotFound, errNotFound)
+		return
+	}
+	if s.visibility != visSelected {
+		writeJSON(w, http.StatusConflict, apiError{Message: "Visibility of the secret is not set to selected.", DocumentationURL: docsSecrets, Status: "409"})
+		return
+	}
+	if !slices.Contains(s.selected, id) {
+		s.selected = append(s.selected, id)
+		slices.Sort(s.selected)
+	}
+	w.WriteHeader(http.StatusNoContent)
 }
 
 // --- create or update --------------------------------------------------------
@@ -362,7 +394,7 @@ func (e *Emulator) putSecret(w http.ResponseWriter, r *http.Request, l located) 
 		writeJSON(w, http.StatusBadRequest, apiError{Message: "Problems parsing JSON", DocumentationURL: docsSecrets, Status: "400"})
 		return
 	}
-	name := r.PathValue("name")
+	name := secretKey(r.PathValue("name"))
 	value, err := e.checkPut(l, name, body)
 	var u errUnprocessable
 	if errors.As(err, &u) {
