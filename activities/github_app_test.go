@@ -54,7 +54,7 @@ func (e *ghEnv) appActivity(t *testing.T, baseURL string, keyPEM []byte) *GitHub
 	if err != nil {
 		t.Fatal(err)
 	}
-	return NewGitHub(c, testSealer())
+	return NewGitHub(c, testSealer(), pushConfig(model.SecretNames{}, repoTarget, envTarget, orgTarget))
 }
 
 // TestGitHubAppPush pushes to every kind of target as a GitHub App

@@ -55,8 +55,8 @@ func newGHEnv(t *testing.T, wrap func(*githubemu.Emulator, http.Handler) http.Ha
 }
 
 // activity builds the activity on a fresh go-github client, the way the
-// worker does, pointed at the emulator.
-func (e *ghEnv) activity(t *testing.T, token string, timeout time.Duration) *GitHub {
+// worker does, pointed at the emulator, with the worker configuration rs.
+func (e *ghEnv) activity(t *testing.T, token string, timeout time.Duration, rs Rotations) *GitHub {
 	t.Helper()
 	hc := &http.Client{Transport: e.srv.Client().Transport, Timeout: timeout}
 	c := github.NewClient(hc).WithAuthToken(token)
@@ -65,15 +65,11 @@ func (e *ghEnv) activity(t *testing.T, token string, timeout time.Duration) *Git
 		t.Fatal(err)
 	}
 	c.BaseURL = base
-	return NewGitHub(c, testSealer())
+	return NewGitHub(c, testSealer(), rs)
 }
 
 func pushInput(target model.Target) PushInput {
-	return PushInput{
-		Target:      target,
-		SecretNames: model.DefaultSecretNames,
-		Key:         mustSeal(ghKeyID, ghKeySecret),
-	}
+	return pushInputFor(target, mustSeal(ghKeyID, ghKeySecret))
 }
 
 var (
@@ -108,16 +104,17 @@ func TestGitHubPushTargets(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			env := newGHEnv(t, nil)
 			in := pushInput(tt.target)
-			if tt.names != (model.SecretNames{}) {
-				in.SecretNames = tt.names
+			names := tt.names
+			if names == (model.SecretNames{}) {
+				names = model.DefaultSecretNames
 			}
 			before := time.Now()
-			res, err := env.activity(t, ghToken, 0).PushGitHubSecret(context.Background(), in)
+			res, err := env.activity(t, ghToken, 0, pushConfig(names, tt.target)).PushGitHubSecret(context.Background(), in)
 			if err != nil {
 				t.Fatalf("push: %v", err)
 			}
-			assertStored(t, env.emu, tt.scope, in.SecretNames.AccessKeyID, ghKeyID, before)
-			assertStored(t, env.emu, tt.scope, in.SecretNames.SecretAccessKey, ghKeySecret, before)
+			assertStored(t, env.emu, tt.scope, names.AccessKeyID, ghKeyID, before)
+			assertStored(t, env.emu, tt.scope, names.SecretAccessKey, ghKeySecret, before)
 			if res.Target != tt.target.String() || res.ConfirmedAt.Before(before) {
 				t.Errorf("result %+v", res)
 			}
@@ -125,7 +122,7 @@ func TestGitHubPushTargets(t *testing.T) {
 				t.Errorf("calls: result says %d, emulator counted %d (%v), want at most %d", res.Calls, total, env.emu.Faults.Calls(), tt.maxCalls)
 			}
 			if tt.visibility != "" {
-				for _, n := range []string{in.SecretNames.AccessKeyID, in.SecretNames.SecretAccessKey} {
+				for _, n := range []string{names.AccessKeyID, names.SecretAccessKey} {
 					if got := env.emu.OrgSecretVisibility("acme", n); got != tt.visibility {
 						t.Errorf("%s visibility %q, want %q", n, got, tt.visibility)
 					}
@@ -161,7 +158,7 @@ func assertStored(t *testing.T, emu *githubemu.Emulator, scope, name, want strin
 // and is confirmed too (the read-back sees the newer updated_at).
 func TestGitHubPushTwice(t *testing.T) {
 	env := newGHEnv(t, nil)
-	act := env.activity(t, ghToken, 0)
+	act := env.activity(t, ghToken, 0, pushConfig(model.SecretNames{}, repoTarget))
 	if _, err := act.PushGitHubSecret(context.Background(), pushInput(repoTarget)); err != nil {
 		t.Fatal(err)
 	}
@@ -253,7 +250,7 @@ func TestGitHubPushErrors(t *testing.T) {
 			if token == "" {
 				token = ghToken
 			}
-			_, err := env.activity(t, token, tt.timeout).PushGitHubSecret(context.Background(), pushInput(tt.target))
+			_, err := env.activity(t, token, tt.timeout, pushConfig(model.SecretNames{}, tt.target)).PushGitHubSecret(context.Background(), pushInput(tt.target))
 			if err == nil {
 				t.Fatal("push succeeded")
 			}
@@ -298,7 +295,7 @@ func assertSafeError(t *testing.T, err error, target string) {
 func TestGitHubRateLimitStopsAttempt(t *testing.T) {
 	env := newGHEnv(t, nil)
 	env.emu.Faults.Add(githubemu.SecondaryRateLimit("PUT ", http.StatusForbidden, 5*time.Second, 1))
-	_, err := env.activity(t, ghToken, 0).PushGitHubSecret(context.Background(), pushInput(repoTarget))
+	_, err := env.activity(t, ghToken, 0, pushConfig(model.SecretNames{}, repoTarget)).PushGitHubSecret(context.Background(), pushInput(repoTarget))
 	var ae *temporal.ApplicationError
 	if !errors.As(err, &ae) || ae.Type() != ErrRateLimited {
 		t.Fatalf("got %v", err)

@@ -33,31 +33,35 @@ type gitlabTestEnv struct {
 	act *GitLab
 }
 
-func newGitLabTestEnv(t *testing.T) *gitlabTestEnv {
+// newGitLabTestEnv serves the emulator; the activity's worker
+// configuration rotates the key into targets under the default names.
+func newGitLabTestEnv(t *testing.T, targets ...model.Target) *gitlabTestEnv {
+	t.Helper()
+	return newGitLabTestEnvWith(t, pushConfig(model.SecretNames{}, targets...))
+}
+
+// newGitLabTestEnvWith is newGitLabTestEnv with the worker configuration rs.
+func newGitLabTestEnvWith(t *testing.T, rs Rotations) *gitlabTestEnv {
 	t.Helper()
 	emu := gitlabemu.New(gitlabTestToken)
 	emu.AddGroup("acme")
 	emu.AddProject("acme/api")
 	srv := httptest.NewServer(emu.Handler())
 	t.Cleanup(srv.Close)
-	return &gitlabTestEnv{emu: emu, url: srv.URL, act: newGitLabActivity(t, srv.URL, gitlabTestToken)}
+	return &gitlabTestEnv{emu: emu, url: srv.URL, act: newGitLabActivity(t, srv.URL, gitlabTestToken, rs)}
 }
 
-func newGitLabActivity(t *testing.T, url, token string) *GitLab {
+func newGitLabActivity(t *testing.T, url, token string, rs Rotations) *GitLab {
 	t.Helper()
 	c, err := clients.NewGitLabClient(url, model.Secret(token))
 	if err != nil {
 		t.Fatal(err)
 	}
-	return NewGitLab(c, testSealer())
+	return NewGitLab(c, testSealer(), rs)
 }
 
 func gitlabInput(target model.Target) PushInput {
-	return PushInput{
-		Target:      target,
-		SecretNames: model.DefaultSecretNames,
-		Key:         mustSeal(gitlabTestKeyID, gitlabTestSecret),
-	}
+	return pushInputFor(target, mustSeal(gitlabTestKeyID, gitlabTestSecret))
 }
 
 // gitlabAppError asserts err is an ApplicationError of the given type,
@@ -124,7 +128,7 @@ func TestGitLabPushCreatesVariables(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			env := newGitLabTestEnv(t)
+			env := newGitLabTestEnv(t, tt.target)
 			res, err := env.act.PushGitLabVariable(context.Background(), gitlabInput(tt.target))
 			if err != nil {
 				t.Fatal(err)
@@ -160,8 +164,8 @@ func gitlabAssertHolds(t *testing.T, emu *gitlabemu.Emulator, scope, envScope st
 }
 
 func TestGitLabPushUpdatesExisting(t *testing.T) {
-	env := newGitLabTestEnv(t)
 	target := model.Target{Kind: model.GitLabProject, Project: "acme/api", EnvironmentScope: "production", Masked: true}
+	env := newGitLabTestEnv(t, target)
 	// Values from the previous rotation, plus the same keys in another scope
 	// that must not be touched.
 	for _, scope := range []string{"production", "staging"} {
@@ -209,22 +213,23 @@ func TestGitLabPushRejectsBeforeCalling(t *testing.T) {
 	project := model.Target{Kind: model.GitLabProject, Project: "acme/api", Masked: true}
 	tests := []struct {
 		name     string
-		mutate   func(*PushInput)
+		mutate   func(*PushInput, *model.SecretNames)
 		wantType string
 		wantIn   string
 	}{
-		{"secret with whitespace", func(in *PushInput) { in.Key = mustSeal(in.Key.ID, "abcd efgh ijkl") }, ErrUnmaskable, "AWS_SECRET_ACCESS_KEY"},
-		{"secret with newline", func(in *PushInput) { in.Key = mustSeal(in.Key.ID, "abcdefgh\nijkl") }, ErrUnmaskable, "AWS_SECRET_ACCESS_KEY"},
-		{"key ID too short", func(in *PushInput) { in.Key = mustSeal("AKIA", gitlabTestSecret) }, ErrUnmaskable, "AWS_ACCESS_KEY_ID"},
-		{"invalid variable name", func(in *PushInput) { in.SecretNames.AccessKeyID = "AWS-KEY" }, ErrValidation, "AWS-KEY"},
-		{"same names", func(in *PushInput) { in.SecretNames.SecretAccessKey = in.SecretNames.AccessKeyID }, ErrValidation, "different"},
-		{"no project", func(in *PushInput) { in.Target.Project = "" }, ErrValidation, "not a GitLab"},
+		{"secret with whitespace", func(in *PushInput, _ *model.SecretNames) { in.Key = mustSeal(in.Key.ID, "abcd efgh ijkl") }, ErrUnmaskable, "AWS_SECRET_ACCESS_KEY"},
+		{"secret with newline", func(in *PushInput, _ *model.SecretNames) { in.Key = mustSeal(in.Key.ID, "abcdefgh\nijkl") }, ErrUnmaskable, "AWS_SECRET_ACCESS_KEY"},
+		{"key ID too short", func(in *PushInput, _ *model.SecretNames) { in.Key = mustSeal("AKIA", gitlabTestSecret) }, ErrUnmaskable, "AWS_ACCESS_KEY_ID"},
+		{"invalid variable name", func(_ *PushInput, n *model.SecretNames) { n.AccessKeyID = "AWS-KEY" }, ErrValidation, "AWS-KEY"},
+		{"same names", func(_ *PushInput, n *model.SecretNames) { n.SecretAccessKey = n.AccessKeyID }, ErrValidation, "different"},
+		{"no project", func(in *PushInput, _ *model.SecretNames) { in.Target.Project = "" }, ErrValidation, "not a GitLab"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			env := newGitLabTestEnv(t)
 			in := gitlabInput(project)
-			tt.mutate(&in)
+			names := model.DefaultSecretNames
+			tt.mutate(&in, &names)
+			env := newGitLabTestEnvWith(t, pushConfig(names, in.Target))
 			_, err := env.act.PushGitLabVariable(context.Background(), in)
 			gitlabAppError(t, err, in, tt.wantType, true)
 			if !strings.Contains(err.Error(), tt.wantIn) {
@@ -301,11 +306,11 @@ func TestGitLabPushErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			env := newGitLabTestEnv(t)
+			env := newGitLabTestEnv(t, tt.target)
 			env.emu.AddToken("glpat-developer", gitlabemu.Developer)
 			act := env.act
 			if tt.token != "" {
-				act = newGitLabActivity(t, env.url, tt.token)
+				act = newGitLabActivity(t, env.url, tt.token, pushConfig(model.SecretNames{}, tt.target))
 			}
 			if tt.rule != nil {
 				env.emu.Faults.Add(*tt.rule)
@@ -338,9 +343,9 @@ func TestGitLabPushErrors(t *testing.T) {
 }
 
 func TestGitLabPushTimeoutIsRetryable(t *testing.T) {
-	env := newGitLabTestEnv(t)
-	env.emu.Faults.Add(faults.Rule{Op: "PUT ", Delay: 5 * time.Second})
 	in := gitlabInput(model.Target{Kind: model.GitLabGroup, Group: "acme"})
+	env := newGitLabTestEnv(t, in.Target)
+	env.emu.Faults.Add(faults.Rule{Op: "PUT ", Delay: 5 * time.Second})
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 	defer cancel()
 	_, err := env.act.PushGitLabVariable(ctx, in)

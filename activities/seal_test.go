@@ -56,8 +56,8 @@ func TestPushWithUnopenableKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	in := PushInput{Target: model.Target{Kind: model.GitLabGroup, Group: "acme"}, Key: model.SealedAccessKey{ID: "AKIAI44QH8DHBEXAMPLE", Secret: s}}
-	_, err = newGitLab(nil, nil, testSealer()).PushGitLabVariable(t.Context(), in)
+	in := pushInputFor(model.Target{Kind: model.GitLabGroup, Group: "acme"}, model.SealedAccessKey{ID: "AKIAI44QH8DHBEXAMPLE", Secret: s})
+	_, err = newGitLab(nil, nil, testSealer(), pushConfig(model.SecretNames{}, in.Target)).PushGitLabVariable(t.Context(), in)
 	if err == nil {
 		t.Fatal("pushed a secret it could not open")
 	}

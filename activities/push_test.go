@@ -1,0 +1,85 @@
+package activities
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/keyrotor/keyrotor/internal/model"
+)
+
+// The IAM user whose key the push tests send, and its account.
+const (
+	pushAccount = "123456789012"
+	pushUser    = "ci-deployer"
+)
+
+// pushConfig is a worker configuration that rotates pushUser's key into
+// targets under names (the defaults when names is zero), and nothing else.
+func pushConfig(names model.SecretNames, targets ...model.Target) testRotations {
+	if names == (model.SecretNames{}) {
+		names = model.DefaultSecretNames
+	}
+	return testRotations{{Account: pushAccount, User: pushUser, SecretNames: names, Targets: targets}}
+}
+
+// pushInputFor asks to push key into target for pushUser.
+func pushInputFor(target model.Target, key model.SealedAccessKey) PushInput {
+	return PushInput{Account: pushAccount, User: pushUser, Target: target, Key: key}
+}
+
+// TestPushRefusesUnconfiguredTarget checks a push naming a target, a user
+// or an account the worker's configuration does not list is refused for
+// good before any call reaches GitHub or GitLab: whoever can start a
+// workflow must not be able to send a fresh key anywhere else.
+func TestPushRefusesUnconfiguredTarget(t *testing.T) {
+	configured := []model.Target{
+		repoTarget,
+		{Kind: model.GitLabProject, Project: "acme/api"},
+	}
+	tests := []struct {
+		name   string
+		target model.Target
+		mutate func(*PushInput)
+	}{
+		{"other GitHub repository", model.Target{Kind: model.GitHubRepository, Repository: "attacker/loot"}, nil},
+		{"GitHub environment of a configured repository", model.Target{Kind: model.GitHubEnvironment, Repository: "acme/api", Environment: "production"}, nil},
+		{"GitHub organization", model.Target{Kind: model.GitHubOrganization, Organization: "acme", Visibility: "all"}, nil},
+		{"other user", repoTarget, func(in *PushInput) { in.User = "someone-else" }},
+		{"other account", repoTarget, func(in *PushInput) { in.Account = "210987654321" }},
+		{"other GitLab project", model.Target{Kind: model.GitLabProject, Project: "attacker/loot"}, nil},
+		{"GitLab project in another scope", model.Target{Kind: model.GitLabProject, Project: "acme/api", EnvironmentScope: "production"}, nil},
+		{"GitLab group", model.Target{Kind: model.GitLabGroup, Group: "acme"}, nil},
+		{"other user on GitLab", configured[1], func(in *PushInput) { in.User = "someone-else" }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rs := pushConfig(model.SecretNames{}, configured...)
+			gh := newGHEnv(t, nil)
+			gl := newGitLabTestEnvWith(t, rs)
+			in := pushInputFor(tt.target, mustSeal(ghKeyID, ghKeySecret))
+			if tt.mutate != nil {
+				tt.mutate(&in)
+			}
+			var err error
+			if strings.HasPrefix(string(tt.target.Kind), "github") {
+				_, err = gh.activity(t, ghToken, 0, rs).PushGitHubSecret(context.Background(), in)
+			} else {
+				_, err = gl.act.PushGitLabVariable(context.Background(), in)
+			}
+			var ae *temporal.ApplicationError
+			if !errors.As(err, &ae) || ae.Type() != ErrNotConfigured || !ae.NonRetryable() {
+				t.Fatalf("want non-retryable %s, got %T %v", ErrNotConfigured, err, err)
+			}
+			if strings.Contains(err.Error(), ghKeySecret) {
+				t.Fatalf("error shows the secret: %v", err)
+			}
+			if n := gh.emu.Faults.Total() + gl.emu.Faults.Total(); n != 0 {
+				t.Errorf("%d calls reached the providers (%v %v), want none", n, gh.emu.Faults.Calls(), gl.emu.Faults.Calls())
+			}
+		})
+	}
+}
