@@ -76,8 +76,8 @@ func stsSingleAttempt(o *sts.Options) { o.RetryMaxAttempts = 1 }
 // room for the new key. Two Active keys stop the rotation before anything is
 // touched: one of them is in use somewhere nobody told keyrotor about.
 func (a *IAM) InspectKeys(ctx context.Context, in InspectKeysInput) (InspectKeysResult, error) {
-	t := iamTarget{account: in.Account, user: in.User}
-	if err := t.validate(false); err != nil {
+	t, err := a.target(in.Account, in.User, "", false)
+	if err != nil {
 		return InspectKeysResult{}, err
 	}
 	api, err := a.iamAPI(ctx, t)
@@ -109,13 +109,15 @@ func (a *IAM) InspectKeys(ctx context.Context, in InspectKeysInput) (InspectKeys
 	return res, nil
 }
 
-// CreateAccessKey creates the new key. It is idempotent under retry: a key
-// the workflow does not know is the product of an earlier attempt whose
-// answer was lost (its secret is unknown, so it is useless) and is deleted
-// before creating again.
+// CreateAccessKey creates the new key. It is idempotent under retry: an
+// earlier attempt whose answer was lost leaves a key the workflow does not
+// know (its secret is lost with the answer, so the key is useless), and that
+// key is deleted before creating again. It deletes only what it can prove
+// is such a stray (see strayKeys); any other unknown key belongs to someone
+// else and stops the rotation with nothing deleted.
 func (a *IAM) CreateAccessKey(ctx context.Context, in CreateAccessKeyInput) (CreateAccessKeyResult, error) {
-	t := iamTarget{account: in.Account, user: in.User}
-	if err := t.validate(false); err != nil {
+	t, err := a.target(in.Account, in.User, "", false)
+	if err != nil {
 		return CreateAccessKeyResult{}, err
 	}
 	api, err := a.iamAPI(ctx, t)
@@ -126,18 +128,17 @@ func (a *IAM) CreateAccessKey(ctx context.Context, in CreateAccessKeyInput) (Cre
 	if err != nil {
 		return CreateAccessKeyResult{}, err
 	}
+	kept, strays, err := a.strayKeys(ctx, api, t, keys, in)
+	if err != nil {
+		return CreateAccessKeyResult{}, err
+	}
 	var res CreateAccessKeyResult
-	var kept []string
-	for _, k := range keys {
-		if slices.Contains(in.KnownKeyIDs, k.ID) {
-			kept = append(kept, k.ID)
-			continue
-		}
-		if err := iamDeleteKey(ctx, api, t.withKey(k.ID)); err != nil {
+	for _, id := range strays {
+		if err := iamDeleteKey(ctx, api, t.withKey(id)); err != nil {
 			return CreateAccessKeyResult{}, err
 		}
-		iamLog(ctx, "deleted stray access key from a lost attempt", "user", t.user, "accessKeyId", k.ID)
-		res.DeletedStray = append(res.DeletedStray, k.ID)
+		iamLog(ctx, "deleted stray access key from a lost attempt", "user", t.user, "accessKeyId", id)
+		res.DeletedStray = append(res.DeletedStray, id)
 	}
 	if len(kept) >= 2 {
 		return CreateAccessKeyResult{}, t.keyLimit(kept)
@@ -146,7 +147,7 @@ func (a *IAM) CreateAccessKey(ctx context.Context, in CreateAccessKeyInput) (Cre
 	if err != nil {
 		var limit *types.LimitExceededException
 		if errors.As(err, &limit) {
-			return CreateAccessKeyResult{}, t.keyLimit(kept)
+			return CreateAccessKeyResult{}, t.limitRace(kept, err)
 		}
 		return CreateAccessKeyResult{}, t.fail("CreateAccessKey", err)
 	}
@@ -163,12 +164,63 @@ func (a *IAM) CreateAccessKey(ctx context.Context, in CreateAccessKeyInput) (Cre
 	return res, nil
 }
 
+// strayKeys sorts the user's keys into those the workflow knows (kept) and
+// provable strays of a lost CreateAccessKey attempt. An unknown key is a
+// provable stray only if it was created at or after in.NotBefore (when the
+// rotation first scheduled this creation) and has never been used: a lost
+// answer's secret reached nobody, so nothing can have signed with it. Any
+// other unknown key — made by a person or another tool, before this
+// rotation's creation step or after it but already in use — stops the
+// rotation before anything is deleted. With NotBefore zero (histories from
+// before it was recorded) nothing can be proved, so no unknown key is
+// deleted.
+func (a *IAM) strayKeys(ctx context.Context, api IAMAPI, t iamTarget, keys []model.AccessKey, in CreateAccessKeyInput) (kept, strays []string, err error) {
+	// IAM's CreateDate has one-second resolution: a key made in the same
+	// second as NotBefore is listed as created at that second's start.
+	notBefore := in.NotBefore.Truncate(time.Second)
+	for _, k := range keys {
+		if slices.Contains(in.KnownKeyIDs, k.ID) {
+			kept = append(kept, k.ID)
+			continue
+		}
+		if in.NotBefore.IsZero() {
+			return nil, nil, t.withKey(k.ID).foreignKey(k, "the rotation recorded no start time for this step, so it cannot tell its own keys from others")
+		}
+		if k.CreatedAt.Before(notBefore) {
+			return nil, nil, t.withKey(k.ID).foreignKey(k, "it was created before this rotation's create step began at "+notBefore.UTC().Format(time.RFC3339))
+		}
+		used, gone, err := iamKeyUsed(ctx, api, t.withKey(k.ID))
+		switch {
+		case err != nil:
+			return nil, nil, err
+		case gone: // deleted meanwhile: nothing to do
+		case used.LastUsed != nil:
+			return nil, nil, t.withKey(k.ID).foreignKey(k, fmt.Sprintf("it has been used (last %s)", used.LastUsed.Format(time.RFC3339)))
+		default:
+			strays = append(strays, k.ID)
+		}
+	}
+	return kept, strays, nil
+}
+
+// iamKeyUsed reads the key's last use; gone is true when the key no longer exists.
+func iamKeyUsed(ctx context.Context, api IAMAPI, t iamTarget) (used KeyLastUsedResult, gone bool, err error) {
+	out, err := api.GetAccessKeyLastUsed(ctx, &iam.GetAccessKeyLastUsedInput{AccessKeyId: aws.String(t.keyID)}, iamSingleAttempt)
+	if iamIsNoSuchEntity(err) {
+		return KeyLastUsedResult{}, true, nil
+	}
+	if err != nil {
+		return KeyLastUsedResult{}, false, t.fail("GetAccessKeyLastUsed", err)
+	}
+	return iamLastUsed(out.AccessKeyLastUsed), false, nil
+}
+
 // VerifyAccessKey asks STS who the new key is, signing with that key alone.
 // A refusal is retryable: IAM takes a few seconds to accept a brand-new key
 // everywhere, and the workflow's retry policy backs off over that window.
 func (a *IAM) VerifyAccessKey(ctx context.Context, in VerifyAccessKeyInput) (VerifyAccessKeyResult, error) {
-	t := iamTarget{account: in.Account, user: in.User, keyID: in.Key.ID}
-	if err := t.validate(true); err != nil {
+	t, err := a.target(in.Account, in.User, in.Key.ID, true)
+	if err != nil {
 		return VerifyAccessKeyResult{}, err
 	}
 	key, err := openKey(a.sealer, in.Key, fmt.Sprintf("IAM user %q", t.user))
@@ -200,8 +252,8 @@ func (a *IAM) VerifyAccessKey(ctx context.Context, in VerifyAccessKeyInput) (Ver
 // GetAccessKeyLastUsed says when the key was last used, so the workflow can
 // hold while a pipeline still uses the old key.
 func (a *IAM) GetAccessKeyLastUsed(ctx context.Context, in KeyInput) (KeyLastUsedResult, error) {
-	t := iamTarget{account: in.Account, user: in.User, keyID: in.AccessKeyID}
-	if err := t.validate(true); err != nil {
+	t, err := a.target(in.Account, in.User, in.AccessKeyID, true)
+	if err != nil {
 		return KeyLastUsedResult{}, err
 	}
 	api, err := a.iamAPI(ctx, t)
@@ -216,7 +268,7 @@ func (a *IAM) GetAccessKeyLastUsed(ctx context.Context, in KeyInput) (KeyLastUse
 		return KeyLastUsedResult{}, t.fail("GetAccessKeyLastUsed", err)
 	}
 	// The call takes no user name: make sure the key is this user's.
-	if owner := aws.ToString(out.UserName); owner != "" && owner != t.user {
+	if owner := aws.ToString(out.UserName); owner != "" && !iamSameUser(owner, t.user) {
 		return KeyLastUsedResult{}, t.noSuchKey()
 	}
 	return iamLastUsed(out.AccessKeyLastUsed), nil
@@ -276,8 +328,8 @@ func (a *IAM) setKeyStatus(ctx context.Context, in KeyInput, want types.StatusTy
 
 // findKey validates the input and looks the key up (nil when it is gone).
 func (a *IAM) findKey(ctx context.Context, in KeyInput) (iamTarget, IAMAPI, *model.AccessKey, error) {
-	t := iamTarget{account: in.Account, user: in.User, keyID: in.AccessKeyID}
-	if err := t.validate(true); err != nil {
+	t, err := a.target(in.Account, in.User, in.AccessKeyID, true)
+	if err != nil {
 		return t, nil, nil, err
 	}
 	api, err := a.iamAPI(ctx, t)
@@ -305,6 +357,19 @@ func (a *IAM) DeleteAccessKey(ctx context.Context, in KeyInput) (KeyChangeResult
 }
 
 // --- helpers ---------------------------------------------------------------
+
+// target refuses, before any AWS call, a user the worker's configuration
+// does not rotate (whoever can start a workflow on the namespace must not
+// be able to touch any other IAM user), and validates the input. The user
+// is named as the configuration spells it.
+func (a *IAM) target(account, user, keyID string, needKey bool) (iamTarget, error) {
+	r, err := configuredRotation(a.rotations, account, user)
+	if err != nil {
+		return iamTarget{account: account, user: user, keyID: keyID}, err
+	}
+	t := iamTarget{account: account, user: r.User, keyID: keyID}
+	return t, t.validate(needKey)
+}
 
 // iamAPI returns the account's IAM client. An unknown account is a
 // configuration error that no retry fixes.
@@ -383,8 +448,13 @@ func iamIsUserARN(arn, name string) bool {
 	if !ok {
 		return false
 	}
-	return resource[strings.LastIndex(resource, "/")+1:] == name
+	return iamSameUser(resource[strings.LastIndex(resource, "/")+1:], name)
 }
+
+// iamSameUser compares IAM user names as IAM does: without regard to case
+// ("CI-Deployer" and "ci-deployer" are one user, and IAM answers with the
+// name as it was created, whatever the request said).
+func iamSameUser(a, b string) bool { return strings.EqualFold(a, b) }
 
 func iamLog(ctx context.Context, msg string, keyvals ...any) {
 	if activity.IsActivity(ctx) {
@@ -432,6 +502,29 @@ func (t iamTarget) keyLimit(kept []string) error {
 	return temporal.NewNonRetryableApplicationError(fmt.Sprintf(
 		"%s already has two access keys (%s) that the rotation knows about; neither can be removed safely",
 		t, strings.Join(kept, ", ")), ErrKeyLimit, nil)
+}
+
+// limitRace is IAM's LimitExceeded on create. With two known keys kept that
+// is final. With fewer, another attempt of this same activity (one that
+// timed out here but still ran there) created a key between our list and
+// our create: the next attempt lists again, proves that key a stray and
+// deletes it, so the error is retryable.
+func (t iamTarget) limitRace(kept []string, err error) error {
+	if len(kept) >= 2 {
+		return t.keyLimit(kept)
+	}
+	return fmt.Errorf("CreateAccessKey for %s: IAM counts two access keys where the rotation knows %d; a key was made between the list and the create "+
+		"(most likely by an overlapping attempt of this step), so the next attempt lists the keys again: %w", t, len(kept), err)
+}
+
+// foreignKey stops the rotation on an unknown key it cannot prove its own.
+// t.keyID is that key.
+func (t iamTarget) foreignKey(k model.AccessKey, why string) error {
+	return temporal.NewNonRetryableApplicationError(fmt.Sprintf(
+		"IAM user %q in account %q has access key %s, created %s, that this rotation did not create (%s); nothing was deleted. "+
+			"Find out who made it and whether it is in use (aws iam get-access-key-last-used --access-key-id %s); "+
+			"deactivate or delete it if nobody needs it, then rotate again",
+		t.user, t.account, t.keyID, k.CreatedAt.UTC().Format(time.RFC3339), why, t.keyID), ErrForeignKey, nil)
 }
 
 func (t iamTarget) noSuchKey() error {

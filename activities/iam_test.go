@@ -13,6 +13,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/keyrotor/keyrotor/internal/clients"
@@ -25,6 +26,16 @@ const (
 	iamTestAccount = "prod"
 	iamTestUser    = "ci"
 )
+
+// iamTestRotations is the worker configuration of the IAM tests: user "ci"
+// in "prod" and in "staging" (an account the clients do not know), and
+// "nobody" in "prod" (a user IAM does not know). "intruder" exists in IAM
+// but is not configured.
+var iamTestRotations = testRotations{
+	{Account: iamTestAccount, User: iamTestUser},
+	{Account: "staging", User: iamTestUser},
+	{Account: iamTestAccount, User: "nobody"},
+}
 
 // iamTestClock is a settable clock for the emulator.
 type iamTestClock struct {
@@ -62,7 +73,7 @@ func newIAMEnv(t *testing.T) *iamEnv {
 	emu.AddUser(iamTestUser)
 	id, secret := emu.AddAdmin()
 	env := &iamEnv{emu: emu, clock: clock, url: srv.URL}
-	env.act = NewIAM(env.clientsFor(t, id, secret, clients.AWSAccount{Name: iamTestAccount, Region: "eu-west-1"}), testSealer())
+	env.act = NewIAM(env.clientsFor(t, id, secret, clients.AWSAccount{Name: iamTestAccount, Region: "eu-west-1"}), testSealer(), iamTestRotations)
 	return env
 }
 
@@ -151,6 +162,7 @@ func TestIAMInspectKeys(t *testing.T) {
 		{name: "two active keys refused", seed: []string{model.KeyActive, model.KeyActive}, wantErr: ErrTwoActiveKeys},
 		{name: "unknown user", user: "nobody", wantErr: ErrNoSuchEntity},
 		{name: "unknown account", account: "staging", wantErr: ErrValidation},
+		{name: "user not configured", user: "intruder", wantErr: ErrNotConfigured},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -206,35 +218,75 @@ func TestIAMInspectKeys(t *testing.T) {
 	}
 }
 
+// iamSeed is a key seeded before CreateAccessKey runs.
+type iamSeed struct {
+	status string
+	known  bool // in KnownKeyIDs
+	used   bool // used once since its creation
+}
+
 func TestIAMCreateAccessKey(t *testing.T) {
+	active, inactive := model.KeyActive, model.KeyInactive
 	tests := []struct {
-		name      string
-		seed      []string // statuses, oldest first
-		known     []int    // indexes of seeded keys the workflow knows
+		name string
+		seed []iamSeed // oldest first, one minute apart
+		// notBefore is the index of the first seeded key created at or
+		// after NotBefore (len(seed): all are older); -1 for a zero NotBefore.
+		notBefore int
 		wantStray []int
 		wantErr   string
+		wantNamed int // for ForeignKey: the index of the key the error names
 	}{
-		{name: "first key", wantStray: nil},
-		{name: "next to the active key", seed: []string{model.KeyActive}, known: []int{0}},
-		{name: "stray from a lost attempt deleted", seed: []string{model.KeyActive, model.KeyActive}, known: []int{0}, wantStray: []int{1}},
-		{name: "two known keys", seed: []string{model.KeyActive, model.KeyInactive}, known: []int{0, 1}, wantErr: ErrKeyLimit},
+		{name: "first key", notBefore: 0},
+		{name: "next to the active key", seed: []iamSeed{{active, true, true}}, notBefore: 1},
+		{name: "stray from a lost attempt deleted", seed: []iamSeed{{active, true, true}, {active, false, false}}, notBefore: 1, wantStray: []int{1}},
+		{name: "inactive stray deleted", seed: []iamSeed{{active, true, true}, {inactive, false, false}}, notBefore: 1, wantStray: []int{1}},
+		{name: "out-of-band key made before the step refused", seed: []iamSeed{{active, true, true}, {active, false, false}}, notBefore: 2, wantErr: ErrForeignKey, wantNamed: 1},
+		{name: "unknown key made after the step but used refused", seed: []iamSeed{{active, true, true}, {active, false, true}}, notBefore: 1, wantErr: ErrForeignKey, wantNamed: 1},
+		{name: "no NotBefore: no unknown key deleted", seed: []iamSeed{{active, true, true}, {active, false, false}}, notBefore: -1, wantErr: ErrForeignKey, wantNamed: 1},
+		{name: "a foreign key protects a stray too", seed: []iamSeed{{active, false, true}, {active, false, false}}, notBefore: 1, wantErr: ErrForeignKey, wantNamed: 0},
+		{name: "two known keys", seed: []iamSeed{{active, true, true}, {inactive, true, false}}, notBefore: 2, wantErr: ErrKeyLimit},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			env := newIAMEnv(t)
-			var seeded []model.NewAccessKey
-			for _, s := range tt.seed {
-				seeded = append(seeded, env.seedKey(t, s))
-			}
 			in := CreateAccessKeyInput{Account: iamTestAccount, User: iamTestUser}
-			for _, i := range tt.known {
-				in.KnownKeyIDs = append(in.KnownKeyIDs, seeded[i].ID)
+			var seeded []model.NewAccessKey
+			for i, sd := range tt.seed {
+				if i == tt.notBefore {
+					in.NotBefore = env.clock.Now()
+				}
+				k := env.seedKey(t, sd.status)
+				if sd.used {
+					env.emu.MarkUsed(k.ID, env.clock.Now())
+				}
+				if sd.known {
+					in.KnownKeyIDs = append(in.KnownKeyIDs, k.ID)
+				}
+				seeded = append(seeded, k)
 			}
+			if tt.notBefore == len(tt.seed) {
+				in.NotBefore = env.clock.Now()
+			}
+			before := env.keyIDs()
 			res, err := env.act.CreateAccessKey(context.Background(), in)
 			if tt.wantErr != "" {
-				iamAppError(t, err, tt.wantErr, true)
-				if n := env.emu.Faults.Calls()["CreateAccessKey"]; n != 0 {
-					t.Errorf("CreateAccessKey called %d times", n)
+				ae := iamAppError(t, err, tt.wantErr, true)
+				calls := env.emu.Faults.Calls()
+				if calls["CreateAccessKey"] != 0 || calls["DeleteAccessKey"] != 0 {
+					t.Errorf("calls %v on a refused create", calls)
+				}
+				if after := env.keyIDs(); !slices.Equal(before, after) {
+					t.Errorf("keys changed: %v → %v", before, after)
+				}
+				if tt.wantErr == ErrForeignKey {
+					named := seeded[tt.wantNamed]
+					for _, want := range []string{named.ID, `"` + iamTestUser + `"`, `"` + iamTestAccount + `"`, "nothing was deleted", "rotate again",
+						env.emu.Keys(iamTestUser)[tt.wantNamed].CreatedAt.Format(time.RFC3339)} {
+						if !strings.Contains(ae.Error(), want) {
+							t.Errorf("error %q does not say %q", ae.Error(), want)
+						}
+					}
 				}
 				return
 			}
@@ -260,11 +312,15 @@ func TestIAMCreateAccessKey(t *testing.T) {
 }
 
 // A retried CreateAccessKey whose first answer was lost deletes the key the
-// first attempt made and creates another.
+// first attempt made and creates another, even when that key was made in
+// the same second as NotBefore (IAM lists CreateDate to the second, so it
+// shows as made before a NotBefore with a fraction of a second).
 func TestIAMCreateAccessKeyRetryAfterLostAnswer(t *testing.T) {
 	env := newIAMEnv(t)
 	old := env.seedKey(t, model.KeyActive)
-	in := CreateAccessKeyInput{Account: iamTestAccount, User: iamTestUser, KnownKeyIDs: []string{old.ID}}
+	in := CreateAccessKeyInput{Account: iamTestAccount, User: iamTestUser, KnownKeyIDs: []string{old.ID},
+		NotBefore: env.clock.Now().Add(300 * time.Millisecond)}
+	env.clock.Advance(500 * time.Millisecond)
 	lost, err := env.act.CreateAccessKey(context.Background(), in)
 	if err != nil {
 		t.Fatal(err)
@@ -277,6 +333,70 @@ func TestIAMCreateAccessKeyRetryAfterLostAnswer(t *testing.T) {
 		t.Fatalf("retry: %+v (first attempt made %s)", again.DeletedStray, lost.Key.ID)
 	}
 	if ids := env.keyIDs(); !slices.Equal(ids, []string{old.ID + "/Active", again.Key.ID + "/Active"}) {
+		t.Errorf("keys = %v", ids)
+	}
+}
+
+// racingIAM is the real IAM client, except that CreateAccessKey first lets
+// an overlapping attempt of the same step create a key (through the same
+// API), between this attempt's list and its create.
+type racingIAM struct {
+	IAMAPI
+	once sync.Once
+}
+
+func (r *racingIAM) CreateAccessKey(ctx context.Context, in *iam.CreateAccessKeyInput, opts ...func(*iam.Options)) (*iam.CreateAccessKeyOutput, error) {
+	var err error
+	r.once.Do(func() { _, err = r.IAMAPI.CreateAccessKey(ctx, in, opts...) })
+	if err != nil {
+		return nil, err
+	}
+	return r.IAMAPI.CreateAccessKey(ctx, in, opts...)
+}
+
+type racingClients struct {
+	IAMClients
+	api *racingIAM
+}
+
+func (c *racingClients) IAM(ctx context.Context, account string) (IAMAPI, error) {
+	if c.api == nil {
+		api, err := c.IAMClients.IAM(ctx, account)
+		if err != nil {
+			return nil, err
+		}
+		c.api = &racingIAM{IAMAPI: api}
+	}
+	return c.api, nil
+}
+
+// Two attempts of CreateAccessKey racing: IAM's LimitExceeded while the
+// rotation knows one key is retryable, and the next attempt removes the
+// other attempt's key (a provable stray) and creates its own.
+func TestIAMCreateAccessKeyLimitRace(t *testing.T) {
+	env := newIAMEnv(t)
+	id, secret := env.emu.AddAdmin()
+	act := NewIAM(&racingClients{IAMClients: env.clientsFor(t, id, secret, clients.AWSAccount{Name: iamTestAccount})}, testSealer(), iamTestRotations)
+	old := env.seedKey(t, model.KeyActive)
+	in := CreateAccessKeyInput{Account: iamTestAccount, User: iamTestUser, KnownKeyIDs: []string{old.ID}, NotBefore: env.clock.Now()}
+	_, err := act.CreateAccessKey(context.Background(), in)
+	var ae *temporal.ApplicationError
+	if err == nil || errors.As(err, &ae) && ae.NonRetryable() {
+		t.Fatalf("LimitExceeded with one known key: err = %v, want a retryable error", err)
+	}
+	keys := env.emu.Keys(iamTestUser)
+	if len(keys) != 2 {
+		t.Fatalf("keys after the race: %+v", keys)
+	}
+	raced := keys[1].ID
+	res, err := act.CreateAccessKey(context.Background(), in)
+	if err != nil {
+		t.Fatalf("next attempt: %v", err)
+	}
+	if !slices.Equal(res.DeletedStray, []string{raced}) {
+		t.Errorf("DeletedStray = %v, want the raced key %s", res.DeletedStray, raced)
+	}
+	if ids := env.keyIDs(); !slices.Equal(ids, []string{old.ID + "/Active", res.Key.ID + "/Active"}) {
 		t.Errorf("keys = %v", ids)
 	}
 }
@@ -356,7 +476,7 @@ func TestIAMVerifyAccessKeyAfterDelay(t *testing.T) {
 
 func iamCreate(t *testing.T, env *iamEnv) model.NewAccessKey {
 	t.Helper()
-	res, err := env.act.CreateAccessKey(context.Background(), CreateAccessKeyInput{Account: iamTestAccount, User: iamTestUser})
+	res, err := env.act.CreateAccessKey(context.Background(), CreateAccessKeyInput{Account: iamTestAccount, User: iamTestUser, NotBefore: env.clock.Now()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -480,7 +600,7 @@ func TestIAMRotatorCredentialsRefused(t *testing.T) {
 	env := newIAMEnv(t)
 	// A CI user's key has no IAM rights: the emulator answers AccessDenied.
 	k := env.seedKey(t, model.KeyActive)
-	act := NewIAM(env.clientsFor(t, k.ID, k.Secret, clients.AWSAccount{Name: iamTestAccount}), testSealer())
+	act := NewIAM(env.clientsFor(t, k.ID, k.Secret, clients.AWSAccount{Name: iamTestAccount}), testSealer(), iamTestRotations)
 	_, err := act.InspectKeys(context.Background(), InspectKeysInput{Account: iamTestAccount, User: iamTestUser})
 	iamAppError(t, err, ErrUnauthorized, true)
 	iamNoSecret(t, err, k.Secret)
@@ -492,7 +612,7 @@ func TestIAMAssumedRoleAccount(t *testing.T) {
 	roleARN := "arn:aws:iam::" + env.emu.AccountID() + ":role/keyrotor"
 	env.emu.AddRole(roleARN)
 	id, secret := env.emu.AddAdmin()
-	act := NewIAM(env.clientsFor(t, id, secret, clients.AWSAccount{Name: iamTestAccount, RoleARN: roleARN}), testSealer())
+	act := NewIAM(env.clientsFor(t, id, secret, clients.AWSAccount{Name: iamTestAccount, RoleARN: roleARN}), testSealer(), iamTestRotations)
 	old := env.seedKey(t, model.KeyActive)
 	res, err := act.CreateAccessKey(context.Background(), CreateAccessKeyInput{Account: iamTestAccount, User: iamTestUser, KnownKeyIDs: []string{old.ID}})
 	if err != nil {
@@ -524,7 +644,7 @@ func TestIAMEndpointFromEnvironment(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	act := NewIAM(c, testSealer())
+	act := NewIAM(c, testSealer(), iamTestRotations)
 	res, err := act.CreateAccessKey(context.Background(), CreateAccessKeyInput{Account: iamTestAccount, User: iamTestUser})
 	if err != nil {
 		t.Fatal(err)
@@ -539,5 +659,104 @@ func TestIAMEndpointFromEnvironment(t *testing.T) {
 	}
 	if _, err := c.IAM(context.Background(), "staging"); err == nil || !strings.Contains(err.Error(), `"staging"`) {
 		t.Errorf("unknown account: %v", err)
+	}
+}
+
+// A user the worker's configuration does not rotate is refused by every IAM
+// activity before any AWS call, whatever the workflow input says.
+func TestIAMRefusesUnconfiguredUser(t *testing.T) {
+	ctx := context.Background()
+	tests := []struct {
+		name    string
+		account string
+		user    string
+	}{
+		{"user not configured", iamTestAccount, "intruder"},
+		{"user configured in another account only", "dev", iamTestUser},
+		{"no user", iamTestAccount, ""},
+		{"no account", "", iamTestUser},
+	}
+	for _, tt := range tests {
+		env := newIAMEnv(t)
+		env.emu.AddUser("intruder")
+		k, err := env.emu.CreateKey("intruder")
+		if err != nil {
+			t.Fatal(err)
+		}
+		key := KeyInput{Account: tt.account, User: tt.user, AccessKeyID: k.ID}
+		calls := map[string]func() error{
+			"InspectKeys": func() error {
+				_, err := env.act.InspectKeys(ctx, InspectKeysInput{Account: tt.account, User: tt.user})
+				return err
+			},
+			"CreateAccessKey": func() error {
+				_, err := env.act.CreateAccessKey(ctx, CreateAccessKeyInput{Account: tt.account, User: tt.user, NotBefore: env.clock.Now()})
+				return err
+			},
+			"VerifyAccessKey": func() error {
+				_, err := env.act.VerifyAccessKey(ctx, VerifyAccessKeyInput{Account: tt.account, User: tt.user, Key: sealKey(k)})
+				return err
+			},
+			"GetAccessKeyLastUsed": func() error { _, err := env.act.GetAccessKeyLastUsed(ctx, key); return err },
+			"DeactivateAccessKey":  func() error { _, err := env.act.DeactivateAccessKey(ctx, key); return err },
+			"ActivateAccessKey":    func() error { _, err := env.act.ActivateAccessKey(ctx, key); return err },
+			"DeleteAccessKey":      func() error { _, err := env.act.DeleteAccessKey(ctx, key); return err },
+		}
+		for name, call := range calls {
+			t.Run(tt.name+"/"+name, func(t *testing.T) {
+				err := call()
+				iamAppError(t, err, ErrNotConfigured, true)
+				iamNoSecret(t, err, k.Secret)
+			})
+		}
+		if n := env.emu.Faults.Total(); n != 0 {
+			t.Errorf("%s: %d AWS calls (%v)", tt.name, n, env.emu.Faults.Calls())
+		}
+		if ks := env.emu.Keys("intruder"); len(ks) != 1 || ks[0].Status != model.KeyActive {
+			t.Errorf("%s: intruder's keys changed: %+v", tt.name, ks)
+		}
+	}
+}
+
+// IAM user names are case-insensitive: the configuration may spell the user
+// "deployer" while IAM created it as "Deployer" and answers with that name.
+func TestIAMUserNameCase(t *testing.T) {
+	env := newIAMEnv(t)
+	env.emu.AddUser("Deployer")
+	id, secret := env.emu.AddAdmin()
+	act := NewIAM(env.clientsFor(t, id, secret, clients.AWSAccount{Name: iamTestAccount}), testSealer(),
+		testRotations{{Account: iamTestAccount, User: "deployer"}})
+	ctx := context.Background()
+	res, err := act.CreateAccessKey(ctx, CreateAccessKeyInput{Account: iamTestAccount, User: "DEPLOYER", NotBefore: env.clock.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := act.VerifyAccessKey(ctx, VerifyAccessKeyInput{Account: iamTestAccount, User: "deployer", Key: res.Key})
+	if err != nil || v.ARN != env.emu.UserARN("Deployer") {
+		t.Fatalf("Verify: %+v, %v", v, err)
+	}
+	if _, err := act.GetAccessKeyLastUsed(ctx, KeyInput{Account: iamTestAccount, User: "deployer", AccessKeyID: res.Key.ID}); err != nil {
+		t.Fatalf("GetAccessKeyLastUsed: %v", err)
+	}
+}
+
+func TestIAMIsUserARN(t *testing.T) {
+	tests := []struct {
+		arn, name string
+		want      bool
+	}{
+		{"arn:aws:iam::123456789012:user/ci-deployer", "ci-deployer", true},
+		{"arn:aws:iam::123456789012:user/CI-Deployer", "ci-deployer", true},
+		{"arn:aws:iam::123456789012:user/ci/path/ci-deployer", "CI-DEPLOYER", true},
+		{"arn:aws-cn:iam::123456789012:user/ci-deployer", "ci-deployer", true},
+		{"arn:aws:iam::123456789012:user/ci-deployer2", "ci-deployer", false},
+		{"arn:aws:iam::123456789012:role/ci-deployer", "ci-deployer", false},
+		{"arn:aws:sts::123456789012:assumed-role/ci-deployer/s", "ci-deployer", false},
+		{"not an arn", "ci-deployer", false},
+	}
+	for _, tt := range tests {
+		if got := iamIsUserARN(tt.arn, tt.name); got != tt.want {
+			t.Errorf("iamIsUserARN(%q, %q) = %v, want %v", tt.arn, tt.name, got, tt.want)
+		}
 	}
 }
