@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -27,6 +28,7 @@ type GitHubActions interface {
 	CreateOrUpdateOrgSecret(ctx context.Context, org string, s *github.EncryptedSecret) (*github.Response, error)
 	ListRepoSecrets(ctx context.Context, owner, repo string, opts *github.ListOptions) (*github.Secrets, *github.Response, error)
 	ListOrgSecrets(ctx context.Context, org string, opts *github.ListOptions) (*github.Secrets, *github.Response, error)
+	ListSelectedReposForOrgSecret(ctx context.Context, org, name string, opts *github.ListOptions) (*github.SelectedReposList, *github.Response, error)
 }
 
 // GitHubRepos is the part of *github.RepositoriesService the activity uses:
@@ -53,6 +55,7 @@ type GitHub struct {
 	sealer  Sealer
 	// rotations is the worker's configuration: where keys may go.
 	rotations Rotations
+	policy    callPolicy
 }
 
 // NewGitHub uses an authenticated go-github client for every call, and s
@@ -64,7 +67,7 @@ func NewGitHub(client *github.Client, s Sealer, rs Rotations) *GitHub {
 // NewGitHubFromAPIs builds the activity from its narrow client interfaces
 // (fakes in tests).
 func NewGitHubFromAPIs(actions GitHubActions, repos GitHubRepos, envs GitHubEnvSecrets, s Sealer, rs Rotations) *GitHub {
-	return &GitHub{actions: actions, repos: repos, envs: envs, sealer: s, rotations: rs}
+	return &GitHub{actions: actions, repos: repos, envs: envs, sealer: s, rotations: rs, policy: defaultCallPolicy}
 }
 
 // defaultRateLimitWait is used when GitHub signals a rate limit without
@@ -72,16 +75,22 @@ func NewGitHubFromAPIs(actions GitHubActions, repos GitHubRepos, envs GitHubEnvS
 const defaultRateLimitWait = time.Minute
 
 // PushGitHubSecret writes the key ID and the secret into the target's
-// Actions secrets and confirms them by reading them back. One attempt makes
-// at most 4 calls for repository and environment targets: public key,
-// two writes and one list.
+// Actions secrets and confirms them by reading them back. A repository or
+// environment target takes 4 calls: public key, two writes, one list. An
+// organization target with visibility selected also resolves each
+// repository (one call each), reads which repositories each secret is
+// already shared with, to keep them, and confirms the selection after.
+//
+// Failed calls are retried in place (see callPolicy), and each completed
+// step is recorded in the heartbeat (PushProgress): a later attempt does
+// not write again what an earlier one wrote.
 func (a *GitHub) PushGitHubSecret(ctx context.Context, sealed PushInput) (PushResult, error) {
 	in, err := sealed.resolve(a.rotations, a.sealer)
 	if err != nil {
 		return PushResult{}, err
 	}
-	in.SecretNames = withDefaultNames(in.SecretNames)
-	p := &pushAttempt{in: in, target: in.Target.String()}
+	in.SecretNames = githubNames(withDefaultNames(in.SecretNames))
+	p := newPushAttempt(ctx, in, a.policy)
 	if err := validatePush(in); err != nil {
 		return PushResult{}, p.nonRetryable(ErrValidation, err.Error())
 	}
@@ -89,23 +98,13 @@ func (a *GitHub) PushGitHubSecret(ctx context.Context, sealed PushInput) (PushRe
 	if err != nil {
 		return PushResult{}, err
 	}
-	key, since, err := p.publicKey(ctx, scope)
-	if err != nil {
+	if err := p.writePending(ctx, scope); err != nil {
 		return PushResult{}, err
 	}
-	values := []struct{ name, value string }{
-		{in.SecretNames.AccessKeyID, in.Key.ID},
-		{in.SecretNames.SecretAccessKey, in.Key.Secret.Reveal()},
-	}
-	for _, v := range values {
-		if err := p.put(ctx, scope, key, v.name, v.value); err != nil {
-			return PushResult{}, err
-		}
-	}
-	if err := p.confirm(ctx, scope, since); err != nil {
+	if err := p.confirm(ctx, scope); err != nil {
 		return PushResult{}, err
 	}
-	return PushResult{Target: p.target, ConfirmedAt: time.Now().UTC(), Calls: p.calls}, nil
+	return PushResult{Target: p.target, ConfirmedAt: time.Now().UTC(), Calls: p.calls.calls}, nil
 }
 
 // withDefaultNames fills names the rotation left empty.
@@ -117,6 +116,13 @@ func withDefaultNames(n model.SecretNames) model.SecretNames {
 		n.SecretAccessKey = model.DefaultSecretNames.SecretAccessKey
 	}
 	return n
+}
+
+// githubNames upper-cases the names: GitHub secret names are
+// case-insensitive and GitHub stores and lists them in upper case, so that
+// is how they are written and looked for in the read-back.
+func githubNames(n model.SecretNames) model.SecretNames {
+	return model.SecretNames{AccessKeyID: strings.ToUpper(n.AccessKeyID), SecretAccessKey: strings.ToUpper(n.SecretAccessKey)}
 }
 
 // validatePush refuses input no number of retries can make work.
@@ -149,8 +155,8 @@ func validatePush(in pushRequest) error {
 	if in.Key.ID == "" || in.Key.Secret.Reveal() == "" {
 		return errors.New("no access key to push")
 	}
-	if in.SecretNames.AccessKeyID == in.SecretNames.SecretAccessKey {
-		return fmt.Errorf("both secrets are named %q", in.SecretNames.AccessKeyID)
+	if strings.EqualFold(in.SecretNames.AccessKeyID, in.SecretNames.SecretAccessKey) {
+		return fmt.Errorf("both secrets are named %q (GitHub names ignore case)", in.SecretNames.AccessKeyID)
 	}
 	return nil
 }
@@ -176,7 +182,7 @@ type secretScope interface {
 }
 
 func (a *GitHub) scopeFor(ctx context.Context, p *pushAttempt) (secretScope, error) {
-	t := p.in.Target
+	t := p.In.Target
 	switch t.Kind {
 	case model.GitHubRepository:
 		owner, name, _ := splitRepo(t.Repository)
@@ -190,10 +196,11 @@ func (a *GitHub) scopeFor(ctx context.Context, p *pushAttempt) (secretScope, err
 }
 
 // orgScopeFor resolves the selected repositories' names to IDs, one lookup
-// each, because organization secrets select repositories by ID.
+// each, because organization secrets select repositories by ID. An earlier
+// attempt's lookups are reused while the configured names are the same.
 func (a *GitHub) orgScopeFor(ctx context.Context, p *pushAttempt) (secretScope, error) {
-	t := p.in.Target
-	s := orgScope{actions: a.actions, org: t.Organization, visibility: t.Visibility}
+	t := p.In.Target
+	s := &orgScope{actions: a.actions, org: t.Organization, visibility: t.Visibility, kept: map[string][]int64{}}
 	if s.visibility == "" {
 		// GitHub requires a visibility; private is the narrowest that still
 		// reaches the organization's private repositories.
@@ -202,19 +209,15 @@ func (a *GitHub) orgScopeFor(ctx context.Context, p *pushAttempt) (secretScope, 
 	if s.visibility != model.VisibilitySelected {
 		return s, nil
 	}
-	seen := map[string]bool{} // GitHub names are case-insensitive
-	for _, name := range t.Repositories {
-		owner, repo := t.Organization, name
-		if o, r, err := splitRepo(name); err == nil {
-			owner, repo = o, r
-		}
-		if full := strings.ToLower(owner + "/" + repo); seen[full] {
-			continue
-		} else {
-			seen[full] = true
-		}
+	names := selectedRepoNames(t)
+	if slices.Equal(names, p.progress.Repositories) && len(p.progress.RepositoryIDs) == len(names) {
+		s.repoIDs = p.progress.RepositoryIDs
+		return s, nil
+	}
+	for _, full := range names {
+		owner, repo, _ := splitRepo(full)
 		var found *github.Repository
-		_, err := p.do("look up repository "+owner+"/"+repo, func() (resp *github.Response, err error) {
+		err := p.do(ctx, "look up repository "+full, func() (resp *github.Response, err error) {
 			found, resp, err = a.repos.Get(ctx, owner, repo)
 			return resp, err
 		})
@@ -223,7 +226,26 @@ func (a *GitHub) orgScopeFor(ctx context.Context, p *pushAttempt) (secretScope, 
 		}
 		s.repoIDs = append(s.repoIDs, found.GetID())
 	}
+	p.progress.Repositories, p.progress.RepositoryIDs = names, s.repoIDs
+	p.step(ctx, "resolved repositories")
 	return s, nil
+}
+
+// selectedRepoNames are the target's repositories as lower-case
+// "owner/name" (GitHub names ignore case), a bare name belonging to the
+// organization, without duplicates, in configured order.
+func selectedRepoNames(t model.Target) []string {
+	var out []string
+	for _, name := range t.Repositories {
+		full := t.Organization + "/" + name
+		if _, _, err := splitRepo(name); err == nil {
+			full = name
+		}
+		if full = strings.ToLower(full); !slices.Contains(out, full) {
+			out = append(out, full)
+		}
+	}
+	return out
 }
 
 type repoScope struct {
@@ -268,58 +290,186 @@ type orgScope struct {
 	actions    GitHubActions
 	org        string
 	visibility string
-	repoIDs    []int64
+	repoIDs    []int64 // the configured repositories
+	// kept are, per secret name, the repositories the secret is already
+	// shared with (by hand, or by an earlier configuration): a write
+	// replaces selected_repository_ids, so it sends them again rather than
+	// silently cut those repositories off.
+	kept map[string][]int64
 }
 
-func (s orgScope) publicKey(ctx context.Context) (*github.PublicKey, *github.Response, error) {
+func (s *orgScope) publicKey(ctx context.Context) (*github.PublicKey, *github.Response, error) {
 	return s.actions.GetOrgPublicKey(ctx, s.org)
 }
 
-func (s orgScope) put(ctx context.Context, es *github.EncryptedSecret) (*github.Response, error) {
+func (s *orgScope) put(ctx context.Context, es *github.EncryptedSecret) (*github.Response, error) {
 	es.Visibility = s.visibility
-	es.SelectedRepositoryIDs = s.repoIDs
+	if s.visibility == model.VisibilitySelected {
+		es.SelectedRepositoryIDs = github.SelectedRepoIDs(unionIDs(s.kept[es.Name], s.repoIDs))
+	}
 	return s.actions.CreateOrUpdateOrgSecret(ctx, s.org, es)
 }
 
-func (s orgScope) list(ctx context.Context, opts *github.ListOptions) (*github.Secrets, *github.Response, error) {
+func (s *orgScope) list(ctx context.Context, opts *github.ListOptions) (*github.Secrets, *github.Response, error) {
 	return s.actions.ListOrgSecrets(ctx, s.org, opts)
 }
 
 // holds also checks the visibility, so a secret left with a wider (or
 // narrower) audience than configured is not reported as done.
-func (s orgScope) holds(sec *github.Secret) bool {
+func (s *orgScope) holds(sec *github.Secret) bool {
 	return sec.Visibility == "" || sec.Visibility == s.visibility
+}
+
+// unionIDs is a followed by the IDs of b it lacks.
+func unionIDs(a, b []int64) []int64 {
+	out := slices.Clone(a)
+	for _, id := range b {
+		if !slices.Contains(out, id) {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+// selectedRepos lists the IDs of the repositories an organization secret is
+// shared with; absent is true when the secret does not exist yet (404) or
+// is not shared by selection (409).
+func (p *pushAttempt) selectedRepos(ctx context.Context, s *orgScope, name string) (ids []int64, absent bool, err error) {
+	opts := &github.ListOptions{PerPage: 100}
+	for {
+		var page *github.SelectedReposList
+		var resp *github.Response
+		err := p.do(ctx, "list repositories selected for "+name, func() (*github.Response, error) {
+			var err error
+			page, resp, err = s.actions.ListSelectedReposForOrgSecret(ctx, s.org, name, opts)
+			if st := responseStatus(resp); err != nil && (st == http.StatusNotFound || st == http.StatusConflict) {
+				absent = true
+				return resp, nil
+			}
+			return resp, err
+		})
+		if err != nil || absent {
+			return nil, absent, err
+		}
+		for _, r := range page.Repositories {
+			ids = append(ids, r.GetID())
+		}
+		if resp.NextPage == 0 {
+			return ids, false, nil
+		}
+		opts.Page = resp.NextPage
+	}
+}
+
+func responseStatus(resp *github.Response) int {
+	if resp == nil || resp.Response == nil {
+		return 0
+	}
+	return resp.StatusCode
 }
 
 // --- one attempt --------------------------------------------------------------
 
-// pushAttempt counts the calls of one activity attempt and turns their
-// errors into activity errors that name the target.
+// secretValue is one secret to write. Value is exported so that printing
+// the struct (%+v) goes through model.Secret's redaction.
+type secretValue struct {
+	Name  string
+	Value model.Secret
+}
+
+// pushAttempt counts the calls of one activity attempt, keeps its progress
+// and turns its errors into activity errors that name the target. Its
+// fields that lead to the secret are exported, so %+v prints them redacted.
 type pushAttempt struct {
-	in     pushRequest
-	target string
-	calls  int
-	sealed []string // encrypted values sent, redacted from error text too
+	In       pushRequest
+	target   string
+	calls    *caller
+	progress *PushProgress
+	Redactor redactor // the secret and what was sealed for it
 }
 
-// do makes one GitHub call.
-func (p *pushAttempt) do(op string, call func() (*github.Response, error)) (*github.Response, error) {
-	p.calls++
-	resp, err := call()
-	if err != nil {
-		return resp, p.classify(op, err)
+func newPushAttempt(ctx context.Context, in pushRequest, policy callPolicy) *pushAttempt {
+	target := in.Target.String()
+	progress := resumeProgress(ctx, target, in.Key.ID)
+	p := &pushAttempt{In: in, target: target, progress: progress, calls: &caller{policy: policy, progress: progress}}
+	p.Redactor.add(in.Key.Secret)
+	return p
+}
+
+// do makes one GitHub call, retrying it in place when that can help.
+func (p *pushAttempt) do(ctx context.Context, op string, call func() (*github.Response, error)) error {
+	return p.calls.do(ctx, func() error {
+		_, err := call()
+		return err
+	}, func(err error) failure { return p.classify(op, err) })
+}
+
+// step records a completed step in the heartbeat.
+func (p *pushAttempt) step(ctx context.Context, name string) {
+	p.progress.Step = name
+	p.calls.heartbeat(ctx)
+}
+
+// values are the secrets to write, in order.
+func (p *pushAttempt) values() []secretValue {
+	return []secretValue{
+		{p.In.SecretNames.AccessKeyID, model.Secret(p.In.Key.ID)},
+		{p.In.SecretNames.SecretAccessKey, p.In.Key.Secret},
 	}
-	return resp, nil
 }
 
-// publicKey fetches the scope's key once per attempt. It also returns when
-// the write starts by GitHub's clock (the response's Date), so the
-// read-back compares GitHub timestamps with a GitHub time and a skewed
-// worker clock cannot fail (or fake) the confirmation.
+// writePending writes the secrets no earlier attempt wrote for this key.
+func (p *pushAttempt) writePending(ctx context.Context, s secretScope) error {
+	var pending []secretValue
+	for _, v := range p.values() {
+		if !p.progress.wrote(v.Name) {
+			pending = append(pending, v)
+		}
+	}
+	if len(pending) == 0 {
+		return nil
+	}
+	if org, ok := s.(*orgScope); ok && org.visibility == model.VisibilitySelected {
+		for _, v := range pending {
+			ids, _, err := p.selectedRepos(ctx, org, v.Name)
+			if err != nil {
+				return err
+			}
+			org.kept[v.Name] = ids
+		}
+	}
+	key, since, err := p.publicKey(ctx, s)
+	if err != nil {
+		return err
+	}
+	if p.progress.WriteStart.IsZero() {
+		p.progress.WriteStart = since
+	}
+	p.progress.PublicKeyID = key.id
+	p.step(ctx, "got public key")
+	for _, v := range pending {
+		if err := p.put(ctx, s, key, v); err != nil {
+			return err
+		}
+		p.progress.markWritten(v.Name)
+		p.calls.heartbeat(ctx)
+	}
+	return nil
+}
+
+// publicKey fetches the scope's key. It also returns when the write starts
+// by GitHub's clock (the response's Date), so the read-back compares
+// GitHub timestamps with a GitHub time and a skewed worker clock cannot
+// fail (or fake) the confirmation.
 func (p *pushAttempt) publicKey(ctx context.Context, s secretScope) (scopeKey, time.Time, error) {
-	localStart := time.Now()
-	var pk *github.PublicKey
-	resp, err := p.do("get public key", func() (resp *github.Response, err error) {
+	var (
+		pk    *github.PublicKey
+		resp  *github.Response
+		start time.Time
+	)
+	err := p.do(ctx, "get public key", func() (*github.Response, error) {
+		var err error
+		start = time.Now()
 		pk, resp, err = s.publicKey(ctx)
 		return resp, err
 	})
@@ -334,7 +484,7 @@ func (p *pushAttempt) publicKey(ctx context.Context, s secretScope) (scopeKey, t
 	}
 	key := scopeKey{id: pk.GetKeyID(), pub: new([32]byte)}
 	copy(key.pub[:], raw)
-	return key, serverTime(resp, localStart), nil
+	return key, serverTime(resp, start), nil
 }
 
 // scopeKey is the public key secrets are sealed for, and its ID, which
@@ -355,68 +505,113 @@ func serverTime(resp *github.Response, local time.Time) time.Time {
 	return local.UTC().Truncate(time.Second)
 }
 
-// put seals value for the scope's key and writes it as secret name.
-func (p *pushAttempt) put(ctx context.Context, s secretScope, key scopeKey, name, value string) error {
-	sealed, err := box.SealAnonymous(nil, []byte(value), key.pub, rand.Reader)
+// put seals the value for the scope's key and writes it. A retried write
+// sends the same sealed value: the request is the same, so is the result.
+func (p *pushAttempt) put(ctx context.Context, s secretScope, key scopeKey, v secretValue) error {
+	sealed, err := box.SealAnonymous(nil, []byte(v.Value.Reveal()), key.pub, rand.Reader)
 	if err != nil {
-		return fmt.Errorf("%s: sealing %s: %w", p.target, name, err)
+		return fmt.Errorf("%s: sealing %s: %w", p.target, v.Name, err)
 	}
-	es := &github.EncryptedSecret{Name: name, KeyID: key.id, EncryptedValue: base64.StdEncoding.EncodeToString(sealed)}
-	p.sealed = append(p.sealed, es.EncryptedValue)
-	_, err = p.do("put secret "+name, func() (*github.Response, error) {
+	es := &github.EncryptedSecret{Name: v.Name, KeyID: key.id, EncryptedValue: base64.StdEncoding.EncodeToString(sealed)}
+	p.Redactor.add(model.Secret(es.EncryptedValue))
+	return p.do(ctx, "put secret "+v.Name, func() (*github.Response, error) {
 		return s.put(ctx, es)
 	})
-	return err
 }
 
 // confirm lists the scope's secrets (one page of 100 holds every
 // repository or environment secret GitHub allows) and checks that both were
-// updated no earlier than the writes started.
-func (p *pushAttempt) confirm(ctx context.Context, s secretScope, since time.Time) error {
-	missing := map[string]string{
-		p.in.SecretNames.AccessKeyID:     "not listed",
-		p.in.SecretNames.SecretAccessKey: "not listed",
+// updated no earlier than the writes started; for an organization secret
+// shared by selection, that every configured repository is selected. A
+// read-back that fails to confirm forgets the writes, so the next attempt
+// writes again.
+func (p *pushAttempt) confirm(ctx context.Context, s secretScope) error {
+	missing, err := p.readBack(ctx, s)
+	if err != nil {
+		return err
 	}
-	opts := &github.ListOptions{PerPage: 100}
-	for {
-		var page *github.Secrets
-		resp, err := p.do("list secrets", func() (resp *github.Response, err error) {
-			page, resp, err = s.list(ctx, opts)
-			return resp, err
-		})
-		if err != nil {
-			return err
-		}
-		for _, sec := range page.Secrets {
-			if _, want := missing[sec.Name]; !want {
-				continue
-			}
-			switch {
-			case sec.UpdatedAt.Before(since):
-				missing[sec.Name] = "updated at " + sec.UpdatedAt.UTC().Format(time.RFC3339) + ", before the write at " + since.Format(time.RFC3339)
-			case !s.holds(sec):
-				missing[sec.Name] = "visibility " + sec.Visibility
-			default:
-				delete(missing, sec.Name)
-			}
-		}
-		if len(missing) == 0 {
-			return nil
-		}
-		if resp.NextPage == 0 {
-			break
-		}
-		opts.Page = resp.NextPage
+	if len(missing) == 0 {
+		p.step(ctx, "confirmed")
+		return nil
 	}
+	p.progress.restart("read-back did not confirm the writes")
+	p.calls.heartbeat(ctx)
 	return temporal.NewApplicationErrorWithOptions(
 		fmt.Sprintf("%s: read-back does not show the new secrets: %s", p.target, p.describe(missing)),
 		ErrNotConfirmed, temporal.ApplicationErrorOptions{})
 }
 
+// readBack returns why each unconfirmed secret is not confirmed.
+func (p *pushAttempt) readBack(ctx context.Context, s secretScope) (map[string]string, error) {
+	since := p.progress.WriteStart
+	missing := map[string]string{
+		p.In.SecretNames.AccessKeyID:     "not listed",
+		p.In.SecretNames.SecretAccessKey: "not listed",
+	}
+	opts := &github.ListOptions{PerPage: 100}
+	for {
+		var (
+			page *github.Secrets
+			resp *github.Response
+		)
+		err := p.do(ctx, "list secrets", func() (*github.Response, error) {
+			var err error
+			page, resp, err = s.list(ctx, opts)
+			return resp, err
+		})
+		if err != nil {
+			return nil, err
+		}
+		for _, sec := range page.Secrets {
+			name := strings.ToUpper(sec.Name)
+			if _, want := missing[name]; !want {
+				continue
+			}
+			switch {
+			case sec.UpdatedAt.Before(since):
+				missing[name] = "updated at " + sec.UpdatedAt.UTC().Format(time.RFC3339) + ", before the write at " + since.Format(time.RFC3339)
+			case !s.holds(sec):
+				missing[name] = "visibility " + sec.Visibility
+			default:
+				delete(missing, name)
+			}
+		}
+		if len(missing) == 0 || resp.NextPage == 0 {
+			break
+		}
+		opts.Page = resp.NextPage
+	}
+	if org, ok := s.(*orgScope); ok && org.visibility == model.VisibilitySelected && len(missing) == 0 {
+		return p.confirmSelection(ctx, org)
+	}
+	return missing, nil
+}
+
+// confirmSelection checks every configured repository can read both secrets.
+func (p *pushAttempt) confirmSelection(ctx context.Context, s *orgScope) (map[string]string, error) {
+	missing := map[string]string{}
+	for _, v := range p.values() {
+		ids, _, err := p.selectedRepos(ctx, s, v.Name)
+		if err != nil {
+			return nil, err
+		}
+		var lacking []string
+		for i, id := range s.repoIDs {
+			if !slices.Contains(ids, id) {
+				lacking = append(lacking, p.progress.Repositories[i])
+			}
+		}
+		if len(lacking) > 0 {
+			missing[v.Name] = "not shared with " + strings.Join(lacking, ", ")
+		}
+	}
+	return missing, nil
+}
+
 // describe lists the unconfirmed secrets in a stable order.
 func (p *pushAttempt) describe(missing map[string]string) string {
 	var parts []string
-	for _, n := range []string{p.in.SecretNames.AccessKeyID, p.in.SecretNames.SecretAccessKey} {
+	for _, n := range []string{p.In.SecretNames.AccessKeyID, p.In.SecretNames.SecretAccessKey} {
 		if why, ok := missing[n]; ok {
 			parts = append(parts, n+" "+why)
 		}
@@ -427,9 +622,10 @@ func (p *pushAttempt) describe(missing map[string]string) string {
 // --- errors -------------------------------------------------------------------
 
 // classify maps a go-github error to the activity error the workflow
-// expects. Messages are built here from the status and GitHub's short
-// message, never from the error's text or a body, which may echo a request.
-func (p *pushAttempt) classify(op string, err error) error {
+// expects, and says whether the call is worth repeating in place. Messages
+// are built here from the status and GitHub's short JSON message, never
+// from the error's text or a body, which may echo a request.
+func (p *pushAttempt) classify(op string, err error) failure {
 	var (
 		rl *github.RateLimitError
 		ab *github.AbuseRateLimitError
@@ -441,44 +637,47 @@ func (p *pushAttempt) classify(op string, err error) error {
 	case errors.As(err, &ab):
 		wait := defaultRateLimitWait
 		if ab.RetryAfter != nil {
-			wait = *ab.RetryAfter
+			wait = max(*ab.RetryAfter, time.Second)
 		}
 		return p.rateLimited(op, "secondary rate limit", wait)
 	case errors.As(err, &er) && er.Response != nil:
 		return p.classifyStatus(op, er)
 	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
-		return fmt.Errorf("%s: %s: %w", p.target, op, err)
+		return failure{err: fmt.Errorf("%s: %s: %w", p.target, op, err)}
 	}
 	var ue *url.Error
 	if errors.As(err, &ue) {
-		// Transport failures (timeouts, refused connections) carry only the
-		// method, the URL and the cause.
-		return fmt.Errorf("%s: %s: %s", p.target, op, p.redact(ue.Error()))
+		// Transport failures (timeouts, resets, refused connections) carry
+		// only the method, the URL and the cause.
+		return failure{err: fmt.Errorf("%s: %s: %s", p.target, op, p.Redactor.clean(ue.Error())), transient: true}
 	}
-	return fmt.Errorf("%s: %s: %s", p.target, op, p.redact(err.Error()))
+	return failure{err: fmt.Errorf("%s: %s: %s", p.target, op, p.Redactor.clean(err.Error())), transient: true}
 }
 
 // classifyStatus handles an HTTP error answer that go-github did not
 // recognise as a rate limit itself (it ignores 429 and 403 + Retry-After).
-func (p *pushAttempt) classifyStatus(op string, er *github.ErrorResponse) error {
+func (p *pushAttempt) classifyStatus(op string, er *github.ErrorResponse) failure {
 	status := er.Response.StatusCode
 	msg := fmt.Sprintf("%s: %s: %d %s", p.target, op, status, http.StatusText(status))
-	if m := p.redact(er.Message); m != "" && m != http.StatusText(status) {
+	if m := p.Redactor.clean(er.Message); m != "" && m != http.StatusText(status) {
 		msg += ": " + m
 	}
 	switch {
 	case status == http.StatusTooManyRequests,
-		status == http.StatusForbidden && (er.Response.Header.Get("Retry-After") != "" || isSecondaryLimit(er)):
+		status == http.StatusForbidden && (er.Response.Header.Get("Retry-After") != "" || isSecondaryLimit(er) ||
+			er.Response.Header.Get("X-RateLimit-Remaining") == "0"):
 		return p.rateLimited(op, "rate limited ("+strconv.Itoa(status)+")", retryAfter(er.Response))
 	case status == http.StatusUnauthorized, status == http.StatusForbidden:
-		return p.nonRetryableMsg(ErrUnauthorized, msg)
+		return failure{err: p.nonRetryableMsg(ErrUnauthorized, msg)}
 	case status == http.StatusNotFound:
-		return p.nonRetryableMsg(ErrNotFound, msg)
+		return failure{err: p.nonRetryableMsg(ErrNotFound, msg)}
 	case status == http.StatusUnprocessableEntity, status == http.StatusBadRequest:
-		return p.nonRetryableMsg(ErrUnprocessable, msg)
+		return failure{err: p.nonRetryableMsg(ErrUnprocessable, msg)}
+	case status >= 500, status == http.StatusRequestTimeout:
+		return failure{err: errors.New(msg), transient: true}
 	default:
-		// 5xx and anything unexpected: let Temporal retry with its backoff.
-		return errors.New(msg)
+		// Anything unexpected: let Temporal retry it with its backoff.
+		return failure{err: errors.New(msg)}
 	}
 }
 
@@ -491,7 +690,7 @@ func isSecondaryLimit(er *github.ErrorResponse) bool {
 func retryAfter(resp *http.Response) time.Duration {
 	if v := resp.Header.Get("Retry-After"); v != "" {
 		if secs, err := strconv.Atoi(v); err == nil && secs >= 0 {
-			return time.Duration(secs) * time.Second
+			return max(time.Duration(secs)*time.Second, time.Second)
 		}
 		if t, err := http.ParseTime(v); err == nil {
 			return untilReset(t)
@@ -511,10 +710,12 @@ func untilReset(t time.Time) time.Duration {
 	return max(time.Until(t).Round(time.Second), time.Second)
 }
 
-func (p *pushAttempt) rateLimited(op, what string, wait time.Duration) error {
+// rateLimited is waited out in place when short, else returned with the
+// wait as NextRetryDelay.
+func (p *pushAttempt) rateLimited(op, what string, wait time.Duration) failure {
 	msg := fmt.Sprintf("%s: %s: %s, retrying in %s", p.target, op, what, wait)
-	return temporal.NewApplicationErrorWithOptions(msg, ErrRateLimited,
-		temporal.ApplicationErrorOptions{NextRetryDelay: wait})
+	return failure{wait: wait, err: temporal.NewApplicationErrorWithOptions(msg, ErrRateLimited,
+		temporal.ApplicationErrorOptions{NextRetryDelay: wait})}
 }
 
 func (p *pushAttempt) nonRetryable(errType, detail string) error {
@@ -524,23 +725,6 @@ func (p *pushAttempt) nonRetryable(errType, detail string) error {
 func (p *pushAttempt) nonRetryableMsg(errType, msg string) error {
 	return temporal.NewApplicationErrorWithOptions(msg, errType,
 		temporal.ApplicationErrorOptions{NonRetryable: true})
-}
-
-// redact removes the secret and what was sent for it from text GitHub (or
-// the transport) produced, and keeps it short and on one line.
-func (p *pushAttempt) redact(s string) string {
-	if secret := p.in.Key.Secret.Reveal(); secret != "" {
-		s = strings.ReplaceAll(s, secret, "[REDACTED]")
-	}
-	for _, v := range p.sealed {
-		s = strings.ReplaceAll(s, v, "[REDACTED]")
-	}
-	s = strings.Join(strings.Fields(s), " ")
-	const maxLen = 300
-	if len(s) > maxLen {
-		s = s[:maxLen] + "…"
-	}
-	return s
 }
 
 // --- environment secrets by name ---------------------------------------------

@@ -65,7 +65,9 @@ func (e *ghEnv) activity(t *testing.T, token string, timeout time.Duration, rs R
 		t.Fatal(err)
 	}
 	c.BaseURL = base
-	return NewGitHub(c, testSealer(), rs)
+	act := NewGitHub(c, testSealer(), rs)
+	act.policy = testCallPolicy
+	return act
 }
 
 func pushInput(target model.Target) PushInput {
@@ -97,7 +99,9 @@ func TestGitHubPushTargets(t *testing.T) {
 			scope: "org:acme", maxCalls: 4, visibility: "private"},
 		{name: "organization all", target: model.Target{Kind: model.GitHubOrganization, Organization: "acme", Visibility: "all"},
 			scope: "org:acme", maxCalls: 4, visibility: "all"},
-		{name: "organization selected", scope: "org:acme", maxCalls: 6, visibility: "selected", selected: []string{"acme/api", "acme/web"},
+		// 2 lookups, 2 reads of the secrets' current selection, key, 2 puts,
+		// list, 2 reads of the selection to confirm it.
+		{name: "organization selected", scope: "org:acme", maxCalls: 10, visibility: "selected", selected: []string{"acme/api", "acme/web"},
 			target: model.Target{Kind: model.GitHubOrganization, Organization: "acme", Visibility: "selected", Repositories: []string{"web", "acme/api", "web"}}},
 	}
 	for _, tt := range tests {
@@ -234,9 +238,9 @@ func TestGitHubPushErrors(t *testing.T) {
 			fault: &faults.Rule{Op: "GET ", Status: http.StatusForbidden, RetryAfter: 12 * time.Second, Times: 1}},
 		{name: "403 primary limit", target: repoTarget, wantType: ErrRateLimited, retryable: true, wantDelay: 90 * time.Second,
 			fault: ptr(githubemu.PrimaryRateLimit("secrets", reset, 1))},
-		{name: "503", target: repoTarget, fault: &faults.Rule{Op: "PUT ", Status: 503, Times: 1}},
+		{name: "503 on every try", target: repoTarget, fault: &faults.Rule{Op: "PUT ", Status: 503}},
 		{name: "500 on read-back", target: orgTarget, wrap: failPath(http.MethodGet, "/orgs/acme/actions/secrets", 500)},
-		{name: "timeout", target: repoTarget, timeout: 200 * time.Millisecond, fault: &faults.Rule{Op: "public-key", Delay: 2 * time.Second, Times: 1}},
+		{name: "timeout on every try", target: repoTarget, timeout: 200 * time.Millisecond, fault: &faults.Rule{Op: "public-key", Delay: 2 * time.Second}},
 		{name: "write not visible in read-back", target: repoTarget, wantType: ErrNotConfirmed, retryable: true,
 			fault: &faults.Rule{Op: "PUT /repos/acme/api/actions/secrets/AWS_SECRET_ACCESS_KEY", Status: http.StatusNoContent, Times: 1}},
 	}
@@ -290,18 +294,60 @@ func assertSafeError(t *testing.T, err error, target string) {
 	}
 }
 
-// TestGitHubRateLimitStopsAttempt checks a rate limit ends the attempt at
-// once: no further calls, so the retry waits for NextRetryDelay.
-func TestGitHubRateLimitStopsAttempt(t *testing.T) {
-	env := newGHEnv(t, nil)
-	env.emu.Faults.Add(githubemu.SecondaryRateLimit("PUT ", http.StatusForbidden, 5*time.Second, 1))
-	_, err := env.activity(t, ghToken, 0, pushConfig(model.SecretNames{}, repoTarget)).PushGitHubSecret(context.Background(), pushInput(repoTarget))
-	var ae *temporal.ApplicationError
-	if !errors.As(err, &ae) || ae.Type() != ErrRateLimited {
-		t.Fatalf("got %v", err)
+// TestGitHubRidesOutFailures checks a failed call is repeated in place
+// when that can help: after a short backoff for a 5xx or a timeout, after
+// the provider's own wait for a short rate limit. A rate limit longer than
+// the policy sleeps through ends the attempt at once, with GitHub's wait
+// as NextRetryDelay, and a refusal is never repeated.
+func TestGitHubRidesOutFailures(t *testing.T) {
+	tests := []struct {
+		name      string
+		fault     faults.Rule
+		wantCalls int           // of the attempt
+		wantType  string        // "" for success
+		wantDelay time.Duration // NextRetryDelay of a rate limit, ±2s
+	}{
+		{name: "502 once", fault: faults.Rule{Op: "PUT ", Status: 502, Times: 1}, wantCalls: 5},
+		{name: "500 twice on the read-back", fault: faults.Rule{Op: "GET /repos/acme/api/actions/secrets", Status: 500, Times: 2}, wantCalls: 6},
+		{name: "short secondary limit (403 + Retry-After)", fault: githubemu.SecondaryRateLimit("PUT ", http.StatusForbidden, time.Second, 1), wantCalls: 5},
+		{name: "short 429 + Retry-After", fault: githubemu.SecondaryRateLimit("public-key", http.StatusTooManyRequests, time.Second, 1), wantCalls: 5},
+		{name: "short primary limit", fault: githubemu.PrimaryRateLimit("PUT ", time.Now().Add(time.Second), 1), wantCalls: 5},
+		{name: "long secondary limit", fault: githubemu.SecondaryRateLimit("PUT ", http.StatusForbidden, 10*time.Second, 1),
+			wantCalls: 2, wantType: ErrRateLimited, wantDelay: 10 * time.Second},
+		{name: "long primary limit", fault: githubemu.PrimaryRateLimit("PUT ", time.Now().Add(time.Hour), 1),
+			wantCalls: 2, wantType: ErrRateLimited, wantDelay: time.Hour},
+		{name: "422 is not repeated", fault: faults.Rule{Op: "PUT ", Status: 422, Times: 1}, wantCalls: 2, wantType: ErrUnprocessable},
+		{name: "404 is not repeated", fault: faults.Rule{Op: "public-key", Status: 404, Times: 1}, wantCalls: 1, wantType: ErrNotFound},
+		{name: "plain 403 is not repeated", fault: faults.Rule{Op: "public-key", Status: 403, Times: 1}, wantCalls: 1, wantType: ErrUnauthorized},
 	}
-	if n := env.emu.Faults.Total(); n != 2 {
-		t.Errorf("%d calls, want 2 (key, first put): %v", n, env.emu.Faults.Calls())
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env := newGHEnv(t, nil)
+			env.emu.Faults.Add(tt.fault)
+			res, err := env.activity(t, ghToken, 0, pushConfig(model.SecretNames{}, repoTarget)).PushGitHubSecret(context.Background(), pushInput(repoTarget))
+			if n := env.emu.Faults.Total(); n != tt.wantCalls {
+				t.Errorf("%d calls, want %d: %v", n, tt.wantCalls, env.emu.Faults.Calls())
+			}
+			if tt.wantType == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if res.Calls != tt.wantCalls {
+					t.Errorf("result counts %d calls, want %d", res.Calls, tt.wantCalls)
+				}
+				assertStored(t, env.emu, "acme/api", "AWS_SECRET_ACCESS_KEY", ghKeySecret, time.Time{})
+				return
+			}
+			var ae *temporal.ApplicationError
+			if !errors.As(err, &ae) || ae.Type() != tt.wantType {
+				t.Fatalf("want %s, got %v", tt.wantType, err)
+			}
+			assertSafeError(t, err, repoTarget.String())
+			// The table was built up to a few seconds ago.
+			if d := ae.NextRetryDelay() - tt.wantDelay; d < -5*time.Second || d > 2*time.Second {
+				t.Errorf("NextRetryDelay %v, want ≈%v", ae.NextRetryDelay(), tt.wantDelay)
+			}
+		})
 	}
 }
 

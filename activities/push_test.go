@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"go.temporal.io/sdk/temporal"
 
@@ -16,6 +17,17 @@ const (
 	pushAccount = "123456789012"
 	pushUser    = "ci-deployer"
 )
+
+// testCallPolicy retries failed calls in place quickly, and sleeps through
+// rate limits of up to 5s only, so the error tests see longer ones end the
+// attempt with their NextRetryDelay.
+var testCallPolicy = callPolicy{
+	tries:     3,
+	initial:   time.Millisecond,
+	max:       5 * time.Millisecond,
+	maxWait:   5 * time.Second,
+	heartbeat: time.Second,
+}
 
 // pushConfig is a worker configuration that rotates pushUser's key into
 // targets under names (the defaults when names is zero), and nothing else.

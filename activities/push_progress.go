@@ -1,0 +1,125 @@
+package activities
+
+import (
+	"context"
+	"encoding/json"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"go.temporal.io/sdk/activity"
+
+	"github.com/keyrotor/keyrotor/internal/model"
+)
+
+// PushProgress is what a push attempt records in its heartbeat details
+// after each step it completes, so that the next attempt resumes instead of
+// starting over: a write confirmed for this access key is not sent again.
+// It holds names and IDs only, never the secret nor anything sealed for it.
+type PushProgress struct {
+	Target string `json:"target"` // Target.String()
+	KeyID  string `json:"keyId"`  // the access key being pushed
+	Step   string `json:"step"`   // the last step completed, for people reading history
+	// Written lists the secrets or variables the provider accepted for KeyID.
+	Written []string `json:"written,omitempty"`
+	// PublicKeyID is the GitHub public key the writes were sealed for.
+	PublicKeyID string `json:"publicKeyId,omitempty"`
+	// WriteStart is GitHub's time before the first write: the read-back
+	// looks for updated_at at or after it.
+	WriteStart time.Time `json:"writeStart,omitzero"`
+	// Repositories and RepositoryIDs are a GitHub organization target's
+	// configured repositories and the IDs they resolved to.
+	Repositories  []string `json:"repositories,omitempty"`
+	RepositoryIDs []int64  `json:"repositoryIds,omitempty"`
+}
+
+// resumeProgress returns the progress the previous attempt of this push
+// recorded, or a fresh one when there is none or it was for another target
+// or another key.
+func resumeProgress(ctx context.Context, target, keyID string) *PushProgress {
+	fresh := &PushProgress{Target: target, KeyID: keyID, Step: "start"}
+	if !activity.IsActivity(ctx) || !activity.HasHeartbeatDetails(ctx) {
+		return fresh
+	}
+	var p PushProgress
+	if err := activity.GetHeartbeatDetails(ctx, &p); err != nil || p.Target != target || p.KeyID != keyID {
+		return fresh
+	}
+	return &p
+}
+
+// wrote reports whether name was already written for this key.
+func (p *PushProgress) wrote(name string) bool {
+	return slices.ContainsFunc(p.Written, func(w string) bool { return strings.EqualFold(w, name) })
+}
+
+// markWritten records that name holds the key now.
+func (p *PushProgress) markWritten(name string) {
+	if !p.wrote(name) {
+		p.Written = append(p.Written, name)
+	}
+	p.Step = "wrote " + name
+}
+
+// restart forgets the writes: a read-back that does not show them means
+// someone (or something) changed the target since, so write again.
+func (p *PushProgress) restart(step string) {
+	*p = PushProgress{Target: p.Target, KeyID: p.KeyID, Step: step}
+}
+
+// --- redaction ---------------------------------------------------------------
+
+// maxQuoted bounds how much of a provider's message an error quotes.
+const maxQuoted = 300
+
+// redactor cleans text a provider or a proxy sent back before an error
+// quotes it: every form of the secret (and of anything sealed for it) is
+// replaced first, and only then is the text cut to length, so that a cut
+// can never leave a piece of a secret that straddled it.
+type redactor struct {
+	secrets []model.Secret
+}
+
+// add makes s redacted from now on.
+func (r *redactor) add(s model.Secret) {
+	if s.Reveal() != "" {
+		r.secrets = append(r.secrets, s)
+	}
+}
+
+// clean redacts, puts the text on one line and truncates it.
+func (r *redactor) clean(text string) string {
+	for _, s := range r.secrets {
+		for _, form := range secretForms(s.Reveal()) {
+			text = strings.ReplaceAll(text, form, "[REDACTED]")
+		}
+	}
+	return truncate(strings.Join(strings.Fields(text), " "), maxQuoted)
+}
+
+// secretForms are the ways a secret can appear in an echoed request: as
+// is, JSON-escaped (with or without "\/"), and URL-encoded.
+func secretForms(s string) []string {
+	forms := []string{s}
+	if b, err := json.Marshal(s); err == nil {
+		j := string(b[1 : len(b)-1])
+		forms = append(forms, j, strings.ReplaceAll(j, "/", `\/`))
+	}
+	forms = append(forms, url.QueryEscape(s), url.PathEscape(s))
+	slices.SortFunc(forms, func(a, b string) int { return len(b) - len(a) }) // longest first
+	return slices.Compact(forms)
+}
+
+// truncate cuts s to at most n bytes on a rune boundary.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	cut := n
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "…"
+}

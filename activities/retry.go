@@ -1,0 +1,133 @@
+package activities
+
+import (
+	"context"
+	"math/rand/v2"
+	"time"
+
+	"go.temporal.io/sdk/activity"
+)
+
+// callPolicy is how a push rides out a provider's bad moments inside one
+// activity attempt. Replaying a whole attempt for one 502 costs every call
+// before it again and spends Temporal's backoff; retrying just the failed
+// call, which is idempotent, costs one call.
+type callPolicy struct {
+	tries     int           // calls of one operation on transient errors (5xx, timeouts, resets)
+	initial   time.Duration // first backoff between them, doubled each time,
+	max       time.Duration // up to this, each jittered
+	maxWait   time.Duration // longest rate-limit wait slept in place; longer ones end the attempt
+	heartbeat time.Duration // heartbeat at least this often while waiting
+	margin    time.Duration // a wait must end this long before the attempt's deadline
+}
+
+// defaultCallPolicy suits the workflow's push options (StartToClose 10m,
+// HeartbeatTimeout 1m): a handful of quick retries, rate limits of up to two
+// minutes slept through, a heartbeat every 10s.
+var defaultCallPolicy = callPolicy{
+	tries:     6,
+	initial:   250 * time.Millisecond,
+	max:       5 * time.Second,
+	maxWait:   2 * time.Minute,
+	heartbeat: 10 * time.Second,
+	margin:    15 * time.Second,
+}
+
+// failure is a failed call, judged by the provider's classifier.
+type failure struct {
+	err       error         // the activity error to return when giving up
+	transient bool          // worth calling again after a short backoff
+	wait      time.Duration // > 0: rate limited, the provider asks to wait this long
+}
+
+// caller makes the provider calls of one attempt, retrying each in place
+// as its policy allows, counting every call sent and heartbeating the
+// attempt's progress while it waits.
+type caller struct {
+	policy   callPolicy
+	calls    int
+	progress *PushProgress
+}
+
+// do calls call until it succeeds, fails for good, or the retries are spent.
+func (c *caller) do(ctx context.Context, call func() error, judge func(error) failure) error {
+	backoff := c.policy.initial
+	tries, waited := 0, time.Duration(0)
+	for {
+		c.calls++
+		err := call()
+		if err == nil {
+			return nil
+		}
+		f := judge(err)
+		if ctx.Err() != nil {
+			return f.err
+		}
+		var pause time.Duration
+		switch {
+		case f.wait > 0:
+			if waited+f.wait > c.policy.maxWait || !c.fitsDeadline(ctx, f.wait) {
+				// Temporal waits the rest (NextRetryDelay) without holding a worker slot.
+				return f.err
+			}
+			pause, waited = f.wait, waited+f.wait
+		case f.transient:
+			tries++
+			if tries >= c.policy.tries || !c.fitsDeadline(ctx, backoff) {
+				return f.err
+			}
+			pause, backoff = jitter(backoff), min(2*backoff, c.policy.max)
+		default:
+			return f.err
+		}
+		if c.sleep(ctx, pause) != nil {
+			return f.err
+		}
+	}
+}
+
+// fitsDeadline reports whether a wait of d still leaves the attempt time to
+// make the call before its StartToClose deadline.
+func (c *caller) fitsDeadline(ctx context.Context, d time.Duration) bool {
+	deadline, ok := ctx.Deadline()
+	return !ok || time.Until(deadline) > d+c.policy.margin
+}
+
+// sleep waits d, heartbeating the progress so far at least every
+// policy.heartbeat, and returns early when the attempt is cancelled (a
+// missed heartbeat, the workflow gone, the worker stopping).
+func (c *caller) sleep(ctx context.Context, d time.Duration) error {
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	tick := time.NewTicker(c.policy.heartbeat)
+	defer tick.Stop()
+	c.heartbeat(ctx)
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-timer.C:
+			return nil
+		case <-tick.C:
+			c.heartbeat(ctx)
+		}
+	}
+}
+
+// heartbeat records the attempt's progress, so Temporal knows the attempt
+// is alive and the next attempt can resume after the last completed step.
+// Outside an activity (direct calls in tests) there is nobody to tell.
+func (c *caller) heartbeat(ctx context.Context) {
+	if activity.IsActivity(ctx) && c.progress != nil {
+		activity.RecordHeartbeat(ctx, *c.progress)
+	}
+}
+
+// jitter spreads a backoff over [d/2, d) so that many pushes failing
+// together do not come back together.
+func jitter(d time.Duration) time.Duration {
+	if d <= 1 {
+		return d
+	}
+	return d/2 + rand.N(d/2)
+}
