@@ -48,19 +48,38 @@ func verifyOptions(ctx workflow.Context) workflow.Context {
 	})
 }
 
-// pushOptions bound each target's retries: transient errors (5xx, timeouts)
-// and rate limits (whose Retry-After the activity passes as NextRetryDelay)
-// are retried for a while; a target that still fails is reported as failed
-// and the old key stays active, so giving up never breaks a pipeline.
-func pushOptions(ctx workflow.Context, summary string) workflow.Context {
+// configOptions are for reading the worker's own configuration: no I/O, so
+// a failure is a bug or a missing rotation, and retrying it a few times is
+// plenty.
+func configOptions(ctx workflow.Context) workflow.Context {
+	return workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
+		StartToCloseTimeout: 10 * time.Second,
+		Summary:             "read the rotation from the worker's configuration",
+		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: time.Second, MaximumAttempts: 5},
+	})
+}
+
+// pushOptions give each target a budget of time, not of attempts: outages
+// and rate-limit storms last minutes to hours, a rotation has days, and the
+// old key keeps every pipeline working meanwhile. The activity retries each
+// call in place and waits out short rate limits itself (heartbeating, and
+// resuming from its heartbeat details on the next attempt); longer ones come
+// back as NextRetryDelay. A target that still fails after budget is reported
+// as failed and the old key stays active, so giving up never breaks a
+// pipeline. WaitForCancellation: a push that is told to stop (the new key
+// was revoked, the rotation cancelled) reports back before the rotation
+// moves on, so a revoked key is never written after its replacement.
+func pushOptions(ctx workflow.Context, summary string, budget time.Duration) workflow.Context {
 	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		StartToCloseTimeout: time.Minute,
-		Summary:             summary,
+		ScheduleToCloseTimeout: budget,
+		StartToCloseTimeout:    10 * time.Minute,
+		HeartbeatTimeout:       time.Minute,
+		WaitForCancellation:    true,
+		Summary:                summary,
 		RetryPolicy: &temporal.RetryPolicy{
 			InitialInterval:    2 * time.Second,
 			BackoffCoefficient: 2,
 			MaximumInterval:    2 * time.Minute,
-			MaximumAttempts:    10,
 		},
 	})
 }

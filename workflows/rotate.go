@@ -4,7 +4,6 @@
 package workflows
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -22,7 +21,8 @@ const (
 	WorkflowName = "RotateAccessKey"
 	StatusQuery  = "status"
 	// ErrRotationFailed is the type of the error a failed rotation ends with;
-	// its details hold the final Status.
+	// its details hold the final Status. A cancelled rotation ends with a
+	// CanceledError whose details hold the final Status.
 	ErrRotationFailed = "RotationFailed"
 )
 
@@ -30,9 +30,31 @@ const (
 // with many targets does not trip the providers' secondary rate limits.
 const maxParallelPushes = 4
 
-// RotateInput is the workflow's input: the resolved rotation, never a token.
+// RotateInput is the workflow's input: which user to rotate. Where the key
+// goes (targets, secret names) and how the rotation is paced come from the
+// worker's own configuration, never from here: whoever can start a workflow
+// on the namespace cannot send a fresh key anywhere else.
 type RotateInput struct {
-	Rotation model.Rotation `json:"rotation"`
+	Account string `json:"account,omitempty"`
+	User    string `json:"user,omitempty"`
+	// Digest is model.Rotation.Digest of the starter's configuration; when
+	// it differs from the worker's, the status says so (the worker's wins).
+	Digest string `json:"digest,omitempty"`
+	// Rotation is how earlier releases started a rotation. Only its Account
+	// and User are read now.
+	Rotation model.Rotation `json:"rotation,omitzero"`
+}
+
+// NewRotateInput is the input that starts a rotation of r.
+func NewRotateInput(r model.Rotation) RotateInput {
+	return RotateInput{Account: r.Account, User: r.User, Digest: r.Digest()}
+}
+
+func (in RotateInput) names() (account, user string) {
+	if in.Account == "" && in.User == "" {
+		return in.Rotation.Account, in.Rotation.User
+	}
+	return in.Account, in.User
 }
 
 // RotateResult is the final report of a rotation that ended without error
@@ -44,264 +66,284 @@ type RotateResult struct {
 // Activity receivers: nil pointers are enough to name the methods, the
 // worker registers the real ones.
 var (
+	configActs *activities.Config
 	iamActs    *activities.IAM
 	githubActs *activities.GitHub
 	gitlabActs *activities.GitLab
 )
 
-// errNewKeyRevoked interrupts the retirement of the old key when the new
-// key itself was revoked (it leaked during the rotation).
-var errNewKeyRevoked = errors.New("the new key was revoked")
-
-// errRolledBack ends the rotation after the old key was re-activated.
-var errRolledBack = errors.New("rolled back")
+// explicitStateChange marks rotations run by the explicit state machine
+// below. Rotations recorded before it replay on the frozen earlier code.
+const (
+	explicitStateChange  = "explicit-state"
+	explicitStateVersion = workflow.Version(1)
+)
 
 // RotateAccessKey rotates one IAM user's access key, in runbook order:
 // create, verify, push, wait, deactivate, wait, delete. The old key stays
 // active until every target has confirmed the new one (unless an operator
-// revokes it with mode now).
+// revokes it).
 func RotateAccessKey(ctx workflow.Context, in RotateInput) (RotateResult, error) {
-	r := newRotation(ctx, in.Rotation)
+	if workflow.GetVersion(ctx, explicitStateChange, workflow.DefaultVersion, explicitStateVersion) == workflow.DefaultVersion {
+		return rotateAccessKeyLegacy(ctx, in)
+	}
+	r := newRotation(ctx, in)
 	if err := r.registerHandlers(ctx); err != nil {
 		return RotateResult{}, err
 	}
-	r.startRevoker(ctx)
-
-	if err := r.inspect(ctx); err != nil {
-		return r.fail(ctx, err)
-	}
-	// Create, verify, push.
-	if err := r.rollOutNewKey(ctx); err != nil {
-		return r.fail(ctx, err)
-	}
-	// Wait, deactivate, wait, delete. A revoke of the new key sends the
-	// rotation round again with a fresh key.
-	for {
-		if r.revoked("new") {
-			if err := r.replaceRevokedNewKey(ctx); err != nil {
-				return r.fail(ctx, err)
-			}
-			continue
-		}
-		if r.oldKeyID == "" {
-			break
-		}
-		err := r.retireOldKey(ctx)
-		switch {
-		case errors.Is(err, errRolledBack):
-			return r.end(ctx, PhaseRolledBack, "rolled back: the old key "+r.oldKeyID+" is active again, next to the new key "+r.newKey.ID)
-		case errors.Is(err, errNewKeyRevoked):
-			continue
-		case err != nil:
-			return r.fail(ctx, err)
-		}
-		r.oldKeyID, r.oldOff = "", false
-	}
-	return r.end(ctx, PhaseDone, "rotation complete")
+	return r.run(ctx)
 }
 
-// rotation is the workflow's state. Signal handlers only set fields here;
-// the runbook awaits them.
+// rotation is the workflow's state. Handlers only record requests in req
+// (and revocations in status); next decides, run carries out.
 type rotation struct {
-	in        model.Rotation
-	status    Status
-	inspected bool
-	oldKeyID  string                // the key being retired ("" when none is left)
-	oldOff    bool                  // the key being retired is deactivated
-	newKey    model.SealedAccessKey // its secret sealed: the workflow never holds it in the clear
-	pushedAt  time.Time
+	account, user, digest string
+	cfg                   model.Rotation // from the worker's configuration
+	status                Status
 
-	// Set by signals, consumed by the runbook.
-	upsertPhase    bool  // this run publishes KeyrotorPhase (see searchAttributesVersion)
-	publishedPhase Phase // the KeyrotorPhase last published
+	oldKey, newKey trackedKey
+	sealed         model.SealedAccessKey // the new key, its secret sealed: the workflow never holds it in the clear
+	retired        []string              // keys this rotation deleted
+	createFrom     time.Time             // when Create was first scheduled for the key being created (zero: none is)
+	pushedAt       time.Time
+	done           milestones
+	req            requests
 
-	proceed           bool
-	retry             bool
-	rollback          bool
 	holdingForTargets bool
+	publishedPhase    Phase
 }
 
-func newRotation(ctx workflow.Context, in model.Rotation) *rotation {
-	r := &rotation{in: in, status: newStatus(in)}
+func newRotation(ctx workflow.Context, in RotateInput) *rotation {
+	account, user := in.names()
+	r := &rotation{account: account, user: user, digest: in.Digest, status: newStatus(account, user)}
 	r.status.StartedAt = workflow.Now(ctx)
-	r.upsertPhase = workflow.GetVersion(ctx, searchAttributesChange, workflow.DefaultVersion, searchAttributesVersion) >= searchAttributesVersion
 	return r
 }
 
-func (r *rotation) policy() model.RotationPolicy { return r.in.Policy }
-
-func (r *rotation) registerHandlers(ctx workflow.Context) error {
-	if err := workflow.SetQueryHandlerWithOptions(ctx, StatusQuery, func() (Status, error) {
-		return r.status, nil
-	}, workflow.QueryHandlerOptions{Description: "phase, key IDs, targets, revocations and the current timer of this rotation"}); err != nil {
-		return err
+// run carries out what next decides until the rotation ends.
+func (r *rotation) run(ctx workflow.Context) (RotateResult, error) {
+	for {
+		var err error
+		switch s := r.next(); s {
+		case stepResolve:
+			err = r.resolve(ctx)
+		case stepInspect:
+			err = r.inspect(ctx)
+		case stepRevokeNow:
+			r.revokeNow(r.runCtx(ctx))
+		case stepCancel:
+			return r.cancel(ctx)
+		case stepReplaceNewKey:
+			err = r.replaceNewKey(ctx)
+		case stepCreate:
+			err = r.create(ctx)
+		case stepVerify:
+			err = r.verify(ctx)
+		case stepPush:
+			r.push(ctx)
+		case stepHoldForTargets:
+			r.holdForTargets(ctx)
+		case stepFailTargets:
+			return r.fail(ctx, fmt.Errorf("%d of %d targets failed; both keys stay active so every pipeline keeps working",
+				len(r.status.FailedTargets()), len(r.status.Targets)))
+		case stepGrace:
+			r.wait(ctx, PhaseGrace, "grace period", r.cfg.Policy.GracePeriod, &r.done.graceDone)
+		case stepCheckIdle:
+			err = r.checkIdle(ctx)
+		case stepDeactivateOld:
+			err = r.deactivateOld(ctx)
+		case stepRollback:
+			if err = r.rollBack(ctx); err == nil {
+				return r.end(ctx, PhaseRolledBack, "rolled back: the old key "+r.oldKey.ID+" is active again, next to the new key "+r.newKey.ID)
+			}
+		case stepWaitToDelete:
+			r.wait(ctx, PhaseWaitingToDelete, "delete the deactivated key", r.cfg.Policy.DeleteAfter, &r.done.deleteWaitDone)
+		case stepDeleteOld:
+			err = r.deleteOld(ctx)
+		case stepDone:
+			return r.end(ctx, PhaseDone, "rotation complete")
+		default:
+			return r.fail(ctx, fmt.Errorf("internal error: no handler for step %q", s))
+		}
+		if err != nil && !r.cancelled(ctx) {
+			return r.fail(ctx, err)
+		}
 	}
-	r.registerSignals(ctx)
-	return nil
 }
 
-// --- the steps ----------------------------------------------------------
+// cancelled notes a cancel of the workflow (from `temporal workflow cancel`
+// or the Web UI) and reports whether one happened: every wait and activity
+// then returns at once, and next turns to the cleanup.
+func (r *rotation) cancelled(ctx workflow.Context) bool {
+	if ctx.Err() != nil {
+		r.req.cancel = true
+	}
+	return r.req.cancel
+}
+
+// runCtx is ctx, or once the rotation is cancelled a context that is not,
+// so the cleanup can still call IAM.
+func (r *rotation) runCtx(ctx workflow.Context) workflow.Context {
+	if ctx.Err() == nil {
+		return ctx
+	}
+	dctx, _ := workflow.NewDisconnectedContext(ctx)
+	return dctx
+}
+
+// --- the runbook's steps ---------------------------------------------------
+
+func (r *rotation) resolve(ctx workflow.Context) error {
+	var res activities.ResolveRotationResult
+	err := workflow.ExecuteLocalActivity(configOptions(ctx), configActs.ResolveRotation,
+		activities.ResolveRotationInput{Account: r.account, User: r.user, Digest: r.digest}).Get(ctx, &res)
+	if err != nil {
+		return err
+	}
+	r.cfg = res.Rotation
+	r.status.Targets = targetStatuses(res.Rotation)
+	r.done.resolved = true
+	if res.Drift != "" {
+		r.notice(ctx, res.Drift)
+	}
+	return nil
+}
 
 func (r *rotation) inspect(ctx workflow.Context) error {
 	r.setPhase(ctx, PhaseInspecting, "listing the user's access keys")
 	var res activities.InspectKeysResult
-	err := workflow.ExecuteLocalActivity(iamOptions(ctx, "inspect keys of "+r.in.User), iamActs.InspectKeys,
-		activities.InspectKeysInput{Account: r.in.Account, User: r.in.User}).Get(ctx, &res)
+	err := workflow.ExecuteLocalActivity(iamOptions(ctx, "inspect keys of "+r.user), iamActs.InspectKeys,
+		activities.InspectKeysInput{Account: r.account, User: r.user}).Get(ctx, &res)
 	if err != nil {
 		return err
 	}
 	for _, id := range res.DeletedInactive {
 		r.event(ctx, "deleted leftover inactive key "+id)
 	}
-	if res.ActiveKey != nil {
-		r.oldKeyID = res.ActiveKey.ID
-		r.status.OldKeyID = res.ActiveKey.ID
-		r.status.OldKeyCreatedAt = &res.ActiveKey.CreatedAt
-		r.event(ctx, "old key is "+res.ActiveKey.ID)
+	if k := res.ActiveKey; k != nil {
+		createdAt := k.CreatedAt
+		r.oldKey = trackedKey{ID: k.ID, State: keyActive, CreatedAt: &createdAt}
+		r.status.OldKeyID, r.status.OldKeyCreatedAt = k.ID, &createdAt
+		r.event(ctx, "old key is "+k.ID)
 	}
-	r.inspected = true
+	r.done.inspected = true
 	r.resolveRevocations(ctx)
 	return nil
 }
 
-// rollOutNewKey creates the new key, verifies it and pushes it to every
-// target. If targets fail for good, the rotation fails with both keys
-// active, unless the old key is revoked: then it holds for a retry.
-func (r *rotation) rollOutNewKey(ctx workflow.Context) error {
-	if err := r.create(ctx); err != nil {
-		return err
-	}
-	if err := r.verify(ctx); err != nil {
-		return r.discardNewKey(ctx, err)
-	}
-	return r.pushUntilConfirmed(ctx)
-}
-
 func (r *rotation) create(ctx workflow.Context) error {
 	r.setPhase(ctx, PhaseCreating, "creating the new key")
-	in := activities.CreateAccessKeyInput{Account: r.in.Account, User: r.in.User}
-	// Every key this rotation knows of; anything else is a stray from a
-	// lost attempt. (The current new key is known too when it is being
-	// replaced after a revoke.)
-	for _, id := range []string{r.oldKeyID, r.newKey.ID} {
-		if id != "" {
-			in.KnownKeyIDs = append(in.KnownKeyIDs, id)
-		}
+	if r.createFrom.IsZero() {
+		r.createFrom = workflow.Now(ctx)
+	}
+	in := activities.CreateAccessKeyInput{Account: r.account, User: r.user, NotBefore: r.createFrom}
+	if r.oldKey.exists() {
+		in.KnownKeyIDs = []string{r.oldKey.ID}
 	}
 	var res activities.CreateAccessKeyResult
-	if err := workflow.ExecuteLocalActivity(iamOptions(ctx, "create a key for "+r.in.User), iamActs.CreateAccessKey, in).Get(ctx, &res); err != nil {
+	if err := workflow.ExecuteLocalActivity(iamOptions(ctx, "create a key for "+r.user), iamActs.CreateAccessKey, in).Get(ctx, &res); err != nil {
 		return err
 	}
 	for _, id := range res.DeletedStray {
-		r.event(ctx, "deleted stray key "+id+" left by a lost attempt")
+		r.event(ctx, "deleted stray key "+id+" left by a lost attempt of this rotation")
 	}
-	r.newKey = res.Key
-	r.status.NewKeyID = res.Key.ID
-	r.status.NewKeyCreatedAt = &res.CreatedAt
+	createdAt := res.CreatedAt
+	r.newKey = trackedKey{ID: res.Key.ID, State: keyActive, CreatedAt: &createdAt}
+	r.sealed = res.Key
+	r.createFrom = time.Time{}
+	r.status.NewKeyID, r.status.NewKeyCreatedAt = res.Key.ID, &createdAt
 	r.event(ctx, "created new key "+res.Key.ID)
 	r.resolveRevocations(ctx)
 	return nil
 }
 
+// verify checks the new key with STS. A key that never works is deleted,
+// so a failed verify leaves the user exactly as it found them.
 func (r *rotation) verify(ctx workflow.Context) error {
 	r.setPhase(ctx, PhaseVerifying, "checking the new key with STS")
 	var res activities.VerifyAccessKeyResult
 	err := workflow.ExecuteLocalActivity(verifyOptions(ctx), iamActs.VerifyAccessKey,
-		activities.VerifyAccessKeyInput{Account: r.in.Account, User: r.in.User, Key: r.newKey}).Get(ctx, &res)
-	if err != nil {
+		activities.VerifyAccessKeyInput{Account: r.account, User: r.user, Key: r.sealed}).Get(ctx, &res)
+	if err == nil {
+		r.done.verified = true
+		r.event(ctx, "new key signs as "+res.ARN)
+		return nil
+	}
+	if r.cancelled(ctx) {
 		return err
 	}
-	r.event(ctx, "new key signs as "+res.ARN)
-	return nil
-}
-
-// discardNewKey deletes a new key that never worked, so a failed verify
-// leaves the user exactly as it found them.
-func (r *rotation) discardNewKey(ctx workflow.Context, cause error) error {
-	err := workflow.ExecuteLocalActivity(iamOptions(ctx, "delete the unusable new key"), iamActs.DeleteAccessKey,
-		r.keyInput(r.newKey.ID)).Get(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("new key %s failed verification (%s) and could not be deleted: %w", r.newKey.ID, message(cause), err)
+	if derr := r.deleteKey(ctx, &r.newKey, "delete the unusable new key"); derr != nil {
+		return fmt.Errorf("new key %s failed verification (%s) and could not be deleted: %w", r.newKey.ID, message(err), derr)
 	}
 	r.event(ctx, "deleted the new key "+r.newKey.ID+": it failed verification")
-	return cause
-}
-
-// pushUntilConfirmed pushes to every target. When targets fail for good
-// while the old key is revoked, ending the rotation would leave a leaked key
-// alive, so it holds instead: retry re-pushes the failed targets, proceed
-// goes on without them.
-func (r *rotation) pushUntilConfirmed(ctx workflow.Context) error {
-	r.setPhase(ctx, PhasePushing, fmt.Sprintf("pushing the new key to %d targets", len(r.in.Targets)))
-	for i := range r.status.Targets {
-		r.status.Targets[i] = TargetStatus{Target: r.status.Targets[i].Target, Kind: r.status.Targets[i].Kind, State: TargetPending}
-	}
-	for {
-		r.push(ctx)
-		failed := r.status.FailedTargets()
-		if len(failed) == 0 {
-			r.event(ctx, "every target confirmed the new key")
-			return nil
-		}
-		err := fmt.Errorf("%d of %d targets failed; both keys stay active so every pipeline keeps working", len(failed), len(r.in.Targets))
-		if !r.revoked("old") {
-			return err
-		}
-		if !r.holdForTargets(ctx, len(failed)) {
-			r.event(ctx, "going on without the failed targets, as requested")
-			return nil
-		}
-	}
-}
-
-// holdForTargets waits for retry (true) or proceed (false).
-func (r *rotation) holdForTargets(ctx workflow.Context, failed int) bool {
-	r.holdingForTargets = true
-	defer func() { r.holdingForTargets = false }()
-	r.hold(ctx, fmt.Sprintf("%d targets failed while the old key is revoked; fix them and send retry, or send proceed to revoke the old key anyway", failed),
-		func() bool { return r.retry })
-	if r.retry {
-		r.retry = false
-		r.setPhase(ctx, PhasePushing, "re-pushing the failed targets")
-		return true
-	}
-	return false
+	return err
 }
 
 // push writes the new key to every target not yet confirmed, at most
-// maxParallelPushes at a time.
+// maxParallelPushes at a time. It stops early, letting the pushes in flight
+// settle first, when the new key is revoked or the rotation cancelled; a key
+// revoked with mode now is deactivated at once, while the pushes go on.
 func (r *rotation) push(ctx workflow.Context) {
+	r.req.retry = false
 	var todo []int
-	for i, ts := range r.status.Targets {
-		if ts.State != TargetConfirmed {
+	for i := range r.status.Targets {
+		if ts := &r.status.Targets[i]; ts.State != TargetConfirmed {
+			ts.State, ts.Error = TargetPending, ""
 			todo = append(todo, i)
 		}
 	}
-	sel := workflow.NewSelector(ctx)
+	r.setPhase(ctx, PhasePushing, fmt.Sprintf("pushing the new key to %d of %d targets", len(todo), len(r.status.Targets)))
+	pushCtx, stopPushes := workflow.WithCancel(ctx)
+	stopping := func() bool { return r.req.cancel || r.newKeyRevoked() }
 	running, next := 0, 0
-	start := func(i int) {
-		t := r.in.Targets[i]
-		r.status.Targets[i].State = TargetPushing
-		in := activities.PushInput{Account: r.in.Account, User: r.in.User, Target: t, Key: r.newKey}
-		f := workflow.ExecuteActivity(pushOptions(ctx, "push to "+t.String()), pushActivity(t), in)
-		running++
-		sel.AddFuture(f, func(f workflow.Future) {
-			running--
-			var res activities.PushResult
-			r.recordPush(ctx, i, f.Get(ctx, &res))
-		})
-	}
-	for ; next < len(todo) && running < maxParallelPushes; next++ {
-		start(todo[next])
-	}
-	for running > 0 {
-		sel.Select(ctx)
-		if next < len(todo) {
-			start(todo[next])
+	for {
+		for next < len(todo) && running < maxParallelPushes && !stopping() {
+			i := todo[next]
 			next++
+			running++
+			f := r.startPush(pushCtx, i)
+			workflow.Go(ctx, func(gctx workflow.Context) {
+				var res activities.PushResult
+				err := f.Get(gctx, &res)
+				running--
+				r.recordPush(gctx, i, err)
+			})
+		}
+		if running == 0 && (next == len(todo) || stopping()) {
+			break
+		}
+		err := workflow.Await(ctx, func() bool {
+			return running == 0 || (running < maxParallelPushes && next < len(todo)) || stopping() || r.revokeNowDue() != nil
+		})
+		if err != nil || r.cancelled(ctx) || stopping() {
+			stopPushes()
+			r.settle(ctx, func() bool { return running == 0 })
+			break
+		}
+		if r.revokeNowDue() != nil {
+			r.revokeNow(ctx)
 		}
 	}
-	r.pushedAt = workflow.Now(ctx)
+	if r.status.ConfirmedTargets() == len(r.status.Targets) {
+		r.done.pushed = true
+		r.pushedAt = workflow.Now(ctx)
+		r.event(ctx, "every target confirmed the new key")
+	}
+}
+
+func (r *rotation) startPush(ctx workflow.Context, i int) workflow.Future {
+	t := r.cfg.Targets[i]
+	r.status.Targets[i].State = TargetPushing
+	in := activities.PushInput{Account: r.account, User: r.user, Target: t, Key: r.sealed}
+	return workflow.ExecuteActivity(pushOptions(ctx, "push to "+t.String(), r.cfg.Policy.PushRetryBudget()), pushActivity(t), in)
+}
+
+// settle waits, whatever happened to ctx, until done holds: pushes that were
+// asked to stop report back before the rotation moves on, so no write of a
+// revoked key can land after its replacement.
+func (r *rotation) settle(ctx workflow.Context, done func() bool) {
+	dctx, _ := workflow.NewDisconnectedContext(ctx)
+	_ = workflow.Await(dctx, done) // a disconnected context is never cancelled
 }
 
 func pushActivity(t model.Target) any {
@@ -313,242 +355,261 @@ func pushActivity(t model.Target) any {
 
 func (r *rotation) recordPush(ctx workflow.Context, i int, err error) {
 	ts := &r.status.Targets[i]
-	if err != nil {
-		ts.State = TargetFailed
-		ts.Error = message(err)
+	var canceled *temporal.CanceledError
+	switch {
+	case errors.As(err, &canceled):
+		ts.State = TargetPending
+		r.event(ctx, "push to "+ts.Target+" stopped")
+	case err != nil:
+		ts.State, ts.Error = TargetFailed, message(err)
 		r.event(ctx, "push to "+ts.Target+" failed: "+ts.Error)
-		return
+	default:
+		now := workflow.Now(ctx)
+		ts.State, ts.Error, ts.ConfirmedAt = TargetConfirmed, "", &now
+		r.event(ctx, ts.Target+" confirmed the new key")
 	}
-	now := workflow.Now(ctx)
-	ts.State, ts.Error, ts.ConfirmedAt = TargetConfirmed, "", &now
-	r.event(ctx, ts.Target+" confirmed the new key")
 }
 
-// retireOldKey waits out the grace period, checks that the old key is idle,
-// deactivates it, waits deleteAfter and deletes it. A revocation of the old
-// key skips the waits and the idle check; a revocation of the new key
-// interrupts with errNewKeyRevoked; a rollback during the wait before
-// deletion re-activates the old key and ends with errRolledBack.
-func (r *rotation) retireOldKey(ctx workflow.Context) error {
-	p := r.policy()
-	if !r.revoked("old") {
-		r.wait(ctx, PhaseGrace, "grace period", p.GracePeriod)
+// holdForTargets holds while targets failed and the old key is revoked:
+// ending would leave a revoked key alive. Retry re-pushes the failed targets
+// (next sees req.retry); proceed goes on without them.
+func (r *rotation) holdForTargets(ctx workflow.Context) {
+	r.holdingForTargets = true
+	defer func() { r.holdingForTargets = false }()
+	failed := len(r.status.FailedTargets())
+	reason := fmt.Sprintf("%d targets failed while the old key %s is revoked; fix them and send retry, or send proceed to retire the old key without them", failed, r.oldKey.ID)
+	if r.hold(ctx, reason, func() bool { return r.req.retry || r.req.cancel || r.revokeNowDue() != nil || r.newKeyRevoked() }) {
+		r.done.pushed = true
+		r.pushedAt = workflow.Now(ctx)
+		r.event(ctx, "going on without the failed targets, as requested")
 	}
-	if r.revoked("new") {
-		return errNewKeyRevoked
-	}
-	if !r.revoked("old") {
-		if err := r.awaitOldKeyIdle(ctx); err != nil {
-			return err
-		}
-	}
-	if r.revoked("new") {
-		return errNewKeyRevoked
-	}
-	if err := r.changeOldKey(ctx, PhaseDeactivating, "deactivate", iamActs.DeactivateAccessKey); err != nil {
-		return err
-	}
-	if !r.revoked("old") {
-		r.wait(ctx, PhaseWaitingToDelete, "delete the deactivated key", p.DeleteAfter)
-	}
-	if r.rollback {
-		return r.rollBack(ctx)
-	}
-	if err := r.changeOldKey(ctx, PhaseDeleting, "delete", iamActs.DeleteAccessKey); err != nil {
-		return err
-	}
-	r.markRevocations(r.oldKeyID, RevocationDone)
-	return nil
 }
 
-// awaitOldKeyIdle makes sure nothing still uses the old key before it is
+// checkIdle makes sure nothing still uses the old key before it is
 // deactivated: a use after the push means some pipeline did not pick up the
 // new key. It re-checks a bounded number of times, then holds until an
 // operator sends proceed (or revokes the old key).
-func (r *rotation) awaitOldKeyIdle(ctx workflow.Context) error {
-	p := r.policy()
+func (r *rotation) checkIdle(ctx workflow.Context) error {
+	p := r.cfg.Policy
 	if !p.RequireOldKeyIdle {
+		r.done.idleDone = true
 		return nil
 	}
+	checks := max(p.IdleChecks, 1)
 	for check := 1; ; check++ {
-		r.setPhase(ctx, PhaseCheckingIdle, fmt.Sprintf("checking that the old key is idle (check %d of %d)", check, max(p.IdleChecks, 1)))
+		r.setPhase(ctx, PhaseCheckingIdle, fmt.Sprintf("checking that the old key is idle (check %d of %d)", check, checks))
 		var res activities.KeyLastUsedResult
 		err := workflow.ExecuteLocalActivity(iamOptions(ctx, "check when the old key was last used"), iamActs.GetAccessKeyLastUsed,
-			r.keyInput(r.oldKeyID)).Get(ctx, &res)
+			r.keyInput(r.oldKey.ID)).Get(ctx, &res)
 		if err != nil {
 			return err
 		}
 		if res.LastUsed == nil || !res.LastUsed.After(r.pushedAt) {
+			r.done.idleDone = true
 			r.event(ctx, "old key is idle since the push")
 			return nil
 		}
-		usedBy := fmt.Sprintf("old key %s was used at %s (%s) after the push finished", r.oldKeyID, res.LastUsed.UTC().Format("2006-01-02 15:04:05Z"), res.Service)
-		if r.proceed || check >= p.IdleChecks {
-			r.hold(ctx, usedBy+": something still holds it; send proceed to deactivate it anyway", nil)
+		usedBy := fmt.Sprintf("old key %s was used at %s (%s) after the push finished", r.oldKey.ID, res.LastUsed.UTC().Format("2006-01-02 15:04:05Z"), res.Service)
+		if check >= checks {
+			r.done.idleDone = r.hold(ctx, usedBy+": something still holds it; send proceed to deactivate it anyway", r.waitCutShort)
 			return nil
 		}
 		r.event(ctx, usedBy)
-		r.wait(ctx, PhaseCheckingIdle, "re-check that the old key is idle", p.IdleRecheck)
-		if r.revoked("old") || r.revoked("new") {
+		var elapsed bool
+		switch r.wait(ctx, PhaseCheckingIdle, "re-check that the old key is idle", p.IdleRecheck, &elapsed) {
+		case waitProceeded:
+			r.done.idleDone = true
+			return nil
+		case waitInterrupted:
 			return nil
 		}
 	}
 }
 
-// changeOldKey deactivates or deletes the old key.
-func (r *rotation) changeOldKey(ctx workflow.Context, phase Phase, verb string, act func(context.Context, activities.KeyInput) (activities.KeyChangeResult, error)) error {
-	r.setPhase(ctx, phase, strings.TrimSuffix(verb, "e")+"ing the old key "+r.oldKeyID)
-	var res activities.KeyChangeResult
-	if err := workflow.ExecuteLocalActivity(iamOptions(ctx, verb+" the old key"), act, r.keyInput(r.oldKeyID)).Get(ctx, &res); err != nil {
+func (r *rotation) deactivateOld(ctx workflow.Context) error {
+	r.setPhase(ctx, PhaseDeactivating, "deactivating the old key "+r.oldKey.ID)
+	if err := r.deactivate(ctx, &r.oldKey, "deactivate the old key"); err != nil {
 		return err
 	}
-	r.event(ctx, pastTense(verb)+" the old key "+r.oldKeyID+alreadySuffix(res.AlreadyDone))
-	r.oldOff = verb != "re-activate"
+	r.markRevocations(r.oldKey.ID, RevocationDeactivated, "")
 	return nil
 }
 
-func pastTense(verb string) string {
-	if verb == "delete" {
-		return "deleted"
-	}
-	return verb + "d"
+func (r *rotation) deleteOld(ctx workflow.Context) error {
+	r.setPhase(ctx, PhaseDeleting, "deleting the old key "+r.oldKey.ID)
+	return r.deleteKey(ctx, &r.oldKey, "delete the old key")
 }
 
 // rollBack re-activates the deactivated old key: both keys are active again.
 func (r *rotation) rollBack(ctx workflow.Context) error {
-	r.rollback = false
-	if err := r.changeOldKey(ctx, PhaseRollingBack, "re-activate", iamActs.ActivateAccessKey); err != nil {
-		return err
-	}
-	return errRolledBack
-}
-
-// replaceRevokedNewKey handles a new key that leaked during the rotation:
-// it is deleted and another one rolled out, without ever leaving the user
-// with no working key and without needing a third key.
-func (r *rotation) replaceRevokedNewKey(ctx workflow.Context) error {
-	leaked := r.newKey.ID
-	r.event(ctx, "the new key "+leaked+" was revoked: replacing it")
-	if r.oldKeyID != "" && !r.oldOff {
-		// The old key still serves every pipeline: delete the leaked key
-		// first to make room, then roll out another.
-		if err := r.deleteKey(ctx, leaked, "delete the revoked new key"); err != nil {
-			return err
-		}
-		r.markRevocations(leaked, RevocationDone)
-		r.newKey = model.SealedAccessKey{}
-		return r.rollOutNewKey(ctx)
-	}
-	// The old key is already off (or gone): remove it to make room, roll out
-	// another key, and retire the leaked one at once.
-	if r.oldKeyID != "" {
-		if err := r.deleteKey(ctx, r.oldKeyID, "delete the deactivated old key"); err != nil {
-			return err
-		}
-		r.markRevocations(r.oldKeyID, RevocationDone)
-	}
-	if err := r.rollOutNewKey(ctx); err != nil {
-		return err
-	}
-	r.oldKeyID, r.oldOff = leaked, false
-	r.status.OldKeyID = leaked
-	r.event(ctx, "the revoked key "+leaked+" is now the key to retire")
-	for i := range r.status.Revocations {
-		if rv := &r.status.Revocations[i]; rv.AccessKeyID == leaked && rv.State != RevocationRejected {
-			rv.Which = "old"
-		}
-	}
-	return nil
-}
-
-func (r *rotation) deleteKey(ctx workflow.Context, keyID, what string) error {
+	r.req.rollback = false
+	r.setPhase(ctx, PhaseRollingBack, "re-activating the old key "+r.oldKey.ID)
 	var res activities.KeyChangeResult
-	if err := workflow.ExecuteLocalActivity(iamOptions(ctx, what), iamActs.DeleteAccessKey, r.keyInput(keyID)).Get(ctx, &res); err != nil {
+	if err := workflow.ExecuteLocalActivity(iamOptions(ctx, "re-activate the old key"), iamActs.ActivateAccessKey, r.keyInput(r.oldKey.ID)).Get(ctx, &res); err != nil {
 		return err
 	}
-	r.event(ctx, "deleted "+keyID+" ("+what+")"+alreadySuffix(res.AlreadyDone))
+	r.oldKey.State = keyActive
+	r.event(ctx, "re-activated the old key "+r.oldKey.ID+alreadySuffix(res.AlreadyDone))
 	return nil
 }
 
-// startRevoker deactivates keys revoked with mode now as soon as they are
-// known, whatever the runbook is doing at the time (it may be waiting on a
-// push). It runs beside the runbook because the runbook cannot stop in the
-// middle of a step.
-func (r *rotation) startRevoker(ctx workflow.Context) {
-	workflow.Go(ctx, func(ctx workflow.Context) {
-		for {
-			var rv *Revocation
-			_ = workflow.Await(ctx, func() bool {
-				rv = r.nextImmediateRevocation()
-				return rv != nil
-			})
-			keyID := rv.AccessKeyID
-			var res activities.KeyChangeResult
-			err := workflow.ExecuteLocalActivity(iamOptions(ctx, "deactivate the revoked key now"), iamActs.DeactivateAccessKey, r.keyInput(keyID)).Get(ctx, &res)
-			if err != nil {
-				rv.State, rv.Error = RevocationRejected, "could not deactivate: "+message(err)
-				r.notice(ctx, "revoke of "+keyID+" failed: "+rv.Error)
-				continue
-			}
-			r.markRevocations(keyID, RevocationDeactivated)
-			if keyID == r.oldKeyID {
-				r.oldOff = true
-			}
-			r.event(ctx, "deactivated the revoked key "+keyID+" at once (mode now)")
+// replaceNewKey handles a new key that leaked during the rotation: it is
+// deleted and another one rolled out, without ever leaving the user with no
+// working key (unless an operator deactivated them with mode now) and
+// without needing a third key.
+func (r *rotation) replaceNewKey(ctx workflow.Context) error {
+	leaked := r.newKey
+	r.event(ctx, "the new key "+leaked.ID+" was revoked: replacing it")
+	if r.oldKey.active() {
+		// The old key still serves every pipeline that has not moved yet:
+		// delete the leaked key to make room, then roll out another.
+		if err := r.deleteKey(ctx, &r.newKey, "delete the revoked new key"); err != nil {
+			return err
 		}
-	})
-}
-
-func (r *rotation) nextImmediateRevocation() *Revocation {
-	for i := range r.status.Revocations {
-		rv := &r.status.Revocations[i]
-		if rv.Mode == RevokeModeNow && rv.State == RevocationAccepted {
-			return rv
+	} else {
+		// The old key is off or gone: remove it to make room. The leaked
+		// key keeps the pipelines that hold it going until its replacement
+		// is confirmed, then it is retired at once (it is revoked).
+		if r.oldKey.exists() {
+			if err := r.deleteKey(ctx, &r.oldKey, "delete the deactivated old key to make room"); err != nil {
+				return err
+			}
 		}
+		r.oldKey = leaked
+		r.status.OldKeyID, r.status.OldKeyCreatedAt = leaked.ID, leaked.CreatedAt
+		for i := range r.status.Revocations {
+			if rv := &r.status.Revocations[i]; rv.AccessKeyID == leaked.ID {
+				rv.Which = "old"
+			}
+		}
+		r.event(ctx, "the revoked key "+leaked.ID+" is now the key to retire")
+	}
+	r.newKey, r.sealed = trackedKey{}, model.SealedAccessKey{}
+	r.status.NewKeyID, r.status.NewKeyCreatedAt = "", nil
+	r.done.verified, r.done.pushed, r.done.graceDone, r.done.idleDone, r.done.deleteWaitDone = false, false, false, false, false
+	for i := range r.status.Targets {
+		ts := &r.status.Targets[i]
+		ts.State, ts.Error, ts.ConfirmedAt = TargetPending, "", nil
 	}
 	return nil
 }
 
-// --- waiting --------------------------------------------------------------
+// revokeNow deactivates a key revoked with mode now. It runs whenever one is
+// due, even in the middle of the pushes.
+func (r *rotation) revokeNow(ctx workflow.Context) {
+	k := r.revokeNowDue()
+	if k == nil {
+		return
+	}
+	id := k.ID
+	if err := r.deactivate(ctx, k, "deactivate the revoked key now"); err != nil {
+		if r.cancelled(ctx) && ctx.Err() != nil {
+			return // the cleanup deactivates it
+		}
+		r.markRevocations(id, RevocationFailed, "could not deactivate: "+message(err))
+		r.notice(ctx, "revoke of "+id+" failed: could not deactivate: "+message(err))
+		return
+	}
+	r.markRevocations(id, RevocationDeactivated, "")
+	r.event(ctx, "deactivated the revoked key "+id+" at once (mode now)")
+}
 
-// wait sleeps on a durable timer. proceed cuts it short, and so does any
-// revocation, which changes what the runbook does next.
-func (r *rotation) wait(ctx workflow.Context, phase Phase, what string, d time.Duration) {
+// --- key changes ---------------------------------------------------------------
+
+func (r *rotation) deactivate(ctx workflow.Context, k *trackedKey, what string) error {
+	var res activities.KeyChangeResult
+	if err := workflow.ExecuteLocalActivity(iamOptions(ctx, what), iamActs.DeactivateAccessKey, r.keyInput(k.ID)).Get(ctx, &res); err != nil {
+		return err
+	}
+	k.State = keyInactive
+	r.event(ctx, "deactivated "+k.ID+" ("+what+")"+alreadySuffix(res.AlreadyDone))
+	return nil
+}
+
+// deleteKey deletes the key and closes its revocations: a deleted key is
+// revoked for good.
+func (r *rotation) deleteKey(ctx workflow.Context, k *trackedKey, what string) error {
+	var res activities.KeyChangeResult
+	if err := workflow.ExecuteLocalActivity(iamOptions(ctx, what), iamActs.DeleteAccessKey, r.keyInput(k.ID)).Get(ctx, &res); err != nil {
+		return err
+	}
+	k.State = keyDeleted
+	r.retired = append(r.retired, k.ID)
+	r.markRevocations(k.ID, RevocationDone, "")
+	r.event(ctx, "deleted "+k.ID+" ("+what+")"+alreadySuffix(res.AlreadyDone))
+	return nil
+}
+
+func (r *rotation) keyInput(keyID string) activities.KeyInput {
+	return activities.KeyInput{Account: r.account, User: r.user, AccessKeyID: keyID}
+}
+
+// --- waiting ---------------------------------------------------------------------
+
+// waitResult says how a wait ended.
+type waitResult int
+
+const (
+	waitElapsed     waitResult = iota // the timer fired
+	waitProceeded                     // an operator sent proceed
+	waitInterrupted                   // something changed what comes next (revoke, rollback, cancel)
+)
+
+// wait sleeps on a durable timer; done is set when the wait is over (timer
+// or proceed). Anything that changes what next decides cuts it short.
+func (r *rotation) wait(ctx workflow.Context, phase Phase, what string, d time.Duration, done *bool) waitResult {
 	r.setPhase(ctx, phase, fmt.Sprintf("waiting %s: %s", d, what))
 	if d <= 0 {
-		return
+		*done = true
+		return waitElapsed
 	}
 	until := workflow.Now(ctx).Add(d)
 	r.status.Waiting, r.status.WaitUntil = what, &until
 	defer func() { r.status.Waiting, r.status.WaitUntil = "", nil }()
-	r.proceed = false
-	interrupted, _ := workflow.AwaitWithOptions(ctx, workflow.AwaitOptions{
+	cut, err := workflow.AwaitWithOptions(ctx, workflow.AwaitOptions{
 		Timeout:      d,
 		TimerOptions: workflow.TimerOptions{Summary: what},
-	}, func() bool { return r.proceed || r.rollback || r.revoked("old") || r.revoked("new") })
-	if interrupted {
-		r.proceed = false
+	}, r.waitCutShort)
+	switch {
+	case err != nil:
+		r.cancelled(ctx)
+		return waitInterrupted
+	case !cut:
+		*done = true
+		return waitElapsed
+	case r.req.proceed:
+		r.req.proceed = false
+		*done = true
 		r.event(ctx, "cut the wait short: "+what)
+		return waitProceeded
 	}
+	r.event(ctx, "interrupted the wait: "+what)
+	return waitInterrupted
 }
 
-// hold stops the rotation in a visible state until an operator sends
-// proceed (or also, when given, until orUntil holds). A revocation ends a
-// hold too.
-func (r *rotation) hold(ctx workflow.Context, reason string, orUntil func() bool) {
+// hold stops the rotation in a visible state until an operator sends proceed
+// (true) or until cut holds (false).
+func (r *rotation) hold(ctx workflow.Context, reason string, cut func() bool) bool {
 	r.status.HeldReason = reason
 	r.setPhase(ctx, PhaseHolding, "holding: "+reason)
-	_ = workflow.Await(ctx, func() bool {
-		return r.proceed || (orUntil != nil && orUntil()) || (orUntil == nil && (r.revoked("old") || r.revoked("new")))
-	})
-	r.proceed = false
-	r.status.HeldReason = ""
+	defer func() { r.status.HeldReason = "" }()
+	if err := workflow.Await(ctx, func() bool { return r.req.proceed || cut() }); err != nil {
+		r.cancelled(ctx)
+		return false
+	}
+	if !r.req.proceed {
+		return false
+	}
+	r.req.proceed = false
+	return true
 }
 
-// --- endings and bookkeeping ---------------------------------------------
+// --- endings -----------------------------------------------------------------------
 
 // end finishes the rotation without error.
 func (r *rotation) end(ctx workflow.Context, phase Phase, msg string) (RotateResult, error) {
+	r.closeRevocations(ctx, "the rotation ended before the key it names existed")
+	r.status.Left = r.describeKeys()
 	r.setPhase(ctx, phase, msg)
 	return RotateResult{Status: r.status}, nil
 }
@@ -556,23 +617,98 @@ func (r *rotation) end(ctx workflow.Context, phase Phase, msg string) (RotateRes
 // fail ends the rotation as failed, with the final status in the error's
 // details so the starter can print the report.
 func (r *rotation) fail(ctx workflow.Context, err error) (RotateResult, error) {
+	dctx := r.runCtx(ctx)
+	r.closeRevocations(dctx, "the rotation failed before the key it names existed")
 	r.status.Error = message(err)
-	r.setPhase(ctx, PhaseFailed, r.status.Error)
+	r.status.Left = r.describeKeys()
+	r.setPhase(dctx, PhaseFailed, r.status.Error)
 	return RotateResult{}, temporal.NewNonRetryableApplicationError(r.status.Error, ErrRotationFailed, err, r.status)
 }
+
+// cancel cleans up after the workflow was cancelled, in a context that is
+// not: a new key not yet confirmed everywhere is deleted (the user keeps the
+// key it had, as before the rotation), unless the old key is revoked, when
+// the new key is the one that must keep working; otherwise both keys stay.
+// Revoked keys are deactivated. The status says exactly what was left.
+func (r *rotation) cancel(ctx workflow.Context) (RotateResult, error) {
+	dctx := r.runCtx(ctx)
+	r.setPhase(dctx, PhaseCancelling, "cancelled: cleaning up")
+	var problems []string
+	if !r.createFrom.IsZero() && !r.newKey.exists() {
+		// A Create was under way: it may have made a key whose answer the
+		// cancel lost. Only a key the rotation can prove is its own goes.
+		if err := r.removeStrays(dctx); err != nil {
+			problems = append(problems, "could not look for a key left by the interrupted create: "+message(err))
+		}
+	}
+	if r.newKey.exists() && !r.done.pushed && !r.oldKeyRevoked() && !r.newKeyRevoked() {
+		if err := r.deleteKey(dctx, &r.newKey, "delete the new key: not every target confirmed it"); err != nil {
+			problems = append(problems, "could not delete the new key "+r.newKey.ID+": "+message(err))
+		}
+	}
+	r.closeRevocations(dctx, "the rotation was cancelled before the key it names existed")
+	r.status.Left = r.describeKeys()
+	msg := "cancelled; left: " + orDefault(r.status.Left, "no key")
+	if len(problems) > 0 {
+		r.status.Error = strings.Join(problems, "; ")
+		msg += "; " + r.status.Error
+	}
+	r.setPhase(dctx, PhaseCancelled, msg)
+	return RotateResult{}, temporal.NewCanceledError(r.status)
+}
+
+func (r *rotation) removeStrays(ctx workflow.Context) error {
+	in := activities.CreateAccessKeyInput{Account: r.account, User: r.user, NotBefore: r.createFrom}
+	if r.oldKey.exists() {
+		in.KnownKeyIDs = []string{r.oldKey.ID}
+	}
+	var res activities.DeleteStrayKeysResult
+	if err := workflow.ExecuteLocalActivity(iamOptions(ctx, "delete a key left by the interrupted create"), iamActs.DeleteStrayKeys, in).Get(ctx, &res); err != nil {
+		return err
+	}
+	for _, id := range res.DeletedStray {
+		r.event(ctx, "deleted stray key "+id+" left by the interrupted create")
+	}
+	r.createFrom = time.Time{}
+	return nil
+}
+
+// closeRevocations makes sure no revocation outlives the rotation: a
+// revoked key that is still active is deactivated, and a revocation that
+// still waits for its key is rejected with why.
+func (r *rotation) closeRevocations(ctx workflow.Context, why string) {
+	for _, k := range []*trackedKey{&r.oldKey, &r.newKey} {
+		if !k.active() || !r.revoked(k.ID, Revocation.inForce) {
+			continue
+		}
+		id := k.ID
+		if err := r.deactivate(ctx, k, "deactivate the revoked key before ending"); err != nil {
+			r.markRevocations(id, RevocationFailed, "could not deactivate: "+message(err))
+			r.notice(ctx, "revoke of "+id+" failed: could not deactivate: "+message(err))
+			continue
+		}
+		r.markRevocations(id, RevocationDeactivated, "")
+	}
+	r.rejectUnresolved(ctx, why)
+}
+
+// describeKeys says which keys the rotation leaves and in which state.
+func (r *rotation) describeKeys() string {
+	var parts []string
+	for _, k := range []trackedKey{r.oldKey, r.newKey} {
+		if k.ID != "" {
+			parts = append(parts, k.ID+" "+string(k.State))
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
+// --- bookkeeping ------------------------------------------------------------------
 
 func (r *rotation) setPhase(ctx workflow.Context, p Phase, msg string) {
 	r.status.Phase = p
 	r.event(ctx, msg)
 	r.publishPhase(ctx, p)
-}
-
-func (r *rotation) event(ctx workflow.Context, msg string) {
-	r.status.Timeline = append(r.status.Timeline, Event{At: workflow.Now(ctx), Phase: r.status.Phase, Message: msg})
-}
-
-func (r *rotation) keyInput(keyID string) activities.KeyInput {
-	return activities.KeyInput{Account: r.in.Account, User: r.in.User, AccessKeyID: keyID}
 }
 
 // message is the most specific human message in an error chain: the
@@ -585,16 +721,16 @@ func message(err error) string {
 	return err.Error()
 }
 
-func reasonSuffix(reason string) string {
-	if reason == "" {
-		return ""
-	}
-	return ": " + reason
-}
-
 func alreadySuffix(already bool) string {
 	if already {
 		return " (it already was)"
 	}
 	return ""
+}
+
+func pastTense(verb string) string {
+	if verb == "delete" {
+		return "deleted"
+	}
+	return verb + "d"
 }

@@ -220,6 +220,7 @@ func newEnv(t *testing.T) *testsuite.TestWorkflowEnvironment {
 	var s testsuite.WorkflowTestSuite
 	env := s.NewTestWorkflowEnvironment()
 	env.RegisterWorkflow(RotateAccessKey)
+	env.RegisterActivity(configActs)
 	env.RegisterActivity(iamActs)
 	env.RegisterActivity(githubActs)
 	env.RegisterActivity(gitlabActs)
@@ -284,7 +285,7 @@ func TestRotateAccessKey(t *testing.T) {
 			}
 			f.register(env)
 			oldKeys := append([]model.AccessKey(nil), f.keys...)
-			env.ExecuteWorkflow(RotateAccessKey, RotateInput{Rotation: testRotation(tc.targets)})
+			executeRotation(env, testRotation(tc.targets))
 			s, err := finalStatus(t, env)
 			if tc.wantErr != "" {
 				require.ErrorContains(t, err, tc.wantErr)
@@ -363,7 +364,7 @@ func TestRotateAccessKeyTimersAndStatus(t *testing.T) {
 	}
 	check(12 * time.Hour)
 	check(48 * time.Hour)
-	env.ExecuteWorkflow(RotateAccessKey, RotateInput{Rotation: r})
+	executeRotation(env, r)
 	s, err := finalStatus(t, env)
 	require.NoError(t, err)
 	require.True(t, sawGrace, "status never showed the grace period")
@@ -391,7 +392,7 @@ func TestRotateAccessKeyHoldsWhileOldKeyIsUsed(t *testing.T) {
 		require.NoError(t, v.Get(&held))
 		env.SignalWorkflow(ProceedSignal, ProceedInput{Reason: "checked the pipelines by hand"})
 	}, 30*time.Hour)
-	env.ExecuteWorkflow(RotateAccessKey, RotateInput{Rotation: r})
+	executeRotation(env, r)
 	s, err := finalStatus(t, env)
 	require.NoError(t, err)
 	require.Equal(t, PhaseHolding, held.Phase)
@@ -418,7 +419,7 @@ func TestRotateAccessKeyRetriesTransientPushErrors(t *testing.T) {
 			return activities.PushResult{Target: in.Target.String()}, nil
 		}).Times(3)
 	f.register(env)
-	env.ExecuteWorkflow(RotateAccessKey, RotateInput{Rotation: testRotation(1)})
+	executeRotation(env, testRotation(1))
 	s, err := finalStatus(t, env)
 	require.NoError(t, err)
 	require.Equal(t, 3, attempts)
@@ -435,7 +436,7 @@ func TestRotateAccessKeyProceedSkipsGrace(t *testing.T) {
 	r.Policy.DeleteAfter = 0
 	start := env.Now()
 	env.RegisterDelayedCallback(func() { env.SignalWorkflow(ProceedSignal, nil) }, time.Hour)
-	env.ExecuteWorkflow(RotateAccessKey, RotateInput{Rotation: r})
+	executeRotation(env, r)
 	s, err := finalStatus(t, env)
 	require.NoError(t, err)
 	require.Equal(t, PhaseDone, s.Phase)
@@ -449,7 +450,7 @@ func TestRotateAccessKeyLostCreateResult(t *testing.T) {
 	f := newFakeAccount(t, 2, model.KeyActive)
 	f.loseCreates = 1
 	f.register(env)
-	env.ExecuteWorkflow(RotateAccessKey, RotateInput{Rotation: testRotation(2)})
+	executeRotation(env, testRotation(2))
 	s, err := finalStatus(t, env)
 	require.NoError(t, err)
 	require.Equal(t, PhaseDone, s.Phase)
@@ -461,4 +462,13 @@ func TestRotateAccessKeyLostCreateResult(t *testing.T) {
 		sawStray = sawStray || strings.Contains(e.Message, "stray key")
 	}
 	require.True(t, sawStray, "the timeline records the stray key")
+}
+
+// executeRotation runs the rotation of r with r as the worker's configuration.
+func executeRotation(env *testsuite.TestWorkflowEnvironment, r model.Rotation) {
+	env.OnActivity(configActs.ResolveRotation, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.ResolveRotationInput) (activities.ResolveRotationResult, error) {
+			return activities.ResolveRotationResult{Rotation: r}, nil
+		})
+	env.ExecuteWorkflow(RotateAccessKey, NewRotateInput(r))
 }

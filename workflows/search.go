@@ -40,16 +40,16 @@ const (
 // left out so they do not each add a history event.
 var listedPhases = map[Phase]bool{
 	PhasePushing: true, PhaseGrace: true, PhaseCheckingIdle: true, PhaseHolding: true,
-	PhaseWaitingToDelete: true, PhaseDone: true, PhaseFailed: true, PhaseRolledBack: true,
+	PhaseWaitingToDelete: true, PhaseDone: true, PhaseFailed: true, PhaseRolledBack: true, PhaseCancelled: true,
 }
 
 // publishPhase upserts KeyrotorPhase when it changes to a listed phase.
 func (r *rotation) publishPhase(ctx workflow.Context, p Phase) {
-	if !r.upsertPhase || !listedPhases[p] || r.publishedPhase == p {
+	if !listedPhases[p] || r.publishedPhase == p {
 		return
 	}
 	r.publishedPhase = p
-	if err := workflow.UpsertTypedSearchAttributes(ctx, SearchUser.ValueSet(r.in.User), SearchAccount.ValueSet(r.in.Account), SearchPhase.ValueSet(string(p))); err != nil {
+	if err := workflow.UpsertTypedSearchAttributes(ctx, SearchUser.ValueSet(r.user), SearchAccount.ValueSet(r.account), SearchPhase.ValueSet(string(p))); err != nil {
 		workflow.GetLogger(ctx).Warn("could not update search attributes", "error", err)
 	}
 }

@@ -2,22 +2,32 @@ package workflows
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"go.temporal.io/sdk/workflow"
 )
 
-// Signal names. Operators send them with `temporal workflow signal`, `tctl
-// workflow signal` or the Web UI's "Send a Signal" form.
+// Operator requests. Each exists twice under the same name:
+//   - as a workflow Update (`starter`, `temporal workflow update execute`):
+//     a validator accepts or rejects it, with the reason, before anything
+//     happens, and the caller gets the answer;
+//   - as a signal (`temporal workflow signal`, `tctl workflow signal`, the
+//     Web UI's "Send a Signal" form): the same checks run, and a rejection is
+//     reported in the status' notices.
+//
+// Handlers only record the request; the runbook (rotation.next) acts on it.
 const (
-	// RevokeSignal revokes a key at once: the old one by default, or the
-	// one named in the payload (RevokeInput).
+	// RevokeSignal revokes a key: the old one by default, or the one named
+	// in the payload (RevokeInput).
 	RevokeSignal = "revoke"
-	// ProceedSignal skips the current wait (grace, idle re-check, delete
-	// delay) or ends a hold.
+	// ProceedSignal ends the current wait (grace, idle re-check, delete
+	// delay) or hold.
 	ProceedSignal = "proceed"
 	// RetrySignal re-pushes the failed targets while the rotation holds for them.
 	RetrySignal = "retry"
@@ -30,7 +40,8 @@ const (
 // that pipelines fail until the new key lands.
 const RevokeModeNow = "now"
 
-// RevokeInput is the payload of the revoke signal. Every field is optional.
+// RevokeInput is the payload of the revoke signal and update. Every field
+// is optional.
 type RevokeInput struct {
 	AccessKeyID string `json:"accessKeyId,omitempty"` // default: the old key
 	Reason      string `json:"reason,omitempty"`
@@ -38,19 +49,32 @@ type RevokeInput struct {
 	RequestedBy string `json:"requestedBy,omitempty"` // who asked; the starter fills it in
 }
 
-// ProceedInput is the payload of the proceed, retry and rollback signals (optional).
+// RevokeResult answers the revoke update: the revocation as recorded.
+type RevokeResult struct {
+	Revocation Revocation `json:"revocation"`
+}
+
+// ProceedInput is the payload of the proceed, retry and rollback signals
+// and updates (optional).
 type ProceedInput struct {
 	Reason      string `json:"reason,omitempty"`
 	RequestedBy string `json:"requestedBy,omitempty"`
+}
+
+// ProceedResult answers the proceed, retry and rollback updates.
+type ProceedResult struct {
+	Phase   Phase  `json:"phase"`   // the phase the request was accepted in
+	Message string `json:"message"` // what will happen
 }
 
 // Revocation states.
 const (
 	RevocationPending     = "pending"     // waiting until the keys are known
 	RevocationAccepted    = "accepted"    // will be carried out
-	RevocationDeactivated = "deactivated" // mode now: the key is already off
+	RevocationDeactivated = "deactivated" // the key is off (mode now, or the rotation ended before deleting it)
 	RevocationDone        = "done"        // the key is deleted
 	RevocationRejected    = "rejected"    // not carried out; see Error
+	RevocationFailed      = "failed"      // IAM refused to deactivate the key; see Error
 )
 
 // Revocation is one revoke request as the rotation recorded it.
@@ -65,51 +89,320 @@ type Revocation struct {
 	Error       string    `json:"error,omitempty"`
 }
 
-var accessKeyIDPattern = regexp.MustCompile(`^AKIA[A-Z0-9]{16}$`)
-
-// registerSignals installs the signal receivers. Each only records the
-// request in the rotation's state; the runbook in RotateAccessKey (and the
-// revoker, for mode now) acts on it. A payload that does not decode is
-// reported in the status and otherwise ignored: a signal never crashes the
-// workflow.
-func (r *rotation) registerSignals(ctx workflow.Context) {
-	r.onSignal(ctx, RevokeSignal, r.receiveRevoke)
-	r.onSignal(ctx, ProceedSignal, func(ctx workflow.Context, raw json.RawMessage) {
-		in, err := decodeOptional[ProceedInput](raw)
-		if err != nil {
-			r.notice(ctx, "ignored a proceed signal: "+err.Error())
-			return
-		}
-		r.proceed = true
-		r.event(ctx, "proceed signal received"+by(in.RequestedBy)+reasonSuffix(in.Reason))
-	})
-	r.onSignal(ctx, RetrySignal, func(ctx workflow.Context, raw json.RawMessage) {
-		in, err := decodeOptional[ProceedInput](raw)
-		switch {
-		case err != nil:
-			r.notice(ctx, "ignored a retry signal: "+err.Error())
-		case !r.holdingForTargets:
-			r.notice(ctx, "ignored a retry signal: the rotation is not holding for failed targets")
-		default:
-			r.retry = true
-			r.event(ctx, "retry signal received"+by(in.RequestedBy)+reasonSuffix(in.Reason))
-		}
-	})
-	r.onSignal(ctx, RollbackSignal, func(ctx workflow.Context, raw json.RawMessage) {
-		in, err := decodeOptional[ProceedInput](raw)
-		switch {
-		case err != nil:
-			r.notice(ctx, "ignored a rollback signal: "+err.Error())
-		case r.status.Phase != PhaseWaitingToDelete:
-			r.notice(ctx, fmt.Sprintf("ignored a rollback signal: the old key can only be re-activated while it is deactivated and not yet deleted (phase is %s)", r.status.Phase))
-		default:
-			r.rollback = true
-			r.event(ctx, "rollback signal received"+by(in.RequestedBy)+reasonSuffix(in.Reason))
-		}
-	})
+// open reports whether the revocation still has work to do.
+func (rv Revocation) open() bool {
+	return rv.State == RevocationPending || rv.State == RevocationAccepted
 }
 
+// inForce reports whether the revocation applies to its key.
+func (rv Revocation) inForce() bool {
+	return rv.State == RevocationAccepted || rv.State == RevocationDeactivated
+}
+
+var accessKeyIDPattern = regexp.MustCompile(`^AKIA[A-Z0-9]{16}$`)
+
+// registerHandlers installs the status query and the operator requests.
+func (r *rotation) registerHandlers(ctx workflow.Context) error {
+	if err := workflow.SetQueryHandlerWithOptions(ctx, StatusQuery, func() (Status, error) {
+		return r.status, nil
+	}, workflow.QueryHandlerOptions{Description: "phase, key IDs, targets, revocations and the current timer of this rotation"}); err != nil {
+		return err
+	}
+	if err := workflow.SetUpdateHandlerWithOptions(ctx, RevokeSignal,
+		func(ctx workflow.Context, in RevokeInput) (RevokeResult, error) { return r.acceptRevoke(ctx, in), nil },
+		workflow.UpdateHandlerOptions{
+			Validator:   func(in RevokeInput) error { return r.checkRevoke(in) },
+			Description: "revoke a key (the old one by default); mode now deactivates it at once",
+		}); err != nil {
+		return err
+	}
+	for _, op := range r.operatorRequests() {
+		if err := workflow.SetUpdateHandlerWithOptions(ctx, op.name,
+			func(ctx workflow.Context, in ProceedInput) (ProceedResult, error) { return op.accept(ctx, in), nil },
+			workflow.UpdateHandlerOptions{
+				Validator: func(in ProceedInput) error {
+					return firstError(checkOperatorText(in.Reason, in.RequestedBy), op.check())
+				},
+				Description: op.description,
+			}); err != nil {
+			return err
+		}
+	}
+	r.onSignal(ctx, RevokeSignal, func(ctx workflow.Context, raw json.RawMessage) {
+		in, err := decodeOptional[RevokeInput](raw)
+		if err == nil {
+			err = r.checkRevoke(in)
+		}
+		if err != nil {
+			r.notice(ctx, "rejected a revoke signal: "+err.Error())
+			return
+		}
+		r.acceptRevoke(ctx, in)
+	})
+	for _, op := range r.operatorRequests() {
+		r.onSignal(ctx, op.name, func(ctx workflow.Context, raw json.RawMessage) {
+			in, err := decodeOptional[ProceedInput](raw)
+			if err == nil {
+				err = firstError(checkOperatorText(in.Reason, in.RequestedBy), op.check())
+			}
+			if err != nil {
+				r.notice(ctx, "ignored a "+op.name+" signal: "+err.Error())
+				return
+			}
+			op.accept(ctx, in)
+		})
+	}
+	return nil
+}
+
+// operatorRequest is proceed, retry or rollback: when it applies, and what
+// accepting it records.
+type operatorRequest struct {
+	name, description string
+	check             func() error // nil when the request applies now
+	record            func()
+	message           string
+}
+
+func (op operatorRequest) acceptWith(r *rotation) func(workflow.Context, ProceedInput) ProceedResult {
+	return func(ctx workflow.Context, in ProceedInput) ProceedResult {
+		op.record()
+		r.event(ctx, op.name+" received"+by(in.RequestedBy)+reasonSuffix(in.Reason)+": "+op.message)
+		return ProceedResult{Phase: r.status.Phase, Message: op.message}
+	}
+}
+
+type boundRequest struct {
+	operatorRequest
+	accept func(workflow.Context, ProceedInput) ProceedResult
+}
+
+func (r *rotation) operatorRequests() []boundRequest {
+	ops := []operatorRequest{
+		{
+			name: ProceedSignal, description: "end the current wait or hold",
+			check: r.checkProceed, record: func() { r.req.proceed = true },
+			message: "the current wait or hold ends",
+		},
+		{
+			name: RetrySignal, description: "re-push the failed targets while the rotation holds for them",
+			check: r.checkRetry, record: func() { r.req.retry = true },
+			message: "the failed targets are pushed again",
+		},
+		{
+			name: RollbackSignal, description: "re-activate the deactivated old key and end with both keys active",
+			check: r.checkRollback, record: func() { r.req.rollback = true },
+			message: "the old key is re-activated and the rotation ends with both keys active",
+		},
+	}
+	out := make([]boundRequest, len(ops))
+	for i, op := range ops {
+		out[i] = boundRequest{operatorRequest: op, accept: op.acceptWith(r)}
+	}
+	return out
+}
+
+// --- validators: they read the state and never change it -------------------
+
+func (r *rotation) checkProceed() error {
+	if r.status.Waiting == "" && r.status.HeldReason == "" {
+		return fmt.Errorf("nothing to proceed: the rotation is %s, not waiting or holding", r.status.Phase)
+	}
+	return nil
+}
+
+func (r *rotation) checkRetry() error {
+	if !r.holdingForTargets {
+		return fmt.Errorf("the rotation is not holding for failed targets (phase is %s)", r.status.Phase)
+	}
+	return nil
+}
+
+func (r *rotation) checkRollback() error {
+	switch {
+	case r.oldKeyRevoked():
+		return fmt.Errorf("the old key %s is revoked: it is never re-activated", r.oldKey.ID)
+	case r.status.Phase != PhaseWaitingToDelete || r.oldKey.State != keyInactive:
+		return fmt.Errorf("the old key can only be re-activated while it is deactivated and not yet deleted (phase is %s)", r.status.Phase)
+	}
+	return nil
+}
+
+func (r *rotation) checkRevoke(in RevokeInput) error {
+	if err := checkOperatorText(in.Reason, in.RequestedBy); err != nil {
+		return err
+	}
+	if in.Mode != "" && in.Mode != RevokeModeNow {
+		return fmt.Errorf("mode %q: use \"now\" or leave it out", truncateText(in.Mode, 16))
+	}
+	if in.AccessKeyID != "" && !accessKeyIDPattern.MatchString(in.AccessKeyID) {
+		// The value is not echoed: a malformed "key ID" may be a pasted secret.
+		return errors.New("accessKeyId is not an access key ID (AKIA followed by 16 capital letters or digits)")
+	}
+	if r.status.Phase.Ended() {
+		return fmt.Errorf("the rotation has ended (%s)", r.status.Phase)
+	}
+	if len(r.status.Revocations) >= maxRevocations {
+		return fmt.Errorf("this rotation already recorded %d revocations; start a new rotation to revoke more", maxRevocations)
+	}
+	if r.done.inspected {
+		if _, err := r.resolveKey(in.AccessKeyID); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkOperatorText caps what an operator may write into the status, so
+// that the status and the final result stay small.
+func checkOperatorText(fields ...string) error {
+	for _, f := range fields {
+		if len(f) > maxOperatorLen {
+			return fmt.Errorf("reason and requestedBy are limited to %d bytes (got %d)", maxOperatorLen, len(f))
+		}
+	}
+	return nil
+}
+
+func firstError(errs ...error) error {
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// --- recording ---------------------------------------------------------------
+
+// acceptRevoke records a checked revoke request and resolves which key it
+// means when the keys are known.
+func (r *rotation) acceptRevoke(ctx workflow.Context, in RevokeInput) RevokeResult {
+	rv := Revocation{
+		AccessKeyID: in.AccessKeyID, Reason: in.Reason, Mode: in.Mode, RequestedBy: in.RequestedBy,
+		ReceivedAt: workflow.Now(ctx), State: RevocationPending,
+	}
+	r.status.Revocations = append(r.status.Revocations, rv)
+	r.event(ctx, "revoke received for "+orDefault(rv.AccessKeyID, "the old key")+modeSuffix(rv.Mode)+by(rv.RequestedBy)+reasonSuffix(rv.Reason))
+	r.resolveRevocations(ctx)
+	if r.req.rollback && r.oldKeyRevoked() {
+		r.req.rollback = false
+		r.notice(ctx, "the pending rollback is dropped: the old key is revoked and is never re-activated")
+	}
+	return RevokeResult{Revocation: r.status.Revocations[len(r.status.Revocations)-1]}
+}
+
+// resolveKey says which of the rotation's keys a revoke names ("" is the
+// old key). It is only meaningful once the keys were inspected.
+func (r *rotation) resolveKey(id string) (which string, err error) {
+	if id == "" {
+		id = r.oldKey.ID
+	}
+	switch {
+	case id == "":
+		return "", errors.New("the user had no key before this rotation, so there is no old key to revoke; name the key with accessKeyId")
+	case slices.Contains(r.retired, id) || (id == r.oldKey.ID && !r.oldKey.exists()):
+		return "retired", nil
+	case id == r.oldKey.ID:
+		return "old", nil
+	case id == r.newKey.ID:
+		return "new", nil
+	case !r.newKey.exists():
+		return "", nil // the new key does not exist yet: decide once it does
+	}
+	return "", fmt.Errorf("%s is not a key of this rotation (old key %s, new key %s)", id, orDefault(r.oldKey.ID, "none"), orDefault(r.newKey.ID, "none"))
+}
+
+// resolveRevocations decides, for each pending revocation, which key it
+// means, once the keys are known. Pure state: no activities.
+func (r *rotation) resolveRevocations(ctx workflow.Context) {
+	if !r.done.inspected {
+		return
+	}
+	for i := range r.status.Revocations {
+		rv := &r.status.Revocations[i]
+		if rv.State != RevocationPending {
+			continue
+		}
+		which, err := r.resolveKey(rv.AccessKeyID)
+		switch {
+		case err != nil:
+			rv.State, rv.Error = RevocationRejected, err.Error()
+			r.notice(ctx, "rejected a revoke: "+rv.Error)
+		case which == "retired":
+			if rv.AccessKeyID == "" {
+				rv.AccessKeyID = r.oldKey.ID
+			}
+			rv.Which, rv.State = "old", RevocationDone
+			r.event(ctx, "revoke of "+rv.AccessKeyID+": it is already deleted")
+		case which == "":
+			// wait for the new key
+		default:
+			rv.Which, rv.State = which, RevocationAccepted
+			if rv.AccessKeyID == "" {
+				rv.AccessKeyID = r.oldKey.ID
+			}
+		}
+	}
+}
+
+// rejectUnresolved ends the revocations that can no longer be resolved
+// because the rotation ends before the keys they wait for exist.
+func (r *rotation) rejectUnresolved(ctx workflow.Context, why string) {
+	for i := range r.status.Revocations {
+		if rv := &r.status.Revocations[i]; rv.State == RevocationPending {
+			rv.State, rv.Error = RevocationRejected, why
+			r.notice(ctx, "rejected a revoke: "+why)
+		}
+	}
+}
+
+// revocationsOf returns the revocations in force for the key.
+func (r *rotation) revoked(keyID string, match func(Revocation) bool) bool {
+	if keyID == "" {
+		return false
+	}
+	for _, rv := range r.status.Revocations {
+		if rv.AccessKeyID == keyID && match(rv) {
+			return true
+		}
+	}
+	return false
+}
+
+func (r *rotation) oldKeyRevoked() bool {
+	return r.oldKey.exists() && r.revoked(r.oldKey.ID, Revocation.inForce)
+}
+
+func (r *rotation) newKeyRevoked() bool {
+	return r.newKey.exists() && r.revoked(r.newKey.ID, Revocation.inForce)
+}
+
+// revokeNowDue returns a key revoked with mode now that is still active.
+func (r *rotation) revokeNowDue() *trackedKey {
+	for _, k := range []*trackedKey{&r.oldKey, &r.newKey} {
+		if k.active() && r.revoked(k.ID, func(rv Revocation) bool { return rv.State == RevocationAccepted && rv.Mode == RevokeModeNow }) {
+			return k
+		}
+	}
+	return nil
+}
+
+// markRevocations records what became of the key's open revocations.
+func (r *rotation) markRevocations(keyID, state, errMsg string) {
+	for i := range r.status.Revocations {
+		rv := &r.status.Revocations[i]
+		if rv.AccessKeyID == keyID && (rv.State == RevocationAccepted || rv.State == RevocationDeactivated) {
+			rv.State, rv.Error = state, errMsg
+		}
+	}
+}
+
+// --- signals -------------------------------------------------------------------
+
 // onSignal runs handle for every signal of that name, with its raw payload.
+// A payload that does not decode is reported in the status and otherwise
+// ignored: a signal never crashes the workflow.
 func (r *rotation) onSignal(ctx workflow.Context, name string, handle func(workflow.Context, json.RawMessage)) {
 	ch := workflow.GetSignalChannel(ctx, name)
 	workflow.Go(ctx, func(ctx workflow.Context) {
@@ -117,100 +410,12 @@ func (r *rotation) onSignal(ctx workflow.Context, name string, handle func(workf
 			// json.RawMessage accepts any JSON, so decoding into the real
 			// type happens here, where a bad payload can be reported.
 			var raw json.RawMessage
-			ch.Receive(ctx, &raw)
+			if !ch.Receive(ctx, &raw) {
+				return // cancelled
+			}
 			handle(ctx, raw)
 		}
 	})
-}
-
-func (r *rotation) receiveRevoke(ctx workflow.Context, raw json.RawMessage) {
-	in, err := decodeOptional[RevokeInput](raw)
-	rv := Revocation{ReceivedAt: workflow.Now(ctx), State: RevocationPending}
-	if err == nil {
-		rv.AccessKeyID, rv.Reason, rv.Mode, rv.RequestedBy = in.AccessKeyID, in.Reason, in.Mode, in.RequestedBy
-		err = validateRevoke(in)
-	}
-	if err != nil {
-		rv.State, rv.Error = RevocationRejected, err.Error()
-		r.status.Revocations = append(r.status.Revocations, rv)
-		r.notice(ctx, "rejected a revoke signal: "+err.Error())
-		return
-	}
-	r.status.Revocations = append(r.status.Revocations, rv)
-	r.event(ctx, "revoke signal received for "+orDefault(rv.AccessKeyID, "the old key")+modeSuffix(rv.Mode)+by(rv.RequestedBy)+reasonSuffix(rv.Reason))
-	r.resolveRevocations(ctx)
-}
-
-func validateRevoke(in RevokeInput) error {
-	if in.Mode != "" && in.Mode != RevokeModeNow {
-		return fmt.Errorf("mode %q: use \"now\" or leave it out", in.Mode)
-	}
-	if in.AccessKeyID != "" && !accessKeyIDPattern.MatchString(in.AccessKeyID) {
-		// The value is not echoed: a malformed "key ID" may be a pasted secret.
-		return fmt.Errorf("accessKeyId is not an access key ID (AKIA followed by 16 capital letters or digits)")
-	}
-	return nil
-}
-
-// resolveRevocations decides, for each pending revocation, which key it
-// means, once the keys are known. Pure state: no activities.
-func (r *rotation) resolveRevocations(ctx workflow.Context) {
-	for i := range r.status.Revocations {
-		rv := &r.status.Revocations[i]
-		if rv.State != RevocationPending || !r.inspected {
-			continue
-		}
-		id := rv.AccessKeyID
-		if id == "" {
-			id = r.status.OldKeyID // the key this rotation retires, even once it is gone
-		}
-		switch {
-		case id != "" && id == r.status.OldKeyID && r.oldKeyID == "":
-			rv.AccessKeyID, rv.Which, rv.State = id, "old", RevocationDone
-			r.event(ctx, "revoke of "+id+": it is already deleted")
-			continue
-		case id == "":
-			rv.State, rv.Error = RevocationRejected, "the user had no key before this rotation, so there is no old key to revoke; name the key with accessKeyId"
-		case id == r.oldKeyID:
-			rv.AccessKeyID, rv.Which, rv.State = id, "old", RevocationAccepted
-		case id == r.newKey.ID:
-			rv.AccessKeyID, rv.Which, rv.State = id, "new", RevocationAccepted
-		case r.newKey.ID == "" && r.status.Phase != PhaseFailed:
-			continue // the new key does not exist yet: decide once it does
-		default:
-			rv.State, rv.Error = RevocationRejected, fmt.Sprintf("%s is not a key of this rotation (old key %s, new key %s)", id, orDefault(r.oldKeyID, "none"), orDefault(r.newKey.ID, "none"))
-		}
-		if rv.State == RevocationRejected {
-			r.notice(ctx, "rejected a revoke signal: "+rv.Error)
-		}
-	}
-}
-
-// revoked reports whether an accepted revocation targets the key.
-func (r *rotation) revoked(which string) bool {
-	return r.revocation(which, func(rv *Revocation) bool {
-		return rv.State == RevocationAccepted || rv.State == RevocationDeactivated
-	}) != nil
-}
-
-func (r *rotation) revocation(which string, match func(*Revocation) bool) *Revocation {
-	for i := range r.status.Revocations {
-		rv := &r.status.Revocations[i]
-		if rv.Which == which && match(rv) {
-			return rv
-		}
-	}
-	return nil
-}
-
-// markRevocations records that the key's revocations were carried out.
-func (r *rotation) markRevocations(keyID, state string) {
-	for i := range r.status.Revocations {
-		rv := &r.status.Revocations[i]
-		if rv.AccessKeyID == keyID && (rv.State == RevocationAccepted || rv.State == RevocationDeactivated) {
-			rv.State = state
-		}
-	}
 }
 
 // decodeOptional decodes a signal payload; no payload means the zero value.
@@ -227,15 +432,44 @@ func decodeOptional[T any](raw json.RawMessage) (T, error) {
 	err := dec.Decode(&v)
 	if err != nil {
 		// The payload itself is not echoed: it may hold a pasted secret.
-		return v, fmt.Errorf("payload is not valid JSON for this signal: %v", err)
+		return v, fmt.Errorf("payload is not valid JSON for this signal: %v", truncateText(err.Error(), 120))
 	}
 	return v, nil
 }
 
+// --- the status' bounded lists -------------------------------------------------
+
 func (r *rotation) notice(ctx workflow.Context, msg string) {
-	r.status.Notices = append(r.status.Notices, msg)
+	r.status.Notices = appendRing(r.status.Notices, msg, maxNotices)
 	r.event(ctx, msg)
 	workflow.GetLogger(ctx).Warn(msg)
+}
+
+func (r *rotation) event(ctx workflow.Context, msg string) {
+	if len(r.status.Timeline) >= maxTimeline {
+		r.status.TimelineDropped++
+	}
+	r.status.Timeline = appendRing(r.status.Timeline, Event{At: workflow.Now(ctx), Phase: r.status.Phase, Message: msg}, maxTimeline)
+}
+
+// appendRing appends v and keeps the newest n elements.
+func appendRing[T any](s []T, v T, n int) []T {
+	s = append(s, v)
+	if len(s) > n {
+		s = append(s[:0:0], s[len(s)-n:]...)
+	}
+	return s
+}
+
+// truncateText cuts s to at most n bytes on a rune boundary.
+func truncateText(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n] + "…"
 }
 
 func orDefault(s, def string) string {
@@ -257,4 +491,11 @@ func modeSuffix(mode string) string {
 		return " (mode now)"
 	}
 	return ""
+}
+
+func reasonSuffix(reason string) string {
+	if reason == "" {
+		return ""
+	}
+	return ": " + reason
 }

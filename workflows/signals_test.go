@@ -34,7 +34,7 @@ func TestRevokeOldKeyDuringGrace(t *testing.T) {
 	env.RegisterDelayedCallback(func() {
 		env.SignalWorkflow(RevokeSignal, RevokeInput{Reason: "seen in a build log", RequestedBy: "alice@laptop"})
 	}, 10*time.Minute)
-	env.ExecuteWorkflow(RotateAccessKey, RotateInput{Rotation: revokeRotation(3)})
+	executeRotation(env, revokeRotation(3))
 	s, err := finalStatus(t, env)
 	require.NoError(t, err)
 	require.Equal(t, PhaseDone, s.Phase)
@@ -58,7 +58,7 @@ func TestRevokeNowBeforePush(t *testing.T) {
 	env.RegisterDelayedCallback(func() {
 		env.SignalWorkflow(RevokeSignal, RevokeInput{Mode: RevokeModeNow, Reason: "attacker has it"})
 	}, 0)
-	env.ExecuteWorkflow(RotateAccessKey, RotateInput{Rotation: revokeRotation(1)})
+	executeRotation(env, revokeRotation(1))
 	s, err := finalStatus(t, env)
 	require.NoError(t, err)
 	require.Equal(t, PhaseDone, s.Phase)
@@ -92,7 +92,7 @@ func TestRevokeNewKey(t *testing.T) {
 				leaked = s.NewKeyID
 				env.SignalWorkflow(RevokeSignal, RevokeInput{AccessKeyID: leaked, Reason: "new key printed in a log"})
 			}, tc.at)
-			env.ExecuteWorkflow(RotateAccessKey, RotateInput{Rotation: revokeRotation(2)})
+			executeRotation(env, revokeRotation(2))
 			s, err := finalStatus(t, env)
 			require.NoError(t, err, strings.Join(f.calls, ","))
 			require.Equal(t, PhaseDone, s.Phase)
@@ -131,7 +131,7 @@ func TestBadSignalsDoNotCrash(t *testing.T) {
 		require.NoError(t, err)
 		require.NoError(t, v.Get(&during))
 	}, 20*time.Minute)
-	env.ExecuteWorkflow(RotateAccessKey, RotateInput{Rotation: r})
+	executeRotation(env, r)
 	s, err := finalStatus(t, env)
 	require.NoError(t, err)
 	require.Equal(t, PhaseDone, s.Phase)
@@ -150,7 +150,7 @@ func TestRollback(t *testing.T) {
 	f := newFakeAccount(t, 1, model.KeyActive)
 	f.register(env)
 	env.RegisterDelayedCallback(func() { env.SignalWorkflow(RollbackSignal, ProceedInput{Reason: "pipelines broke"}) }, 90*time.Minute)
-	env.ExecuteWorkflow(RotateAccessKey, RotateInput{Rotation: revokeRotation(1)})
+	executeRotation(env, revokeRotation(1))
 	s, err := finalStatus(t, env)
 	require.NoError(t, err)
 	require.Equal(t, PhaseRolledBack, s.Phase)
@@ -180,7 +180,7 @@ func TestRetryFailedTargetsWhileRevoked(t *testing.T) {
 	}, time.Hour)
 	rot := revokeRotation(2)
 	rot.Targets = []model.Target{rot.Targets[0], testRotation(4).Targets[3]}
-	env.ExecuteWorkflow(RotateAccessKey, RotateInput{Rotation: rot})
+	executeRotation(env, rot)
 	s, err := finalStatus(t, env)
 	require.NoError(t, err)
 	require.Equal(t, PhaseHolding, held.Phase)

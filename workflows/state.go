@@ -23,10 +23,19 @@ const (
 	PhaseWaitingToDelete Phase = "waiting-to-delete"
 	PhaseDeleting        Phase = "deleting"
 	PhaseRollingBack     Phase = "rolling-back"
-	PhaseRolledBack      Phase = "rolled-back"
-	PhaseDone            Phase = "done"
-	PhaseFailed          Phase = "failed"
+	PhaseRevoking        Phase = "revoking"
+	PhaseCancelling      Phase = "cancelling"
+	// The endings.
+	PhaseRolledBack Phase = "rolled-back"
+	PhaseDone       Phase = "done"
+	PhaseFailed     Phase = "failed"
+	PhaseCancelled  Phase = "cancelled"
 )
+
+// Ended reports whether the phase is one a rotation ends in.
+func (p Phase) Ended() bool {
+	return p == PhaseDone || p == PhaseFailed || p == PhaseRolledBack || p == PhaseCancelled
+}
 
 // TargetState is how far one target got.
 type TargetState string
@@ -55,6 +64,16 @@ type Event struct {
 	Message string    `json:"message"`
 }
 
+// Bounds on what the status keeps, so that the final result (stored in the
+// history next to the status queries' answers) stays far below Temporal's
+// payload limit however many signals an operator sends.
+const (
+	maxTimeline    = 200 // the newest events; TimelineDropped counts the rest
+	maxNotices     = 20  // the newest notices
+	maxRevocations = 16  // revoke requests recorded; more are rejected
+	maxOperatorLen = 256 // bytes of an operator-supplied reason or name
+)
+
 // Status is the answer to the status query, and (as the final report) the
 // workflow's result. It holds key IDs, never a secret.
 type Status struct {
@@ -75,11 +94,17 @@ type Status struct {
 	// HeldReason explains why the rotation holds instead of going on.
 	HeldReason string `json:"heldReason,omitempty"`
 	Error      string `json:"error,omitempty"`
-	// Revocations are the revoke signals received, and what became of them.
+	// Left says, once the rotation ended, which keys the user holds and in
+	// which state, e.g. "AKIA… active, AKIA… deactivated".
+	Left string `json:"left,omitempty"`
+	// Revocations are the revoke requests received, and what became of them.
 	Revocations []Revocation `json:"revocations,omitempty"`
-	// Notices report signals that were ignored or rejected, and why.
+	// Notices report requests that were ignored or rejected, and why (the
+	// newest maxNotices).
 	Notices  []string `json:"notices,omitempty"`
 	Timeline []Event  `json:"timeline"`
+	// TimelineDropped counts the oldest events left out of Timeline.
+	TimelineDropped int `json:"timelineDropped,omitempty"`
 }
 
 // FailedTargets lists the targets that failed for good.
@@ -93,10 +118,149 @@ func (s Status) FailedTargets() []TargetStatus {
 	return out
 }
 
-func newStatus(r model.Rotation) Status {
-	s := Status{Account: r.Account, User: r.User, Phase: PhaseInspecting}
-	for _, t := range r.Targets {
-		s.Targets = append(s.Targets, TargetStatus{Target: t.String(), Kind: string(t.Kind), State: TargetPending})
+// ConfirmedTargets counts the targets that confirmed the new key.
+func (s Status) ConfirmedTargets() int {
+	n := 0
+	for _, t := range s.Targets {
+		if t.State == TargetConfirmed {
+			n++
+		}
 	}
-	return s
+	return n
+}
+
+func newStatus(account, user string) Status {
+	return Status{Account: account, User: user, Phase: PhaseInspecting, Targets: []TargetStatus{}}
+}
+
+func targetStatuses(r model.Rotation) []TargetStatus {
+	out := make([]TargetStatus, 0, len(r.Targets))
+	for _, t := range r.Targets {
+		out = append(out, TargetStatus{Target: t.String(), Kind: string(t.Kind), State: TargetPending})
+	}
+	return out
+}
+
+// --- the rotation's own state ----------------------------------------------
+
+// keyState is what the rotation knows of one access key.
+type keyState string
+
+const (
+	keyActive   keyState = "active"
+	keyInactive keyState = "deactivated"
+	keyDeleted  keyState = "deleted"
+)
+
+// trackedKey is one of the two keys a rotation handles. The zero value is
+// "no such key".
+type trackedKey struct {
+	ID        string
+	State     keyState
+	CreatedAt *time.Time
+}
+
+func (k trackedKey) exists() bool { return k.ID != "" && k.State != keyDeleted }
+func (k trackedKey) active() bool { return k.ID != "" && k.State == keyActive }
+
+// step is what the rotation does next. next decides it; run carries it out.
+type step string
+
+const (
+	stepResolve        step = "resolve the rotation from the worker's configuration"
+	stepInspect        step = "inspect the user's keys"
+	stepRevokeNow      step = "deactivate a key revoked with mode now"
+	stepCancel         step = "clean up after a cancel"
+	stepReplaceNewKey  step = "replace the revoked new key"
+	stepCreate         step = "create the new key"
+	stepVerify         step = "verify the new key"
+	stepPush           step = "push the new key to the targets"
+	stepHoldForTargets step = "hold for the failed targets"
+	stepFailTargets    step = "fail: targets did not confirm"
+	stepGrace          step = "wait out the grace period"
+	stepCheckIdle      step = "check that the old key is idle"
+	stepDeactivateOld  step = "deactivate the old key"
+	stepRollback       step = "re-activate the old key"
+	stepWaitToDelete   step = "wait before deleting the old key"
+	stepDeleteOld      step = "delete the old key"
+	stepDone           step = "done"
+)
+
+// milestones are the runbook steps that have nothing to show in IAM: the
+// waits and checks that happened.
+type milestones struct {
+	resolved, inspected bool
+	verified            bool // the current new key signs as the user
+	pushed              bool // every target confirmed it, or an operator went on without the failed ones
+	graceDone           bool
+	idleDone            bool
+	deleteWaitDone      bool
+}
+
+// requests are operator requests the runbook has not consumed yet. Handlers
+// only set them; next and the waits read them.
+type requests struct {
+	proceed  bool // end the current wait or hold
+	retry    bool // re-push the failed targets (while holding for them)
+	rollback bool // re-activate the old key (while waiting to delete it)
+	cancel   bool // the workflow was cancelled
+}
+
+// next is the one place that decides what the rotation does next, from its
+// state and the operator's pending requests. It reads top to bottom like the
+// runbook; the lines above it are the operator's overrides. The invariants
+// live here:
+//
+//   - a key revoked with mode now is deactivated before anything else;
+//   - a revoked new key is replaced before the rotation goes on or ends;
+//   - the old key stays active until every target confirmed the new key, or
+//     it is revoked and an operator said to go on without the failed ones;
+//   - targets that fail while the old key is revoked hold the rotation
+//     (retry, proceed) instead of ending it with a revoked key alive;
+//   - rollback only applies to an old key this rotation deactivated, never
+//     to a revoked one.
+func (r *rotation) next() step {
+	m := &r.done
+	switch {
+	case !m.resolved:
+		return stepResolve
+	case !m.inspected:
+		return stepInspect
+	case r.revokeNowDue() != nil:
+		return stepRevokeNow
+	case r.req.cancel:
+		return stepCancel
+	case r.newKeyRevoked():
+		return stepReplaceNewKey
+	case !r.newKey.exists():
+		return stepCreate
+	case !m.verified:
+		return stepVerify
+	case !m.pushed && (len(r.status.FailedTargets()) == 0 || r.req.retry):
+		return stepPush
+	case !m.pushed && r.oldKeyRevoked():
+		return stepHoldForTargets
+	case !m.pushed:
+		return stepFailTargets
+	case r.oldKey.active() && !r.oldKeyRevoked() && !m.graceDone:
+		return stepGrace
+	case r.oldKey.active() && !r.oldKeyRevoked() && !m.idleDone:
+		return stepCheckIdle
+	case r.oldKey.active():
+		return stepDeactivateOld
+	case r.oldKey.exists() && r.req.rollback && !r.oldKeyRevoked():
+		return stepRollback
+	case r.oldKey.exists() && !r.oldKeyRevoked() && !m.deleteWaitDone:
+		return stepWaitToDelete
+	case r.oldKey.exists():
+		return stepDeleteOld
+	default:
+		return stepDone
+	}
+}
+
+// waitCutShort is what ends a wait or a hold early: anything that changes
+// what next decides.
+func (r *rotation) waitCutShort() bool {
+	return r.req.proceed || r.req.cancel || r.req.rollback || r.revokeNowDue() != nil || r.newKeyRevoked() || r.oldKeyRevoked()
 }
