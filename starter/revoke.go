@@ -30,11 +30,26 @@ func revokeCmd(ctx context.Context, args []string, stdout io.Writer) error {
 	if *now {
 		in.Mode = workflows.RevokeModeNow
 	}
-	started, err := operator.Revoke(ctx, env.client, env.cfg.TaskQueue, env.rotation, in)
+	revoked, err := operator.Revoke(ctx, env.client, env.cfg.TaskQueue, env.rotation, in)
 	if err != nil {
 		return err
 	}
-	return followRotation(ctx, env, started, fmt.Sprintf("revoke sent to %s (run %s)", started.WorkflowID, started.RunID), *wait, *common.output, stdout)
+	return followRotation(ctx, env, revoked.Started, revokeLine(revoked), *wait, *common.output, stdout)
+}
+
+// revokeLine says what the rotation made of the revoke.
+func revokeLine(r operator.Revoked) string {
+	line := fmt.Sprintf("revoke sent to %s (run %s)", r.WorkflowID, r.RunID)
+	rv := r.Revocation
+	switch {
+	case rv.State == "":
+		return line
+	case rv.State == workflows.RevocationPending:
+		return line + ": accepted; it names a key once the rotation knows its keys"
+	case rv.Error != "":
+		return line + ": " + rv.State + ": " + rv.Error
+	}
+	return fmt.Sprintf("%s: %s, the %s key %s", line, rv.State, rv.Which, rv.AccessKeyID)
 }
 
 // signalCmd makes the proceed, retry and rollback commands.
@@ -52,10 +67,11 @@ func signalCmd(name, help string) command {
 		}
 		defer env.close()
 		id := env.rotation.WorkflowID()
-		if err := operator.Signal(ctx, env.client, id, name, workflows.ProceedInput{Reason: *reason, RequestedBy: whoAmI()}); err != nil {
+		res, err := operator.Request(ctx, env.client, id, name, workflows.ProceedInput{Reason: *reason, RequestedBy: whoAmI()})
+		if err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "%s sent to %s; `starter status --user %s` shows what it did\n", name, id, env.rotation.User)
+		fmt.Fprintf(stdout, "%s accepted by %s: %s\n", name, id, res.Message)
 		return nil
 	}
 }

@@ -47,7 +47,7 @@ func ScheduledRotation(ctx workflow.Context, in ScheduledInput) (ScheduledResult
 	id := in.Rotation.WorkflowID()
 	res := ScheduledResult{WorkflowID: id}
 	//lint:ignore S1016 the two inputs are separate contracts and may grow apart
-	child := workflow.ExecuteChildWorkflow(rotationChildOptions(ctx, in.Rotation), WorkflowName, RotateInput{Rotation: in.Rotation})
+	child := workflow.ExecuteChildWorkflow(rotationChildOptions(ctx, in.Rotation), WorkflowName, NewRotateInput(in.Rotation))
 	var started workflow.Execution
 	err := child.GetChildWorkflowExecution().Get(ctx, &started)
 	switch {

@@ -34,7 +34,7 @@ func StartRotation(ctx context.Context, c client.Client, taskQueue string, r mod
 	// refused (and reported as already running).
 	opts.WorkflowIDConflictPolicy = enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL
 	opts.WorkflowExecutionErrorWhenAlreadyStarted = true
-	run, err := c.ExecuteWorkflow(ctx, opts, workflows.WorkflowName, workflows.RotateInput{Rotation: r})
+	run, err := c.ExecuteWorkflow(ctx, opts, workflows.WorkflowName, workflows.NewRotateInput(r))
 	var already *serviceerror.WorkflowExecutionAlreadyStarted
 	switch {
 	case errors.As(err, &already):
