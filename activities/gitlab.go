@@ -23,7 +23,7 @@ import (
 // GitLabProjectVariables is the part of client-go's ProjectVariablesService
 // the activity uses (satisfied by *gitlab.ProjectVariablesService).
 type GitLabProjectVariables interface {
-	GetVariable(pid any, key string, opt *gitlab.GetProjectVariableOptions, options ...gitlab.RequestOptionFunc) (*gitlab.ProjectVariable, *gitlab.Response, error)
+	ListVariables(pid any, opt *gitlab.ListProjectVariablesOptions, options ...gitlab.RequestOptionFunc) ([]*gitlab.ProjectVariable, *gitlab.Response, error)
 	CreateVariable(pid any, opt *gitlab.CreateProjectVariableOptions, options ...gitlab.RequestOptionFunc) (*gitlab.ProjectVariable, *gitlab.Response, error)
 	UpdateVariable(pid any, key string, opt *gitlab.UpdateProjectVariableOptions, options ...gitlab.RequestOptionFunc) (*gitlab.ProjectVariable, *gitlab.Response, error)
 }
@@ -31,7 +31,7 @@ type GitLabProjectVariables interface {
 // GitLabGroupVariables is the part of client-go's GroupVariablesService the
 // activity uses (satisfied by *gitlab.GroupVariablesService).
 type GitLabGroupVariables interface {
-	GetVariable(gid any, key string, opt *gitlab.GetGroupVariableOptions, options ...gitlab.RequestOptionFunc) (*gitlab.GroupVariable, *gitlab.Response, error)
+	ListVariables(gid any, opt *gitlab.ListGroupVariablesOptions, options ...gitlab.RequestOptionFunc) ([]*gitlab.GroupVariable, *gitlab.Response, error)
 	CreateVariable(gid any, opt *gitlab.CreateGroupVariableOptions, options ...gitlab.RequestOptionFunc) (*gitlab.GroupVariable, *gitlab.Response, error)
 	UpdateVariable(gid any, key string, opt *gitlab.UpdateGroupVariableOptions, options ...gitlab.RequestOptionFunc) (*gitlab.GroupVariable, *gitlab.Response, error)
 }
@@ -44,19 +44,20 @@ type GitLab struct {
 	// rotations is the worker's configuration: where keys may go.
 	rotations Rotations
 	now       func() time.Time
+	policy    callPolicy
 }
 
 // NewGitLab returns the activities using client (see clients.NewGitLabClient).
 // Whatever retry settings client has, every request is sent with client-go's
-// own retries turned off: Temporal retries the activity, honouring the delay
-// GitLab asks for, and the call count of an attempt stays exact. s opens the
-// sealed secret it pushes.
+// own retries turned off: the activity retries each call itself, honouring
+// the delay GitLab asks for (see callPolicy), and the call count of an
+// attempt stays exact. s opens the sealed secret it pushes.
 func NewGitLab(client *gitlab.Client, s Sealer, rs Rotations) *GitLab {
 	return newGitLab(client.ProjectVariables, client.GroupVariables, s, rs)
 }
 
 func newGitLab(projects GitLabProjectVariables, groups GitLabGroupVariables, s Sealer, rs Rotations) *GitLab {
-	return &GitLab{projects: projects, groups: groups, sealer: s, rotations: rs, now: time.Now}
+	return &GitLab{projects: projects, groups: groups, sealer: s, rotations: rs, now: time.Now, policy: defaultCallPolicy}
 }
 
 // gitlabVariableDescription is set on variables keyrotor creates, so people
@@ -65,10 +66,13 @@ const gitlabVariableDescription = "Managed by keyrotor: rotated automatically"
 
 // PushGitLabVariable writes the key ID and the secret into the target's
 // variables (creating or updating them in the target's environment scope),
-// then reads both back to confirm GitLab holds the new values.
+// then reads them back, in one listing, to confirm GitLab holds the new
+// values.
 //
 // Calls: one update per variable when it exists, update + create when it
-// does not, plus one read-back each: 4 to 6 in all.
+// does not, plus one read-back: 3 to 5 in all. Failed calls are retried in
+// place (see callPolicy), and each completed write is recorded in the
+// heartbeat (PushProgress): a later attempt does not write it again.
 func (a *GitLab) PushGitLabVariable(ctx context.Context, sealed PushInput) (PushResult, error) {
 	in, err := sealed.resolve(a.rotations, a.sealer)
 	if err != nil {
@@ -83,34 +87,39 @@ func (a *GitLab) PushGitLabVariable(ctx context.Context, sealed PushInput) (Push
 	if err != nil {
 		return PushResult{}, err
 	}
-	p := &gitlabPusher{store: store, target: target, secret: in.Key.Secret.Reveal(), now: a.now}
+	p := newGitLabPusher(ctx, store, target, in.Key, a.policy, a.now)
 	for _, v := range vars {
+		if p.progress.wrote(v.key) {
+			continue
+		}
 		if err := p.write(ctx, v); err != nil {
 			return PushResult{}, err
 		}
+		p.progress.markWritten(v.key)
+		p.calls.heartbeat(ctx)
 	}
 	// Read back only after both writes, so the confirmation covers the
 	// final state rather than a half-written pair.
-	for _, v := range vars {
-		if err := p.confirm(ctx, v); err != nil {
-			return PushResult{}, err
-		}
+	if err := p.confirm(ctx, vars); err != nil {
+		return PushResult{}, err
 	}
-	return PushResult{Target: target, ConfirmedAt: a.now().UTC(), Calls: p.calls}, nil
+	return PushResult{Target: target, ConfirmedAt: a.now().UTC(), Calls: p.calls.calls}, nil
 }
 
 // gitlabVariable is one variable to write, common to projects and groups.
 type gitlabVariable struct {
 	key       string
-	value     string
-	scope     string // environment scope, never empty
+	Value     model.Secret // exported: %+v of the struct prints it redacted
+	scope     string       // environment scope, never empty
 	protected bool
 	masked    bool
 }
 
 // gitlabReadVariable is what a read-back shows.
 type gitlabReadVariable struct {
-	value     string
+	key       string
+	scope     string
+	Value     model.Secret // exported: %+v of the struct prints it redacted
 	protected bool
 	masked    bool
 	hidden    bool
@@ -121,7 +130,8 @@ type gitlabStore interface {
 	kind() string // "project" or "group", for messages
 	update(ctx context.Context, v gitlabVariable) (*gitlab.Response, error)
 	create(ctx context.Context, v gitlabVariable) (*gitlab.Response, error)
-	get(ctx context.Context, key, scope string) (gitlabReadVariable, *gitlab.Response, error)
+	// list returns one page (from 1) of the variables and the next page (0: none).
+	list(ctx context.Context, page int64) ([]gitlabReadVariable, int64, *gitlab.Response, error)
 }
 
 // storeFor picks the project or group API for the target.
@@ -151,8 +161,8 @@ func gitlabVariablesFor(in pushRequest) ([]gitlabVariable, error) {
 		scope = "*"
 	}
 	vars := []gitlabVariable{
-		{key: names.AccessKeyID, value: in.Key.ID},
-		{key: names.SecretAccessKey, value: in.Key.Secret.Reveal()},
+		{key: names.AccessKeyID, Value: model.Secret(in.Key.ID)},
+		{key: names.SecretAccessKey, Value: in.Key.Secret},
 	}
 	for i := range vars {
 		v := &vars[i]
@@ -161,7 +171,7 @@ func gitlabVariablesFor(in pushRequest) ([]gitlabVariable, error) {
 			return nil, gitlabNonRetryable(ErrValidation,
 				"%s: variable name %q is not valid in GitLab (letters, digits and '_', at most 255)", target, v.key)
 		}
-		if v.masked && !gitlabMaskable(v.value) {
+		if v.masked && !gitlabMaskable(v.Value.Reveal()) {
 			return nil, gitlabNonRetryable(ErrUnmaskable,
 				"%s: the value of variable %s cannot be masked by GitLab (it needs 8 or more characters and no whitespace)",
 				target, v.key)
@@ -184,50 +194,155 @@ func gitlabMaskable(value string) bool {
 	return utf8.RuneCountInString(value) >= 8 && !strings.ContainsAny(value, " \t\r\n\f\v")
 }
 
-// gitlabPusher carries one attempt's state: the call count and what every
-// message must name (the target) or never contain (the secret).
+// gitlabPusher carries one attempt's state: its calls, its progress, and
+// what every message must name (the target) or never contain (the secret).
 type gitlabPusher struct {
-	store  gitlabStore
-	target string
-	secret string
-	calls  int
-	now    func() time.Time
+	store    gitlabStore
+	target   string
+	calls    *caller
+	progress *PushProgress
+	Redactor redactor // exported: %+v of the struct prints the secret redacted
+	now      func() time.Time
+}
+
+func newGitLabPusher(ctx context.Context, store gitlabStore, target string, key model.NewAccessKey, policy callPolicy, now func() time.Time) *gitlabPusher {
+	progress := resumeProgress(ctx, target, key.ID)
+	p := &gitlabPusher{store: store, target: target, progress: progress, calls: &caller{policy: policy, progress: progress}, now: now}
+	p.Redactor.add(key.Secret)
+	return p
+}
+
+// call makes one GitLab call through the attempt's caller; call reports
+// the response it got, for the classification of its error.
+func (p *gitlabPusher) call(ctx context.Context, op string, v gitlabVariable, call func() (*gitlab.Response, error)) error {
+	var resp *gitlab.Response
+	return p.calls.do(ctx, func() error {
+		var err error
+		resp, err = call()
+		return err
+	}, func(err error) failure { return p.fail(ctx, op, v, resp, err) })
 }
 
 // write updates the variable in its scope, and creates it when GitLab says
-// it does not exist. Either order is idempotent under retry; updating first
-// makes the common case (a rotation after the first) one call.
+// it does not exist. Updating first makes the common case (a rotation after
+// the first) one call. A create refused because the variable now exists (a
+// concurrent writer, or an earlier create whose answer was lost) updates.
 func (p *gitlabPusher) write(ctx context.Context, v gitlabVariable) error {
-	p.calls++
-	resp, err := p.store.update(ctx, v)
-	if err == nil {
-		return nil
+	update := func() (missing bool, err error) {
+		err = p.call(ctx, "update", v, func() (*gitlab.Response, error) {
+			resp, err := p.store.update(ctx, v)
+			if err != nil && gitlabStatus(resp, err) == http.StatusNotFound {
+				missing = true
+				return resp, nil
+			}
+			return resp, err
+		})
+		return missing, err
 	}
-	if gitlabStatus(resp, err) != http.StatusNotFound {
-		return p.fail(ctx, "update", v, resp, err)
+	missing, err := update()
+	if err != nil || !missing {
+		return err
 	}
-	p.calls++
-	resp, err = p.store.create(ctx, v)
-	if err == nil {
-		return nil
-	}
-	if gitlabStatus(resp, err) == http.StatusNotFound {
+	var ownerMissing, taken bool
+	err = p.call(ctx, "create", v, func() (*gitlab.Response, error) {
+		resp, err := p.store.create(ctx, v)
+		switch {
+		case err == nil:
+		case gitlabStatus(resp, err) == http.StatusNotFound:
+			ownerMissing = true
+			return resp, nil
+		case gitlabTaken(resp, err):
+			taken = true
+			return resp, nil
+		}
+		return resp, err
+	})
+	switch {
+	case err != nil:
+		return err
+	case ownerMissing:
 		// The variable was missing and now the owner is too: the project
 		// or group does not exist or the token cannot see it.
 		return gitlabNonRetryable(ErrNotFound, "%s: %s not found (or not visible to the token)", p.target, p.store.kind())
+	case taken:
+		if missing, err = update(); err == nil && missing {
+			return errors.New(p.target + ": variable " + v.key + " (scope " + v.scope + ") appeared and disappeared while being written; retrying")
+		}
+		return err
 	}
-	return p.fail(ctx, "create", v, resp, err)
+	return nil
 }
 
-// confirm reads the variable back and checks it holds what was written.
-func (p *gitlabPusher) confirm(ctx context.Context, v gitlabVariable) error {
-	p.calls++
-	got, resp, err := p.store.get(ctx, v.key, v.scope)
-	if err != nil {
-		if gitlabStatus(resp, err) == http.StatusNotFound {
-			return gitlabRetryable(ErrNotConfirmed, "%s: variable %s (scope %s) not found on read-back", p.target, v.key, v.scope)
+// gitlabTaken reports a 400 saying the key already exists in that scope.
+func gitlabTaken(resp *gitlab.Response, err error) bool {
+	if gitlabStatus(resp, err) != http.StatusBadRequest {
+		return false
+	}
+	for _, m := range gitlabErrorMessage(err).fields["key"] {
+		if strings.Contains(m, "has already been taken") {
+			return true
 		}
-		return p.fail(ctx, "read back", v, resp, err)
+	}
+	return false
+}
+
+// confirm lists the variables (one page of 100 in most projects and
+// groups) and checks each written one holds what was written. A read-back
+// that does not confirm forgets the writes, so the next attempt writes again.
+func (p *gitlabPusher) confirm(ctx context.Context, vars []gitlabVariable) error {
+	found, err := p.readBack(ctx, vars)
+	if err != nil {
+		return err
+	}
+	for _, v := range vars {
+		if err := p.check(v, found); err != nil {
+			var ae *temporal.ApplicationError
+			if errors.As(err, &ae) && !ae.NonRetryable() {
+				p.progress.restart("read-back did not confirm the writes")
+				p.calls.heartbeat(ctx)
+			}
+			return err
+		}
+	}
+	p.progress.Step = "confirmed"
+	p.calls.heartbeat(ctx)
+	return nil
+}
+
+// readBack returns the listed variables among vars, by key and scope.
+func (p *gitlabPusher) readBack(ctx context.Context, vars []gitlabVariable) (map[[2]string]gitlabReadVariable, error) {
+	want := map[[2]string]bool{}
+	for _, v := range vars {
+		want[[2]string{v.key, v.scope}] = true
+	}
+	found := map[[2]string]gitlabReadVariable{}
+	for page := int64(1); page != 0 && len(found) < len(want); {
+		var got []gitlabReadVariable
+		var next int64
+		err := p.call(ctx, "read back", vars[0], func() (*gitlab.Response, error) {
+			var resp *gitlab.Response
+			var err error
+			got, next, resp, err = p.store.list(ctx, page)
+			return resp, err
+		})
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range got {
+			if k := [2]string{r.key, r.scope}; want[k] {
+				found[k] = r
+			}
+		}
+		page = next
+	}
+	return found, nil
+}
+
+// check compares one variable's read-back with what was written.
+func (p *gitlabPusher) check(v gitlabVariable, found map[[2]string]gitlabReadVariable) error {
+	got, ok := found[[2]string{v.key, v.scope}]
+	if !ok {
+		return gitlabRetryable(ErrNotConfirmed, "%s: variable %s (scope %s) not found on read-back", p.target, v.key, v.scope)
 	}
 	if got.hidden {
 		// GitLab never returns a hidden variable's value: retrying cannot
@@ -236,7 +351,7 @@ func (p *gitlabPusher) confirm(ctx context.Context, v gitlabVariable) error {
 			"%s: variable %s (scope %s) is hidden, so its value cannot be read back to confirm it; delete it and let keyrotor recreate it",
 			p.target, v.key, v.scope)
 	}
-	if got.value != v.value {
+	if got.Value.Reveal() != v.Value.Reveal() {
 		return gitlabRetryable(ErrNotConfirmed, "%s: variable %s (scope %s) does not hold the new value on read-back", p.target, v.key, v.scope)
 	}
 	if got.masked != v.masked || got.protected != v.protected {
@@ -246,16 +361,18 @@ func (p *gitlabPusher) confirm(ctx context.Context, v gitlabVariable) error {
 	return nil
 }
 
-// fail turns a failed call into the error the workflow acts on. Messages are
-// built from the status and GitLab's message only: client-go's own errors
-// quote URLs and response bodies, and nothing here may carry the secret.
-func (p *gitlabPusher) fail(ctx context.Context, op string, v gitlabVariable, resp *gitlab.Response, err error) error {
+// fail judges a failed call: the error the workflow acts on, and whether
+// the call is worth repeating in place. Messages are built from the status
+// and GitLab's JSON message only (client-go's own errors quote URLs and
+// response bodies), redacted before they are cut to length.
+func (p *gitlabPusher) fail(ctx context.Context, op string, v gitlabVariable, resp *gitlab.Response, err error) failure {
 	where := fmt.Sprintf("%s: %s variable %s (scope %s)", p.target, op, v.key, v.scope)
 	status := gitlabStatus(resp, err)
 	if status == 0 {
-		return p.transportError(ctx, where, err)
+		return failure{err: p.transportError(ctx, where, err), transient: ctx.Err() == nil}
 	}
-	msg := p.redact(gitlabErrorMessage(err))
+	msg := gitlabErrorMessage(err)
+	msg.text = p.Redactor.clean(msg.text)
 	header := gitlabHeader(resp, err)
 	detail := fmt.Sprintf("%s: HTTP %d", where, status)
 	if msg.text != "" {
@@ -264,19 +381,21 @@ func (p *gitlabPusher) fail(ctx context.Context, op string, v gitlabVariable, re
 	switch {
 	case status == http.StatusTooManyRequests,
 		status == http.StatusForbidden && header.Get("Retry-After") != "":
-		return gitlabRateLimited(detail, gitlabRetryDelay(header, p.now()))
+		delay := gitlabRetryDelay(header, p.now())
+		// Without a delay from GitLab, back off like for a 5xx.
+		return failure{err: gitlabRateLimited(detail, delay), wait: delay, transient: delay == 0}
 	case status == http.StatusUnauthorized:
-		return gitlabNonRetryable(ErrUnauthorized, "%s (the token is invalid, expired or revoked)", detail)
+		return failure{err: gitlabNonRetryable(ErrUnauthorized, "%s (the token is invalid, expired or revoked)", detail)}
 	case status == http.StatusForbidden:
-		return gitlabNonRetryable(ErrUnauthorized, "%s (the token needs the Maintainer role)", detail)
+		return failure{err: gitlabNonRetryable(ErrUnauthorized, "%s (the token needs the Maintainer role)", detail)}
 	case status == http.StatusNotFound:
-		return gitlabNonRetryable(ErrNotFound, "%s", detail)
+		return failure{err: gitlabNonRetryable(ErrNotFound, "%s", detail)}
 	case status == http.StatusBadRequest || status == http.StatusUnprocessableEntity:
-		return p.refused(detail, v, msg)
+		return failure{err: p.refused(detail, v, msg)}
 	case status == http.StatusRequestTimeout || status >= 500:
-		return errors.New(detail)
+		return failure{err: errors.New(detail), transient: true}
 	}
-	return gitlabNonRetryable(ErrUnprocessable, "%s", detail)
+	return failure{err: gitlabNonRetryable(ErrUnprocessable, "%s", detail)}
 }
 
 // refused classifies a 400/422: an unmaskable value, a create that raced
@@ -304,16 +423,7 @@ func (p *gitlabPusher) transportError(ctx context.Context, where string, err err
 	if ctx.Err() != nil {
 		err = ctx.Err()
 	}
-	return fmt.Errorf("%s: %w", where, gitlabRedactedError{err: err, text: p.redact(gitlabMessage{text: err.Error()}).text})
-}
-
-// redact removes the secret from text that came from elsewhere, in case a
-// server or proxy ever echoes a request back.
-func (p *gitlabPusher) redact(m gitlabMessage) gitlabMessage {
-	if p.secret != "" && strings.Contains(m.text, p.secret) {
-		m.text = strings.ReplaceAll(m.text, p.secret, "[REDACTED]")
-	}
-	return m
+	return fmt.Errorf("%s: %w", where, gitlabRedactedError{err: err, text: p.Redactor.clean(err.Error())})
 }
 
 // gitlabRedactedError keeps an error's identity (errors.Is) with a cleaned text.
@@ -345,15 +455,16 @@ func gitlabErrorMessage(err error) gitlabMessage {
 	if json.Unmarshal(er.Body, &body) != nil {
 		return gitlabMessage{} // not GitLab's JSON (a proxy page): the status says enough
 	}
+	// Not truncated here: the caller redacts the secret first (redactor.clean).
 	var text string
 	if json.Unmarshal(body.Message, &text) == nil {
-		return gitlabMessage{text: gitlabTruncate(text)}
+		return gitlabMessage{text: text}
 	}
 	var fields map[string][]string
 	if json.Unmarshal(body.Message, &fields) == nil && len(fields) > 0 {
-		return gitlabMessage{text: gitlabTruncate(gitlabFormatFields(fields)), fields: fields}
+		return gitlabMessage{text: gitlabFormatFields(fields), fields: fields}
 	}
-	return gitlabMessage{text: gitlabTruncate(body.Error)}
+	return gitlabMessage{text: body.Error}
 }
 
 // gitlabFormatFields renders {"key":["(K) has already been taken"]} as
@@ -369,14 +480,6 @@ func gitlabFormatFields(fields map[string][]string) string {
 		parts = append(parts, name+" "+strings.Join(fields[name], ", "))
 	}
 	return strings.Join(parts, "; ")
-}
-
-func gitlabTruncate(s string) string {
-	const limit = 300
-	if len(s) > limit {
-		return s[:limit] + "…"
-	}
-	return s
 }
 
 // gitlabStatus is the response's status, 0 when there was none. client-go
@@ -463,7 +566,7 @@ func (s gitlabProjectStore) kind() string { return "project" }
 
 func (s gitlabProjectStore) update(ctx context.Context, v gitlabVariable) (*gitlab.Response, error) {
 	_, resp, err := s.api.UpdateVariable(s.pid, v.key, &gitlab.UpdateProjectVariableOptions{
-		Value:        gitlab.Ptr(v.value),
+		Value:        gitlab.Ptr(v.Value.Reveal()),
 		Filter:       &gitlab.VariableFilter{EnvironmentScope: v.scope},
 		Protected:    gitlab.Ptr(v.protected),
 		Masked:       gitlab.Ptr(v.masked),
@@ -476,7 +579,7 @@ func (s gitlabProjectStore) update(ctx context.Context, v gitlabVariable) (*gitl
 func (s gitlabProjectStore) create(ctx context.Context, v gitlabVariable) (*gitlab.Response, error) {
 	_, resp, err := s.api.CreateVariable(s.pid, &gitlab.CreateProjectVariableOptions{
 		Key:              gitlab.Ptr(v.key),
-		Value:            gitlab.Ptr(v.value),
+		Value:            gitlab.Ptr(v.Value.Reveal()),
 		Description:      gitlab.Ptr(gitlabVariableDescription),
 		EnvironmentScope: gitlab.Ptr(v.scope),
 		Protected:        gitlab.Ptr(v.protected),
@@ -487,15 +590,24 @@ func (s gitlabProjectStore) create(ctx context.Context, v gitlabVariable) (*gitl
 	return resp, err
 }
 
-func (s gitlabProjectStore) get(ctx context.Context, key, scope string) (gitlabReadVariable, *gitlab.Response, error) {
-	got, resp, err := s.api.GetVariable(s.pid, key, &gitlab.GetProjectVariableOptions{
-		Filter: &gitlab.VariableFilter{EnvironmentScope: scope},
+func (s gitlabProjectStore) list(ctx context.Context, page int64) ([]gitlabReadVariable, int64, *gitlab.Response, error) {
+	got, resp, err := s.api.ListVariables(s.pid, &gitlab.ListProjectVariablesOptions{
+		ListOptions: gitlab.ListOptions{Page: page, PerPage: gitlabPerPage},
 	}, gitlabRequestOptions(ctx)...)
-	if err != nil || got == nil {
-		return gitlabReadVariable{}, resp, err
+	if err != nil {
+		return nil, 0, resp, err
 	}
-	return gitlabReadVariable{value: got.Value, protected: got.Protected, masked: got.Masked, hidden: got.Hidden}, resp, nil
+	out := make([]gitlabReadVariable, 0, len(got))
+	for _, v := range got {
+		out = append(out, gitlabReadVariable{key: v.Key, scope: v.EnvironmentScope, Value: model.Secret(v.Value),
+			protected: v.Protected, masked: v.Masked, hidden: v.Hidden})
+	}
+	return out, resp.NextPage, resp, nil
 }
+
+// gitlabPerPage is GitLab's largest page: one read-back call for most
+// projects and groups.
+const gitlabPerPage = 100
 
 // gitlabGroupStore addresses a group by path or numeric ID.
 type gitlabGroupStore struct {
@@ -507,7 +619,7 @@ func (s gitlabGroupStore) kind() string { return "group" }
 
 func (s gitlabGroupStore) update(ctx context.Context, v gitlabVariable) (*gitlab.Response, error) {
 	_, resp, err := s.api.UpdateVariable(s.gid, v.key, &gitlab.UpdateGroupVariableOptions{
-		Value:        gitlab.Ptr(v.value),
+		Value:        gitlab.Ptr(v.Value.Reveal()),
 		Filter:       &gitlab.VariableFilter{EnvironmentScope: v.scope},
 		Protected:    gitlab.Ptr(v.protected),
 		Masked:       gitlab.Ptr(v.masked),
@@ -520,7 +632,7 @@ func (s gitlabGroupStore) update(ctx context.Context, v gitlabVariable) (*gitlab
 func (s gitlabGroupStore) create(ctx context.Context, v gitlabVariable) (*gitlab.Response, error) {
 	_, resp, err := s.api.CreateVariable(s.gid, &gitlab.CreateGroupVariableOptions{
 		Key:              gitlab.Ptr(v.key),
-		Value:            gitlab.Ptr(v.value),
+		Value:            gitlab.Ptr(v.Value.Reveal()),
 		Description:      gitlab.Ptr(gitlabVariableDescription),
 		EnvironmentScope: gitlab.Ptr(v.scope),
 		Protected:        gitlab.Ptr(v.protected),
@@ -531,12 +643,17 @@ func (s gitlabGroupStore) create(ctx context.Context, v gitlabVariable) (*gitlab
 	return resp, err
 }
 
-func (s gitlabGroupStore) get(ctx context.Context, key, scope string) (gitlabReadVariable, *gitlab.Response, error) {
-	got, resp, err := s.api.GetVariable(s.gid, key, &gitlab.GetGroupVariableOptions{
-		Filter: &gitlab.VariableFilter{EnvironmentScope: scope},
+func (s gitlabGroupStore) list(ctx context.Context, page int64) ([]gitlabReadVariable, int64, *gitlab.Response, error) {
+	got, resp, err := s.api.ListVariables(s.gid, &gitlab.ListGroupVariablesOptions{
+		ListOptions: gitlab.ListOptions{Page: page, PerPage: gitlabPerPage},
 	}, gitlabRequestOptions(ctx)...)
-	if err != nil || got == nil {
-		return gitlabReadVariable{}, resp, err
+	if err != nil {
+		return nil, 0, resp, err
 	}
-	return gitlabReadVariable{value: got.Value, protected: got.Protected, masked: got.Masked, hidden: got.Hidden}, resp, nil
+	out := make([]gitlabReadVariable, 0, len(got))
+	for _, v := range got {
+		out = append(out, gitlabReadVariable{key: v.Key, scope: v.EnvironmentScope, Value: model.Secret(v.Value),
+			protected: v.Protected, masked: v.Masked, hidden: v.Hidden})
+	}
+	return out, resp.NextPage, resp, nil
 }

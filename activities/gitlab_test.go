@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	gitlab "gitlab.com/gitlab-org/api/client-go"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/keyrotor/keyrotor/internal/clients"
@@ -57,7 +58,9 @@ func newGitLabActivity(t *testing.T, url, token string, rs Rotations) *GitLab {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return NewGitLab(c, testSealer(), rs)
+	act := NewGitLab(c, testSealer(), rs)
+	act.policy = testCallPolicy
+	return act
 }
 
 func gitlabInput(target model.Target) PushInput {
@@ -133,9 +136,9 @@ func TestGitLabPushCreatesVariables(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			// Each variable: update (404) + create, then one read-back each.
-			if res.Calls != 6 || env.emu.Faults.Total() != 6 {
-				t.Errorf("calls = %d (emulator saw %d), want 6", res.Calls, env.emu.Faults.Total())
+			// Each variable: update (404) + create, then one read-back of both.
+			if res.Calls != 5 || env.emu.Faults.Total() != 5 {
+				t.Errorf("calls = %d (emulator saw %d), want 5: %v", res.Calls, env.emu.Faults.Total(), env.emu.Faults.Calls())
 			}
 			if res.Target != tt.target.String() || res.ConfirmedAt.IsZero() {
 				t.Errorf("result = %+v", res)
@@ -182,15 +185,14 @@ func TestGitLabPushUpdatesExisting(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Calls != 4 {
-		t.Errorf("calls = %d, want 4 (one update and one read-back per variable)", res.Calls)
+	if res.Calls != 3 {
+		t.Errorf("calls = %d, want 3 (one update per variable, one read-back)", res.Calls)
 	}
 	calls := env.emu.Faults.Calls()
 	for op, want := range map[string]int{
 		"PUT /api/v4/projects/acme/api/variables/AWS_ACCESS_KEY_ID":     1,
 		"PUT /api/v4/projects/acme/api/variables/AWS_SECRET_ACCESS_KEY": 1,
-		"GET /api/v4/projects/acme/api/variables/AWS_ACCESS_KEY_ID":     1,
-		"GET /api/v4/projects/acme/api/variables/AWS_SECRET_ACCESS_KEY": 1,
+		"GET /api/v4/projects/acme/api/variables":                       1,
 	} {
 		if calls[op] != want {
 			t.Errorf("%s called %d times, want %d (all: %v)", op, calls[op], want, calls)
@@ -204,7 +206,7 @@ func TestGitLabPushUpdatesExisting(t *testing.T) {
 
 	// A retry of the same attempt is a plain update again.
 	res, err = env.act.PushGitLabVariable(context.Background(), gitlabInput(target))
-	if err != nil || res.Calls != 4 {
+	if err != nil || res.Calls != 3 {
 		t.Fatalf("second push: calls %d, err %v", res.Calls, err)
 	}
 }
@@ -293,14 +295,14 @@ func TestGitLabPushErrors(t *testing.T) {
 			wantType: ErrUnprocessable, nonRetryable: true, wantIn: "environment_scope is invalid",
 		},
 		{
-			name: "created concurrently", target: project,
+			name: "taken on create, gone on update", target: project,
 			rule:   &faults.Rule{Op: "POST ", Status: 400, Body: `{"message":{"key":["(AWS_ACCESS_KEY_ID) has already been taken"]}}`},
-			wantIn: "created concurrently",
+			wantIn: "appeared and disappeared",
 		},
 		{
 			name: "read-back shows another value", target: project,
-			rule: &faults.Rule{Op: "GET ", Status: 200, Body: `{"key":"AWS_ACCESS_KEY_ID","value":"AKIAOTHER0000000000","masked":true,` +
-				`"protected":false,"raw":true,"environment_scope":"production","variable_type":"env_var"}`},
+			rule: &faults.Rule{Op: "GET ", Status: 200, Body: `[{"key":"AWS_ACCESS_KEY_ID","value":"AKIAOTHER0000000000","masked":true,` +
+				`"protected":false,"raw":true,"environment_scope":"production","variable_type":"env_var"}]`},
 			wantType: ErrNotConfirmed, wantIn: "does not hold the new value",
 		},
 	}
@@ -335,8 +337,14 @@ func TestGitLabPushErrors(t *testing.T) {
 			if !strings.Contains(err.Error(), tt.wantIn) {
 				t.Errorf("error %q does not mention %q", err, tt.wantIn)
 			}
-			if tt.rule != nil && tt.rule.Status >= 429 && env.emu.Faults.Total() != 1 {
-				t.Errorf("%d calls, want 1: client-go must not retry by itself", env.emu.Faults.Total())
+			// client-go must not retry by itself: a 5xx is tried as often as
+			// the policy says, a rate limit longer than it sleeps through once.
+			want := 1
+			if tt.rule != nil && tt.rule.Status >= 500 {
+				want = testCallPolicy.tries
+			}
+			if tt.rule != nil && tt.rule.Status >= 429 && env.emu.Faults.Total() != want {
+				t.Errorf("%d calls, want %d: %v", env.emu.Faults.Total(), want, env.emu.Faults.Calls())
 			}
 		})
 	}
@@ -385,5 +393,62 @@ func TestGitLabRetryDelay(t *testing.T) {
 		if got := gitlabRetryDelay(tt.header, now); got != tt.want {
 			t.Errorf("gitlabRetryDelay(%v) = %s, want %s", tt.header, got, tt.want)
 		}
+	}
+}
+
+// TestGitLabRidesOutFailures checks a failed call is repeated in place
+// when that can help, and that a create whose answer was lost (GitLab made
+// the variable, the client never heard) ends as an update, not a failure.
+func TestGitLabRidesOutFailures(t *testing.T) {
+	target := model.Target{Kind: model.GitLabGroup, Group: "acme", Masked: true}
+	tests := []struct {
+		name      string
+		rule      faults.Rule
+		wantCalls int
+		wantType  string // "" for success
+		wantDelay time.Duration
+	}{
+		{name: "502 once", rule: faults.Rule{Op: "POST ", Status: 502, Times: 1}, wantCalls: 6},
+		{name: "timeout once", rule: faults.Rule{Op: "GET ", Delay: 2 * time.Second, Times: 1}, wantCalls: 6},
+		{name: "429 with a short Retry-After", rule: faults.Rule{Op: "PUT ", Status: 429, RetryAfter: time.Second, Times: 1}, wantCalls: 6},
+		// update 404, create lost, create again: taken, update: 4 calls for the first variable.
+		{name: "create answer lost", rule: faults.Rule{Op: "POST ", Status: 502, LoseResult: true, Times: 1}, wantCalls: 7},
+		{name: "429 with a long Retry-After", rule: faults.Rule{Op: "PUT ", Status: 429, RetryAfter: time.Minute, Times: 1},
+			wantCalls: 1, wantType: ErrRateLimited, wantDelay: time.Minute},
+		{name: "403 is not repeated", rule: faults.Rule{Op: "PUT ", Status: 403, Times: 1}, wantCalls: 1, wantType: ErrUnauthorized},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env := newGitLabTestEnv(t)
+			// The worker's client, with its 30s timeout shortened so a hung
+			// call is a quick test.
+			c, err := gitlab.NewClient(gitlabTestToken, gitlab.WithBaseURL(env.url), gitlab.WithoutRetries(),
+				gitlab.WithHTTPClient(&http.Client{Timeout: 500 * time.Millisecond}))
+			if err != nil {
+				t.Fatal(err)
+			}
+			act := NewGitLab(c, testSealer(), pushConfig(model.SecretNames{}, target))
+			act.policy = testCallPolicy
+			env.emu.Faults.Add(tt.rule)
+			in := gitlabInput(target)
+			res, err := act.PushGitLabVariable(context.Background(), in)
+			if n := env.emu.Faults.Total(); n != tt.wantCalls {
+				t.Errorf("%d calls, want %d: %v", n, tt.wantCalls, env.emu.Faults.Calls())
+			}
+			if tt.wantType != "" {
+				appErr := gitlabAppError(t, err, in, tt.wantType, tt.wantType != ErrRateLimited)
+				if d := appErr.NextRetryDelay(); d < tt.wantDelay-2*time.Second || d > tt.wantDelay {
+					t.Errorf("NextRetryDelay = %s, want %s", d, tt.wantDelay)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Calls != tt.wantCalls {
+				t.Errorf("result counts %d calls, want %d", res.Calls, tt.wantCalls)
+			}
+			gitlabAssertHolds(t, env.emu, "group:acme", "*", target)
+		})
 	}
 }
