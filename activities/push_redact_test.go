@@ -115,4 +115,3 @@ func TestPushStateRedactedWhenPrinted(t *testing.T) {
 		}
 	}
 }
-
