@@ -352,3 +352,102 @@ func TestGitHubRidesOutFailures(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// TestGitHubSecretNamesIgnoreCase: GitHub stores and lists secret names in
+// upper case, so names configured in lower case are written and confirmed
+// as GitHub shows them.
+func TestGitHubSecretNamesIgnoreCase(t *testing.T) {
+	names := model.SecretNames{AccessKeyID: "aws_access_key_id", SecretAccessKey: "Deploy_Secret"}
+	for _, target := range []model.Target{repoTarget, envTarget, orgTarget} {
+		t.Run(target.String(), func(t *testing.T) {
+			env := newGHEnv(t, nil)
+			res, err := env.activity(t, ghToken, 0, pushConfig(names, target)).PushGitHubSecret(context.Background(), pushInput(target))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Calls != 4 {
+				t.Errorf("%d calls, want 4", res.Calls)
+			}
+			scope := map[model.TargetKind]string{model.GitHubRepository: "acme/api", model.GitHubEnvironment: "acme/web@production", model.GitHubOrganization: "org:acme"}[target.Kind]
+			assertStored(t, env.emu, scope, "AWS_ACCESS_KEY_ID", ghKeyID, time.Time{})
+			assertStored(t, env.emu, scope, "DEPLOY_SECRET", ghKeySecret, time.Time{})
+		})
+	}
+}
+
+// TestGitHubSameNameInTwoCases: two configured names that differ only in
+// case are one GitHub secret, and refused before any call.
+func TestGitHubSameNameInTwoCases(t *testing.T) {
+	env := newGHEnv(t, nil)
+	names := model.SecretNames{AccessKeyID: "AWS_KEY", SecretAccessKey: "aws_key"}
+	_, err := env.activity(t, ghToken, 0, pushConfig(names, repoTarget)).PushGitHubSecret(context.Background(), pushInput(repoTarget))
+	var ae *temporal.ApplicationError
+	if !errors.As(err, &ae) || ae.Type() != ErrValidation || env.emu.Faults.Total() != 0 {
+		t.Fatalf("got %v after %d calls, want %s before any", err, env.emu.Faults.Total(), ErrValidation)
+	}
+}
+
+// TestGitHubOrgSecretKeepsRepositoriesGrantedByHand: a rotation writes
+// selected_repository_ids, which replaces the list; repositories a person
+// gave access to the secret keep it, and the configured ones are confirmed.
+func TestGitHubOrgSecretKeepsRepositoriesGrantedByHand(t *testing.T) {
+	env := newGHEnv(t, nil)
+	handID := env.emu.AddRepo("acme/tools")
+	target := model.Target{Kind: model.GitHubOrganization, Organization: "acme", Visibility: "selected", Repositories: []string{"api"}}
+	act := env.activity(t, ghToken, 0, pushConfig(model.SecretNames{}, target))
+	if _, err := act.PushGitHubSecret(context.Background(), pushInput(target)); err != nil {
+		t.Fatal(err)
+	}
+	// A person shares the secret with one more repository, over the API the
+	// organization settings page uses.
+	c := github.NewClient(env.srv.Client()).WithAuthToken(ghToken)
+	c.BaseURL, _ = url.Parse(env.srv.URL + "/")
+	for _, name := range []string{"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"} {
+		if _, err := c.Actions.AddSelectedRepoToOrgSecret(context.Background(), "acme", name, &github.Repository{ID: &handID}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	env.emu.Faults.ResetCalls()
+
+	in := pushInput(target)
+	in.Key = mustSeal("AKIANEWKEYEXAMPLE000", "second-secret-value")
+	res, err := act.PushGitHubSecret(context.Background(), in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []int64{env.ids["acme/api"], handID}
+	for _, name := range []string{"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"} {
+		if got := env.emu.OrgSecretRepos("acme", name); fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("%s shared with %v, want %v (the configured repository and the one granted by hand)", name, got, want)
+		}
+	}
+	if v, _, _ := env.emu.Secret("org:acme", "AWS_SECRET_ACCESS_KEY"); v != "second-secret-value" {
+		t.Errorf("stored %q", v)
+	}
+	// lookup, 2 selection reads, key, 2 puts, list, 2 selection reads.
+	if res.Calls != 9 || env.emu.Faults.Total() != 9 {
+		t.Errorf("%d calls (emulator %d), want 9: %v", res.Calls, env.emu.Faults.Total(), env.emu.Faults.Calls())
+	}
+}
+
+// TestGitHubOrgSelectionNotConfirmed: a configured repository that the
+// secret is not shared with after the write fails the read-back.
+func TestGitHubOrgSelectionNotConfirmed(t *testing.T) {
+	target := model.Target{Kind: model.GitHubOrganization, Organization: "acme", Visibility: "selected", Repositories: []string{"api", "web"}}
+	// The selection GitHub reports after the write lacks acme/web.
+	env := newGHEnv(t, func(emu *githubemu.Emulator, next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/repositories") && emu.OrgSecretRepos("acme", "AWS_ACCESS_KEY_ID") != nil {
+				w.Header().Set("Content-Type", "application/json")
+				fmt.Fprintf(w, `{"total_count":1,"repositories":[{"id":%d,"name":"api","full_name":"acme/api"}]}`, emu.OrgSecretRepos("acme", "AWS_ACCESS_KEY_ID")[0])
+				return
+			}
+			next.ServeHTTP(w, r)
+		})
+	})
+	_, err := env.activity(t, ghToken, 0, pushConfig(model.SecretNames{}, target)).PushGitHubSecret(context.Background(), pushInput(target))
+	var ae *temporal.ApplicationError
+	if !errors.As(err, &ae) || ae.Type() != ErrNotConfirmed || !strings.Contains(err.Error(), "not shared with acme/web") {
+		t.Fatalf("got %v, want %s naming acme/web", err, ErrNotConfirmed)
+	}
+}
