@@ -147,19 +147,33 @@ rotations:
 	}
 }
 
+// An empty file, or one without rotations, is far more likely a wrong path
+// or a truncated file than a wish to rotate nothing: it is refused.
 func TestEmptyFile(t *testing.T) {
-	for _, src := range []string{"", "# nothing\n", "---\n"} {
-		cfg, err := Parse("k.yaml", []byte(src), nil)
-		if err != nil {
-			t.Fatalf("%q: %v", src, err)
-		}
-		if cfg.Policy != model.DefaultPolicy || len(cfg.Rotations) != 0 {
-			t.Errorf("%q: %+v", src, cfg)
-		}
-		if err := cfg.CheckWorker(); err == nil || !strings.Contains(err.Error(), "rotations: no rotation is configured") {
-			t.Errorf("%q: CheckWorker = %v", src, err)
+	tests := []struct{ src, want string }{
+		{"", "k.yaml: rotations: no rotation is configured"},
+		{"# nothing\n", "k.yaml: rotations: no rotation is configured"},
+		{"---\n", "k.yaml: rotations: no rotation is configured"},
+		{"accounts: [{name: p, region: us-east-1}]\n", "k.yaml: rotations: no rotation is configured"},
+		{"accounts: [{name: p, region: us-east-1}]\nrotations: []\n", "k.yaml:2:1: rotations: no rotation is configured"},
+		{"accounts: [{name: p, region: us-east-1}]\nrotations:\n", "k.yaml:2:1: rotations: no rotation is configured"},
+	}
+	for _, tt := range tests {
+		cfg, err := Parse("k.yaml", []byte(tt.src), nil)
+		if err == nil || !strings.HasPrefix(err.Error(), tt.want) || strings.Contains(err.Error(), "\n") {
+			t.Errorf("%q: Parse = %+v, %v; want one error %q", tt.src, cfg, err, tt.want)
 		}
 	}
+}
+
+// withRotationsError adds, to the errors a case of a file without
+// rotations expects, the error for the missing rotations (listed first: it
+// has no line).
+func withRotationsError(src string, want []string) []string {
+	if strings.Contains(src, "rotations:") || len(want) > 0 && strings.Contains(want[0], "YAML") {
+		return want
+	}
+	return append([]string{"t.yaml: rotations: no rotation is configured"}, want...)
 }
 
 // head is a valid beginning; cases append the rest of rotations[0]
@@ -311,6 +325,35 @@ func TestErrors(t *testing.T) {
 			"t.yaml:1:36: policy.gracePeriod: must be a duration such as 90m, 24h or 3d, not a list",
 		}},
 		{"non-scalar key", "? [a]\n: b\n", []string{"t.yaml:2:1: YAML syntax error: found an invalid key for this map"}},
+		{"same AWS account by role", "accounts:\n  - {name: prod, region: us-east-1, roleArn: 'arn:aws:iam::123456789012:role/a'}\n  - {name: prod2, region: eu-west-1, roleArn: 'arn:aws:iam::123456789012:role/b'}\n", []string{
+			`t.yaml:3:47: accounts[1]: account "prod2" is the same AWS account as "prod" (accounts[0] at line 2): both assume roles in AWS account 123456789012; keep one entry per AWS account`,
+		}},
+		{"same AWS account by ambient credentials", "accounts:\n  - {name: prod, region: us-east-1}\n  - name: prod-eu\n    region: eu-west-1\n", []string{
+			`t.yaml:3:5: accounts[1]: account "prod-eu" is the same AWS account as "prod" (accounts[0] at line 2): both use the rotator's own credentials (no roleArn)`,
+		}},
+		{"same user in one account", head + "      - gitlab: {group: g}\n" + "  - {user: U, account: prod, targets: [{gitlab: {group: h}}]}\n", []string{"t.yaml:10:5: rotations[1]: duplicate rotation of user U in account prod (also rotations[0] at line 6)"}},
+		{"repository dot-dot name", head + "      - github: {repository: acme/..}\n      - github: {repository: acme/.}\n", []string{
+			`t.yaml:9:30: rotations[0].targets[0].github.repository: "acme/.." is not a repository in owner/name form`,
+			`t.yaml:10:30: rotations[0].targets[1].github.repository: "acme/." is not a repository in owner/name form`,
+		}},
+		{"repository dot-dot owner", head + "      - github: {repository: ../x}\n", []string{`t.yaml:9:30: rotations[0].targets[0].github.repository: "../x" is not a repository in owner/name form`}},
+		{"environment dot segments", head + "      - github: {repository: a/b, environment: ..}\n      - github: {repository: a/c, environment: .}\n", []string{
+			`t.yaml:9:48: rotations[0].targets[0].github.environment: ".." is not an environment name`,
+			`t.yaml:10:48: rotations[0].targets[1].github.environment: "." is not an environment name`,
+		}},
+		{"selected repository dot-dot", head + "      - github: {organization: o, visibility: selected, repositories: [..]}\n", []string{`rotations[0].targets[0].github.repositories[0]: ".." is not a repository name`}},
+		{"project dot segments", head + "      - gitlab: {project: a/../b}\n      - gitlab: {project: ./b}\n      - gitlab: {group: a/..}\n", []string{
+			`t.yaml:9:27: rotations[0].targets[0].gitlab.project: "a/../b" is not a project path`,
+			`t.yaml:10:27: rotations[0].targets[1].gitlab.project: "./b" is not a project path`,
+			`t.yaml:11:25: rotations[0].targets[2].gitlab.group: "a/.." is not a group path`,
+		}},
+		{"gitlab variable key too long", head + "      - gitlab: {group: g}\n    secretNames: {accessKeyId: K" + strings.Repeat("X", 255) + "}\n", []string{
+			"t.yaml:10:32: rotations[0].secretNames.accessKeyId: is 256 characters long: GitLab refuses variable keys longer than 255",
+		}},
+		{"pushRetryFor", "policy: {pushRetryFor: 0s}\n" + head + "      - gitlab: {group: g}\n    policy: {pushRetryFor: -1h}\n", []string{
+			"t.yaml:1:24: policy.pushRetryFor: must be positive",
+			"t.yaml:11:28: rotations[0].policy.pushRetryFor: must be positive",
+		}},
 		{"string wanted", head + "      - github: {repository: a/b, environment: true}\n", []string{`t.yaml:9:48: rotations[0].targets[0].github.environment: must be a string, not a boolean (quote it if you mean "true")`}},
 	}
 	for _, tt := range tests {
@@ -323,9 +366,10 @@ func TestErrors(t *testing.T) {
 			if !errors.As(err, &errs) {
 				t.Fatalf("error is %T, not Errors", err)
 			}
+			want := withRotationsError(tt.src, tt.want)
 			msg := err.Error()
 			rest := msg
-			for _, w := range tt.want {
+			for _, w := range want {
 				i := strings.Index(rest, w)
 				if i < 0 {
 					t.Errorf("error does not contain (in order) %q:\n%s", w, msg)
@@ -333,8 +377,8 @@ func TestErrors(t *testing.T) {
 				}
 				rest = rest[i+len(w):]
 			}
-			if len(errs) != len(tt.want) {
-				t.Errorf("%d errors, want %d:\n%s", len(errs), len(tt.want), msg)
+			if len(errs) != len(want) {
+				t.Errorf("%d errors, want %d:\n%s", len(errs), len(want), msg)
 			}
 			if strings.Count(msg, "\n")+1 != len(errs) {
 				t.Errorf("%d errors but %d lines:\n%s", len(errs), strings.Count(msg, "\n")+1, msg)
@@ -433,6 +477,35 @@ rotations:
 	}
 }
 
+// pushRetryFor is a policy duration like the others: a default, a global
+// value, a per-rotation override.
+func TestPushRetryFor(t *testing.T) {
+	const rot = `accounts: [{name: prod, region: us-east-1}]
+gitlab: {token: x}
+rotations:
+  - {user: a, account: prod, targets: [{gitlab: {group: g}}]}
+  - {user: b, account: prod, targets: [{gitlab: {group: g}}], policy: {pushRetryFor: 2d}}
+`
+	tests := []struct {
+		name  string
+		top   string
+		wantA time.Duration
+	}{
+		{"default", "", model.DefaultPushRetryFor},
+		{"global", "policy: {pushRetryFor: 90m}\n", 90 * time.Minute},
+	}
+	for _, tt := range tests {
+		cfg, err := Parse("t.yaml", []byte(tt.top+rot), nil)
+		if err != nil {
+			t.Fatalf("%s: %v", tt.name, err)
+		}
+		a, b := cfg.Rotations[0].Policy, cfg.Rotations[1].Policy
+		if a.PushRetryFor != tt.wantA || a.PushRetryBudget() != tt.wantA || b.PushRetryFor != 48*time.Hour {
+			t.Errorf("%s: pushRetryFor a=%v b=%v, want %v and 48h", tt.name, a.PushRetryFor, b.PushRetryFor, tt.wantA)
+		}
+	}
+}
+
 func TestDurations(t *testing.T) {
 	tests := []struct {
 		in   string
@@ -526,7 +599,6 @@ func TestCheckWorker(t *testing.T) {
 		{"unset variable", "accounts: [{name: p, region: us-east-1}]\ngithub:\n  token: ${NOPE}\ngitlab:\n  token: ${GL}\nrotations: [{user: u, account: p, targets: [{github: {repository: a/b}}, {gitlab: {group: g}}, {github: {organization: o}}]}]\n",
 			[]string{"k.yaml:3:3: github.token: is empty: the worker needs a github token for 2 target(s); set NOPE"}},
 		{"unused provider needs no token", "accounts: [{name: p, region: us-east-1}]\ngithub: {token: '${T}'}\ngitlab: {}\nrotations: [{user: u, account: p, targets: [{github: {repository: a/b}}]}]\n", nil},
-		{"no rotations", "github: {}\n", []string{"k.yaml: rotations: no rotation is configured"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -541,8 +613,8 @@ func TestCheckWorker(t *testing.T) {
 
 func TestRotationLookup(t *testing.T) {
 	cfg, err := Parse("k.yaml", []byte(`accounts:
-  - {name: prod, region: us-east-1}
-  - {name: staging, region: us-east-1}
+  - {name: prod, region: us-east-1, roleArn: "arn:aws:iam::111111111111:role/keyrotor"}
+  - {name: staging, region: us-east-1, roleArn: "arn:aws:iam::222222222222:role/keyrotor"}
 gitlab: {token: '${GL}'}
 rotations:
   - {user: deployer, account: prod, targets: [{gitlab: {group: g}}]}
@@ -632,7 +704,7 @@ func TestCodecKeyFiles(t *testing.T) {
 		want    []string
 		wantErr string
 	}{
-		{"none", "{}", nil, ""},
+		{"none", "", nil, ""},
 		{"one relative to the config", "codec: {keyFile: keys/codec.key}", []string{"/etc/keyrotor/keys/codec.key"}, ""},
 		{"absolute, from the environment", "codec: {keyFile: \"${KEYDIR}/codec.key\"}", []string{"/run/secrets/codec.key"}, ""},
 		{"several, newest first", "codec: {keyFiles: [new.key, /old.key]}", []string{"/etc/keyrotor/new.key", "/old.key"}, ""},
@@ -642,7 +714,8 @@ func TestCodecKeyFiles(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cfg, err := Parse("/etc/keyrotor/k.yaml", []byte(tt.yaml), env(map[string]string{"KEYDIR": "/run/secrets"}))
+			src := tt.yaml + "\naccounts: [{name: p, region: us-east-1}]\ngitlab: {token: x}\nrotations: [{user: u, account: p, targets: [{gitlab: {group: g}}]}]\n"
+			cfg, err := Parse("/etc/keyrotor/k.yaml", []byte(src), env(map[string]string{"KEYDIR": "/run/secrets"}))
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), strings.TrimPrefix(tt.wantErr, "k.yaml")) {
 					t.Fatalf("error %v, want %q", err, tt.wantErr)

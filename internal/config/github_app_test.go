@@ -34,7 +34,7 @@ func TestGitHubApp(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			cfg, err := Parse("/etc/keyrotor/k.yaml", []byte(tt.src), env(map[string]string{"KEYDIR": "/run/secrets", "T": "t"}))
+			cfg, err := Parse("/etc/keyrotor/k.yaml", []byte(appHead+tt.src), env(map[string]string{"KEYDIR": "/run/secrets", "T": "t"}))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -98,9 +98,10 @@ func TestGitHubAppErrors(t *testing.T) {
 			if err == nil {
 				t.Fatal("no error")
 			}
+			want := withRotationsError(tt.src, tt.want)
 			msg := err.Error()
 			rest := msg
-			for _, w := range tt.want {
+			for _, w := range want {
 				i := strings.Index(rest, w)
 				if i < 0 {
 					t.Errorf("error does not contain (in order) %q:\n%s", w, msg)
@@ -108,8 +109,8 @@ func TestGitHubAppErrors(t *testing.T) {
 				}
 				rest = rest[i+len(w):]
 			}
-			if n := strings.Count(msg, "\n") + 1; n != len(tt.want) {
-				t.Errorf("%d errors, want %d:\n%s", n, len(tt.want), msg)
+			if n := strings.Count(msg, "\n") + 1; n != len(want) {
+				t.Errorf("%d errors, want %d:\n%s", n, len(want), msg)
 			}
 		})
 	}

@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -395,7 +396,7 @@ func (l *loader) codecKeyFiles(f *field) []string {
 }
 
 func (l *loader) policy(f *field, path string, base model.RotationPolicy) model.RotationPolicy {
-	fs := l.mapping(f.val, f.keyPos, path, "every", "cron", "jitter", "gracePeriod", "deleteAfter", "requireOldKeyIdle", "idleRecheck", "idleChecks")
+	fs := l.mapping(f.val, f.keyPos, path, "every", "cron", "jitter", "gracePeriod", "deleteAfter", "requireOldKeyIdle", "idleRecheck", "idleChecks", "pushRetryFor")
 	p := base
 	dur := func(key string, dst *time.Duration, allowZero bool) {
 		d, ok := l.duration(fs, key)
@@ -418,6 +419,7 @@ func (l *loader) policy(f *field, path string, base model.RotationPolicy) model.
 	dur("gracePeriod", &p.GracePeriod, true)
 	dur("deleteAfter", &p.DeleteAfter, true)
 	dur("idleRecheck", &p.IdleRecheck, false)
+	dur("pushRetryFor", &p.PushRetryFor, false)
 	p.RequireOldKeyIdle = l.boolean(fs, "requireOldKeyIdle", p.RequireOldKeyIdle)
 	if n, ok := l.integer(fs, "idleChecks"); ok {
 		if n < 1 {
@@ -506,10 +508,12 @@ func (l *loader) seq(fs fields, key string) []*node {
 func (l *loader) accounts(top fields) []Account {
 	var out []Account
 	first := map[string]pos{}
+	seen := map[string]accountEntry{} // by AWS account, see sameAWSAccount
 	for i, item := range l.seq(top, "accounts") {
 		path := index("accounts", i)
 		fs := l.mapping(item, top.keyPos("accounts"), path, "name", "region", "roleArn")
 		a := Account{Name: l.str(fs, "name"), Region: l.str(fs, "region"), RoleARN: l.str(fs, "roleArn")}
+		nameOK := false
 		switch {
 		case a.Name == "":
 			l.errf(fs.at, join(path, "name"), "is required")
@@ -521,6 +525,7 @@ func (l *loader) accounts(top fields) []Account {
 				l.errf(fs.get("name").valPos(), join(path, "name"), "duplicate account %q (first at line %d)", a.Name, p.line)
 			} else {
 				first[k] = fs.get("name").valPos()
+				nameOK = true
 			}
 		}
 		switch {
@@ -529,12 +534,46 @@ func (l *loader) accounts(top fields) []Account {
 		case !regionRE.MatchString(a.Region):
 			l.errf(fs.get("region").valPos(), join(path, "region"), "%q is not an AWS region name such as us-east-1", a.Region)
 		}
+		roleOK := true
 		if fs.has("roleArn") && !roleARNRE.MatchString(a.RoleARN) {
 			l.errf(fs.get("roleArn").valPos(), join(path, "roleArn"), "%q is not an IAM role ARN (arn:aws:iam::123456789012:role/NAME)", a.RoleARN)
+			roleOK = false
+		}
+		if roleOK && nameOK {
+			l.sameAWSAccount(fs, path, a, seen)
 		}
 		out = append(out, a)
 	}
 	return out
+}
+
+// accountEntry is an accounts entry already read, for sameAWSAccount.
+type accountEntry struct {
+	path, name string
+	line       int
+}
+
+// sameAWSAccount refuses a second entry that reaches an AWS account an
+// earlier entry already reaches: the same IAM user could then be rotated by
+// two rotations at once (two workflow IDs, no mutual exclusion), each
+// deleting the other's key. Entries with a roleArn reach the role's account
+// (partition and account ID); entries without one all reach the account of
+// the rotator's own credentials.
+func (l *loader) sameAWSAccount(fs fields, path string, a Account, seen map[string]accountEntry) {
+	key, why := "ambient", "both use the rotator's own credentials (no roleArn)"
+	at := fs.at
+	if a.RoleARN != "" {
+		parts := strings.SplitN(a.RoleARN, ":", 6)
+		key = parts[1] + ":" + parts[4]
+		why = "both assume roles in AWS account " + parts[4]
+		at = fs.get("roleArn").valPos()
+	}
+	if prev, dup := seen[key]; dup {
+		l.errf(at, path, "account %q is the same AWS account as %q (%s at line %d): %s; keep one entry per AWS account so that no IAM user can be rotated twice at once",
+			a.Name, prev.name, prev.path, prev.line, why)
+		return
+	}
+	seen[key] = accountEntry{path: path, name: a.Name, line: fs.at.line}
 }
 
 func (l *loader) baseURL(fs fields, def string, trailingSlash bool) string {
@@ -576,7 +615,17 @@ func (l *loader) rotations(top fields, cfg *Config) []model.Rotation {
 	var out []model.Rotation
 	type key struct{ account, user string }
 	first := map[key]string{}
-	for i, item := range l.seq(top, "rotations") {
+	items := l.seq(top, "rotations")
+	if f := top.get("rotations"); len(items) == 0 && (f == nil || f.val.kind == kSeq) {
+		// An empty file is far more likely a wrong path or a truncated file
+		// than a wish to rotate nothing.
+		var at pos
+		if top.present("rotations") {
+			at = top.keyPos("rotations")
+		}
+		l.errf(at, "rotations", "no rotation is configured: list at least one (user, account, targets); see examples/keyrotor.yaml")
+	}
+	for i, item := range items {
 		path := index("rotations", i)
 		fs := l.mapping(item, top.keyPos("rotations"), path, "user", "account", "description", "policy", "secretNames", "targets")
 		r := model.Rotation{
@@ -626,6 +675,9 @@ func (l *loader) rotations(top fields, cfg *Config) []model.Rotation {
 
 var secretNameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
+// gitlabMaxKeyLen is the longest CI/CD variable key GitLab accepts.
+const gitlabMaxKeyLen = 255
+
 func (l *loader) secretNames(rot fields, rpath string, targets []model.Target) model.SecretNames {
 	names := model.DefaultSecretNames
 	f := rot.get("secretNames")
@@ -634,9 +686,10 @@ func (l *loader) secretNames(rot fields, rpath string, targets []model.Target) m
 	}
 	path := join(rpath, "secretNames")
 	fs := l.mapping(f.val, f.keyPos, path, "accessKeyId", "secretAccessKey")
-	github := false
+	github, gitlab := false, false
 	for _, t := range targets {
 		github = github || t.Kind.Provider() == "github"
+		gitlab = gitlab || t.Kind.Provider() == "gitlab"
 	}
 	check := func(key string, dst *string) bool {
 		if !fs.present(key) {
@@ -652,6 +705,8 @@ func (l *loader) secretNames(rot fields, rpath string, targets []model.Target) m
 			l.errf(at, join(path, key), "%q is not a valid variable name (letters, digits and _, not starting with a digit)", s)
 		case github && strings.HasPrefix(strings.ToUpper(s), "GITHUB_"):
 			l.errf(at, join(path, key), "%q: GitHub refuses secret names starting with GITHUB_", s)
+		case gitlab && len(s) > gitlabMaxKeyLen:
+			l.errf(at, join(path, key), "is %d characters long: GitLab refuses variable keys longer than %d", len(s), gitlabMaxKeyLen)
 		default:
 			*dst = s
 			return true
@@ -741,12 +796,15 @@ func (l *loader) githubTarget(f *field, path string) (model.Target, bool) {
 	case hasRepo:
 		t.Kind = model.GitHubRepository
 		t.Repository = l.str(fs, "repository")
-		if owner, name, ok := strings.Cut(t.Repository, "/"); !ok || !ghOwnerRE.MatchString(owner) || !ghRepoRE.MatchString(name) {
+		if owner, name, ok := strings.Cut(t.Repository, "/"); !ok || !ghOwnerRE.MatchString(owner) || !ghRepoName(name) {
 			l.errf(fs.get("repository").valPos(), join(path, "repository"), "%q is not a repository in owner/name form", t.Repository)
 		}
 		if fs.present("environment") {
 			t.Environment = l.nonEmpty(fs, "environment", "")
 			t.Kind = model.GitHubEnvironment
+			if isDotSegment(t.Environment) {
+				l.errf(fs.get("environment").valPos(), join(path, "environment"), "%q is not an environment name: it would name another path of the API", t.Environment)
+			}
 		}
 		for _, k := range []string{"visibility", "repositories"} {
 			if fs.present(k) {
@@ -781,7 +839,7 @@ func (l *loader) githubTarget(f *field, path string) (model.Target, bool) {
 				}
 				name := n.text
 				switch {
-				case !ghRepoRE.MatchString(name):
+				case !ghRepoName(name):
 					l.errf(n.pos, index(rpath, i), "%q is not a repository name (give the name without the owner)", name)
 				case seen[strings.ToLower(name)]:
 					l.errf(n.pos, index(rpath, i), "repository %q is listed twice", name)
@@ -802,6 +860,21 @@ func (l *loader) githubTarget(f *field, path string) (model.Target, bool) {
 	return t, len(l.errs) == nerr
 }
 
+// ghRepoName reports whether name is a GitHub repository name. "." and ".."
+// match the character rule but are reserved by GitHub, and in an API path
+// they would climb to another resource.
+func ghRepoName(name string) bool { return ghRepoRE.MatchString(name) && !isDotSegment(name) }
+
+// isDotSegment reports whether s is "." or "..", which a URL path resolves
+// away instead of sending as a name.
+func isDotSegment(s string) bool { return s == "." || s == ".." }
+
+// glPath reports whether p is a GitLab project or group path (or numeric
+// ID): segments of letters, digits, '_', '.' and '-', none "." or "..".
+func glPath(p string) bool {
+	return glPathRE.MatchString(p) && !slices.ContainsFunc(strings.Split(p, "/"), isDotSegment)
+}
+
 func (l *loader) gitlabTarget(f *field, path string) (model.Target, bool) {
 	fs := l.mapping(f.val, f.keyPos, path, "project", "group", "environmentScope", "protected", "masked")
 	nerr := len(l.errs)
@@ -815,13 +888,13 @@ func (l *loader) gitlabTarget(f *field, path string) (model.Target, bool) {
 	case hasProject:
 		t.Kind = model.GitLabProject
 		t.Project = l.str(fs, "project")
-		if !glPathRE.MatchString(t.Project) || !strings.Contains(t.Project, "/") && strings.Trim(t.Project, "0123456789") != "" {
+		if !glPath(t.Project) || !strings.Contains(t.Project, "/") && strings.Trim(t.Project, "0123456789") != "" {
 			l.errf(fs.get("project").valPos(), join(path, "project"), "%q is not a project path (group/name) or numeric ID", t.Project)
 		}
 	case hasGroup:
 		t.Kind = model.GitLabGroup
 		t.Group = l.str(fs, "group")
-		if !glPathRE.MatchString(t.Group) {
+		if !glPath(t.Group) {
 			l.errf(fs.get("group").valPos(), join(path, "group"), "%q is not a group path or numeric ID", t.Group)
 		}
 	}
