@@ -28,7 +28,9 @@ payload keys, so the Web UI and the CLI can show decoded payloads while the
 Temporal server keeps only ciphertext.
 
 Keys: KEYROTOR_CODEC_KEY_FILE, else the config's codec.keyFile.
-Token: KEYROTOR_CODEC_SERVER_TOKEN, or --token-file. Clients send it as
+Token: KEYROTOR_CODEC_SERVER_TOKEN, or --token-file; letters, digits, '-', '.', '_'
+and '~' only, as it must fit in a URL path (openssl rand -hex 32 > codec-server.token;
+base64 output is refused: its '/' and '+' break the path). Clients send it as
 "Authorization: Bearer TOKEN" (temporal workflow show --codec-endpoint http://ADDR
 --codec-auth "Bearer TOKEN"), or, for the Web UI (which cannot send our header),
 as the first path segment of the endpoint: set the UI's codec endpoint to
@@ -49,7 +51,7 @@ func codecServerCmd(ctx context.Context, args []string, stdout io.Writer) error 
 	if err != nil {
 		return err
 	}
-	token, err := codecServerToken(*tokenFile)
+	token, err := codecServerToken(*tokenFile, os.Getenv)
 	if err != nil {
 		return err
 	}
@@ -76,26 +78,37 @@ func codecKeys(configPath string) (*codec.Keyring, error) {
 	return service.Keyring(cfg)
 }
 
-func codecServerToken(file string) (model.Secret, error) {
+// codecServerToken reads the token from --token-file, else from
+// KEYROTOR_CODEC_SERVER_TOKEN, and refuses at start one the Web UI could not
+// send (see codec.CheckToken), naming where it came from.
+func codecServerToken(file string, getenv func(string) string) (model.Secret, error) {
 	if file != "" {
 		b, err := os.ReadFile(file)
 		if err != nil {
-			return "", fmt.Errorf("token file: %w", err)
+			return "", fmt.Errorf("--token-file: %w", err)
 		}
-		if t := strings.TrimSpace(string(b)); t != "" {
-			return model.Secret(t), nil
+		t := model.Secret(strings.TrimSpace(string(b)))
+		if t == "" {
+			return "", fmt.Errorf("--token-file %s is empty; %s", file, codec.TokenHowTo)
 		}
-		return "", fmt.Errorf("token file %s is empty", file)
+		if err := codec.CheckToken(t); err != nil {
+			return "", fmt.Errorf("--token-file %s: %w", file, err)
+		}
+		return t, nil
 	}
-	if t := strings.TrimSpace(os.Getenv(envCodecServerToken)); t != "" {
-		return model.Secret(t), nil
+	t := model.Secret(strings.TrimSpace(getenv(envCodecServerToken)))
+	if t == "" {
+		return "", usageError("no access token: set %s or --token-file (%s)", envCodecServerToken, codec.TokenHowTo)
 	}
-	return "", usageError("no access token: set %s or --token-file (e.g. head -c 24 /dev/urandom | base64 > codec-server.token)", envCodecServerToken)
+	if err := codec.CheckToken(t); err != nil {
+		return "", fmt.Errorf("%s: %w", envCodecServerToken, err)
+	}
+	return t, nil
 }
 
 // serveUntilDone serves until ctx ends, then shuts down gracefully.
 func serveUntilDone(ctx context.Context, l net.Listener, h http.Handler) error {
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	srv := codec.NewHTTPServer(h)
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(l) }()
 	select {

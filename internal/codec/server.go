@@ -4,9 +4,11 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"errors"
+	"fmt"
 	"net/http"
 	"slices"
 	"strings"
+	"time"
 
 	"go.temporal.io/sdk/converter"
 
@@ -56,6 +58,11 @@ func NewHTTPHandler(k *Keyring, opts ServerOptions) (http.Handler, error) {
 	if opts.Token.Reveal() == "" && !opts.AllowUnauthenticated {
 		return nil, errors.New("codec server: no token configured; set one, or allow unauthenticated access explicitly (local demo only)")
 	}
+	if opts.Token.Reveal() != "" {
+		if err := CheckToken(opts.Token); err != nil {
+			return nil, fmt.Errorf("codec server: %w", err)
+		}
+	}
 	if opts.MaxBodyBytes <= 0 {
 		opts.MaxBodyBytes = DefaultMaxBodyBytes
 	}
@@ -70,6 +77,57 @@ func NewHTTPHandler(k *Keyring, opts ServerOptions) (http.Handler, error) {
 		h.tokenHash = &sum
 	}
 	return h, nil
+}
+
+// TokenHowTo says how to make a codec server token that works everywhere.
+const TokenHowTo = "make one with `openssl rand -hex 32 > codec-server.token`"
+
+// CheckToken refuses a token that cannot stand as the first segment of a
+// URL path (http://HOST:PORT/<token>), the only way the Web UI can send it.
+// A base64 token holds '/' or '+' most of the time: '/' splits the path, so
+// the UI's requests would be refused however the endpoint is written. Only
+// URL-unreserved characters (RFC 3986: letters, digits, '-', '.', '_', '~')
+// are accepted. The error never quotes the token or any part of it.
+func CheckToken(token model.Secret) error {
+	t := token.Reveal()
+	switch {
+	case t == "":
+		return errors.New("the token is empty; " + TokenHowTo)
+	case t == "." || t == ".." || t == "encode" || t == "decode":
+		return errors.New("the token is a reserved path segment; " + TokenHowTo)
+	case strings.IndexFunc(t, func(r rune) bool { return !isUnreserved(r) }) >= 0:
+		return fmt.Errorf("the token (%d characters) holds characters that are not safe in a URL path, where the Web UI sends it: "+
+			"use only letters, digits, '-', '.', '_' and '~' (base64 output holds '/' and '+'); %s", len(t), TokenHowTo)
+	}
+	return nil
+}
+
+// isUnreserved reports whether r is an RFC 3986 unreserved character.
+func isUnreserved(r rune) bool {
+	return 'a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' || r == '-' || r == '.' || r == '_' || r == '~'
+}
+
+// Timeouts of the codec server's http.Server (NewHTTPServer): a client that
+// trickles its headers or body, or never reads its answer, must not hold a
+// connection (and its goroutine and buffers) open for ever. Bodies are at
+// most DefaultMaxBodyBytes, which a working client sends in seconds.
+const (
+	ServerReadHeaderTimeout = 10 * time.Second
+	ServerReadTimeout       = time.Minute
+	ServerWriteTimeout      = time.Minute
+	ServerIdleTimeout       = 2 * time.Minute
+)
+
+// NewHTTPServer returns an http.Server for h with the codec server's
+// timeouts.
+func NewHTTPServer(h http.Handler) *http.Server {
+	return &http.Server{
+		Handler:           h,
+		ReadHeaderTimeout: ServerReadHeaderTimeout,
+		ReadTimeout:       ServerReadTimeout,
+		WriteTimeout:      ServerWriteTimeout,
+		IdleTimeout:       ServerIdleTimeout,
+	}
 }
 
 type codecServer struct {

@@ -5,10 +5,13 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	commonpb "go.temporal.io/api/common/v1"
 	"go.temporal.io/sdk/converter"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/keyrotor/keyrotor/internal/model"
 )
 
 const (
@@ -349,5 +352,56 @@ func TestServerTokenInPath(t *testing.T) {
 				t.Error("payload still encrypted")
 			}
 		})
+	}
+}
+
+// The token must survive as a URL path segment (the Web UI's only way to
+// send it): a base64 token with '/' would split the path.
+func TestCheckToken(t *testing.T) {
+	tests := []struct {
+		name, token string
+		ok          bool
+	}{
+		{"hex", "6f1c0a9e4b7d2c3e8f5a1b0c9d8e7f6a5b4c3d2e1f0a9b8c7d6e5f4a3b2c1d0e", true},
+		{"url-safe base64", "q3-_Zx9k2LmN0pQrStUvWxYz01234567", true},
+		{"unreserved punctuation", "a.b_c-d~e", true},
+		{"base64 slash", "q3/Zx9k2LmN0pQrStUvWxYz01234567", false},
+		{"base64 plus", "q3+Zx9k2LmN0pQrStUvWxYz01234567", false},
+		{"base64 padding", "q3Zx9k2LmN0pQrStUvWxYz0123456==", false},
+		{"space", "two words", false},
+		{"percent", "a%2Fb", false},
+		{"question mark", "a?b", false},
+		{"non-ASCII", "tökén", false},
+		{"dot-dot", "..", false},
+		{"route name", "decode", false},
+		{"empty", "", false},
+	}
+	for _, tt := range tests {
+		err := CheckToken(model.Secret(tt.token))
+		if (err == nil) != tt.ok {
+			t.Errorf("%s: CheckToken = %v, want ok=%v", tt.name, err, tt.ok)
+		}
+		if err != nil && tt.token != "" && strings.Contains(err.Error(), tt.token) {
+			t.Errorf("%s: the error quotes the token: %v", tt.name, err)
+		}
+		_, herr := NewHTTPHandler(newKeyring(t, newKey(t)), ServerOptions{Token: model.Secret(tt.token)})
+		if (herr == nil) != tt.ok {
+			t.Errorf("%s: NewHTTPHandler = %v, want ok=%v", tt.name, herr, tt.ok)
+		}
+	}
+}
+
+func TestNewHTTPServerTimeouts(t *testing.T) {
+	s := NewHTTPServer(http.NotFoundHandler())
+	for name, d := range map[string]time.Duration{
+		"ReadHeaderTimeout": s.ReadHeaderTimeout, "ReadTimeout": s.ReadTimeout,
+		"WriteTimeout": s.WriteTimeout, "IdleTimeout": s.IdleTimeout,
+	} {
+		if d <= 0 {
+			t.Errorf("%s unset", name)
+		}
+	}
+	if s.Handler == nil {
+		t.Error("no handler")
 	}
 }
