@@ -124,22 +124,11 @@ func (a *IAM) CreateAccessKey(ctx context.Context, in CreateAccessKeyInput) (Cre
 	if err != nil {
 		return CreateAccessKeyResult{}, err
 	}
-	keys, err := iamListKeys(ctx, api, t)
+	deleted, kept, err := a.deleteStrays(ctx, api, t, in)
 	if err != nil {
 		return CreateAccessKeyResult{}, err
 	}
-	kept, strays, err := a.strayKeys(ctx, api, t, keys, in)
-	if err != nil {
-		return CreateAccessKeyResult{}, err
-	}
-	var res CreateAccessKeyResult
-	for _, id := range strays {
-		if err := iamDeleteKey(ctx, api, t.withKey(id)); err != nil {
-			return CreateAccessKeyResult{}, err
-		}
-		iamLog(ctx, "deleted stray access key from a lost attempt", "user", t.user, "accessKeyId", id)
-		res.DeletedStray = append(res.DeletedStray, id)
-	}
+	res := CreateAccessKeyResult{DeletedStray: deleted}
 	if len(kept) >= 2 {
 		return CreateAccessKeyResult{}, t.keyLimit(kept)
 	}
