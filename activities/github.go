@@ -704,10 +704,16 @@ func retryAfter(resp *http.Response) time.Duration {
 	return defaultRateLimitWait
 }
 
-// untilReset is the wait until t, at least a second so a reset that has
-// just passed (or clock skew) does not turn into an immediate retry storm.
+// untilReset is the wait until t, rounded up to whole seconds (GitHub's
+// resets are whole seconds, and go-github refuses to send before one), at
+// least a second so a reset that has just passed (or clock skew) does not
+// turn into an immediate retry storm.
 func untilReset(t time.Time) time.Duration {
-	return max(time.Until(t).Round(time.Second), time.Second)
+	d := time.Until(t)
+	if rem := d % time.Second; rem > 0 {
+		d += time.Second - rem
+	}
+	return max(d, time.Second)
 }
 
 // rateLimited is waited out in place when short, else returned with the
