@@ -94,10 +94,15 @@ func TestPushesRideOutAStorm(t *testing.T) {
 	if testing.Short() {
 		t.Skip("sleeps through rate limits")
 	}
+	rideOutStorm(t, 20261201)
+}
+
+// rideOutStorm pushes to every kind of target through the storm seed makes.
+func rideOutStorm(t *testing.T, seed uint64) {
 	gh := newGHEnv(t, nil)
-	gh.emu.Faults.Add(faults.Random(1.0/3, 20261201, http.StatusBadGateway))
+	gh.emu.Faults.Add(faults.Random(1.0/3, seed, http.StatusBadGateway))
 	gl := newGitLabTestEnv(t)
-	gl.emu.Faults.Add(faults.RandomRetryAfter(1.0/3, 20261201, time.Second))
+	gl.emu.Faults.Add(faults.RandomRetryAfter(1.0/3, seed, time.Second))
 
 	ghTargets := []model.Target{repoTarget, envTarget,
 		{Kind: model.GitHubOrganization, Organization: "acme", Visibility: "selected", Repositories: []string{"api", "web"}}}
