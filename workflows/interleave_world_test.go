@@ -37,15 +37,16 @@ type iwWorld struct {
 	// the original key until then (zero: nothing does).
 	stubbornUntil time.Time
 
-	keys        []*iwKey
-	seq         int
-	initialKeys []string          // every key the user held before the rotation
-	targetNames []string          // model.Target.String() of every configured target
-	holds       map[string]string // target -> the access key ID it holds
-	repaired    bool              // the broken target was fixed (an operator sent retry)
-	permFired   map[string]bool   // permanent IAM faults that fired, by operation
-	calls       map[string]int    // per operation and subject: how many calls so far
-	slowCalls   map[string]int    // per operation: how many slowness draws so far
+	keys          []*iwKey
+	seq           int
+	initialKeys   []string          // every key the user held before the rotation
+	initialActive string            // the active one among them ("" when none)
+	targetNames   []string          // model.Target.String() of every configured target
+	holds         map[string]string // target -> the access key ID it holds
+	repaired      bool              // the broken target was fixed (an operator sent retry)
+	permFired     map[string]bool   // permanent IAM faults that fired, by operation
+	calls         map[string]int    // per operation and subject: how many calls so far
+	slowCalls     map[string]int    // per operation: how many slowness draws so far
 
 	// What the operator asked for so far; some rules have exceptions for it.
 	nowRevokeSent bool // a revoke with mode now was sent (zero active keys may follow)
@@ -54,7 +55,9 @@ type iwWorld struct {
 
 	violations []iwViolation
 	trace      []string
-	foreign    int // CreateAccessKey refused with ForeignKey
+	total      int    // activity calls so far
+	onRunaway  func() // cancels the workflow when it loops
+	foreign    int    // CreateAccessKey refused with ForeignKey
 }
 
 // iwKey is one access key of the user.
@@ -106,6 +109,7 @@ func (w *iwWorld) setUp(statuses []string, targets []model.Target, stubborn time
 		w.initialKeys = append(w.initialKeys, k.ID)
 		if s == model.KeyActive {
 			active = k.ID
+			w.initialActive = k.ID
 			used := w.start.Add(-time.Hour)
 			k.LastUsed = &used
 		}
@@ -175,8 +179,19 @@ func (w *iwWorld) chance(op, subject string, n int, salt string) float64 {
 	return float64(h.Sum64()>>11) / float64(1<<53)
 }
 
+// iwMaxCalls bounds the activity calls of one schedule: a rotation makes a
+// few dozen; one that makes thousands loops without end.
+const iwMaxCalls = 2000
+
 // begin counts a call and returns its number for (op, subject).
 func (w *iwWorld) begin(op, subject string) int {
+	w.total++
+	if w.total == iwMaxCalls {
+		w.violate("runaway", "%d activity calls, the last %s %s: the rotation loops; cancelling it", w.total, op, subject)
+		if w.onRunaway != nil {
+			w.onRunaway()
+		}
+	}
 	key := op + "|" + subject
 	w.calls[key]++
 	return w.calls[key]
@@ -184,6 +199,9 @@ func (w *iwWorld) begin(op, subject string) int {
 
 // failBefore injects the faults that strike before any side effect.
 func (w *iwWorld) failBefore(op, subject string, n int) error {
+	if w.total >= iwMaxCalls {
+		return temporal.NewNonRetryableApplicationError(op+": the harness stopped a looping rotation", "Runaway", nil)
+	}
 	if w.f.IAMPermanent == op && !w.permFired[op] {
 		w.permFired[op] = true
 		w.log("%s %s: injected permanent %s", op, subject, w.f.IAMPermType)
@@ -229,16 +247,18 @@ func (w *iwWorld) afterChange(op string, activeBefore int) {
 	if len(w.keys) > 2 {
 		w.violate("more-than-two-keys", "%s left the user with %d keys", op, len(w.keys))
 	}
-	if len(w.targetNames) > 0 && activeBefore > 0 && w.activeCount() == 0 && !w.nowRevokeSent {
+	if len(w.targetNames) > 0 && activeBefore > 0 && w.activeCount() == 0 && !w.nowRevokeSent && w.anyDependedOn() {
 		w.violate("zero-active", "%s left the user with no active key while %d targets exist and no revoke with mode now was sent", op, len(w.targetNames))
 	}
 }
 
-// beforeDeactivate checks that every target still holds a working key
-// other than the one being deactivated, unless an operator revoked with
-// mode now, or revoked the old key and sent proceed.
+// beforeDeactivate checks, for a key that pipelines depend on (the user's
+// original key, or one a target holds), that every target still holds a
+// working key other than it, unless an operator revoked with mode now, or
+// revoked the old key and sent proceed. A new key nothing holds yet (one
+// that failed verification) may go at any time.
 func (w *iwWorld) beforeDeactivate(k *iwKey) {
-	if w.nowRevokeSent || (w.oldRevokeSent && w.proceedSent) {
+	if w.nowRevokeSent || (w.oldRevokeSent && w.proceedSent) || !w.dependedOn(k.ID) {
 		return
 	}
 	for _, name := range w.targetNames {
@@ -249,6 +269,34 @@ func (w *iwWorld) beforeDeactivate(k *iwKey) {
 			return
 		}
 	}
+}
+
+// dependedOn: pipelines use the key (it is the user's original key, or a
+// target holds it).
+func (w *iwWorld) dependedOn(id string) bool {
+	if id == w.initialActive {
+		return true
+	}
+	for _, held := range w.holds {
+		if held == id {
+			return true
+		}
+	}
+	return false
+}
+
+// anyDependedOn: some pipeline uses a key of the user (a user that had no
+// key and whose targets hold none loses nothing when it has none again).
+func (w *iwWorld) anyDependedOn() bool {
+	if w.initialActive != "" {
+		return true
+	}
+	for _, held := range w.holds {
+		if held != "" {
+			return true
+		}
+	}
+	return false
 }
 
 // --- the fake activities ----------------------------------------------------
@@ -468,11 +516,11 @@ func (w *iwWorld) Push(_ context.Context, in activities.PushInput) (activities.P
 	if _, ok := w.holds[name]; !ok {
 		return activities.PushResult{}, temporal.NewNonRetryableApplicationError("target "+name+" is not configured", activities.ErrNotConfigured, nil)
 	}
-	if name == w.f.BrokenTarget && !w.repaired {
-		return activities.PushResult{}, temporal.NewNonRetryableApplicationError(name+": 404 Not Found (injected)", activities.ErrNotFound, nil)
-	}
 	if err := w.failBefore(op, name, n); err != nil {
 		return activities.PushResult{}, err
+	}
+	if name == w.f.BrokenTarget && !w.repaired {
+		return activities.PushResult{}, temporal.NewNonRetryableApplicationError(name+": 404 Not Found (injected)", activities.ErrNotFound, nil)
 	}
 	w.holds[name] = in.Key.ID
 	if k := w.find(in.Key.ID); k != nil {
