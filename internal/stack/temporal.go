@@ -8,12 +8,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 
 	"go.temporal.io/sdk/client"
 	tlog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/keyrotor/keyrotor/internal/codec"
+	"github.com/keyrotor/keyrotor/internal/service"
 )
 
 // TemporalOptions configure the dev server.
@@ -98,15 +100,19 @@ func repoRoot() (string, bool) {
 	}
 }
 
-// Dial connects to the dev server with the payload codec, like the worker
-// and the starter, and an SDK logger that only reports warnings and errors,
-// so the demo's and the tests' output stays readable.
-func Dial(s *testsuite.DevServer, keys *codec.Keyring) (client.Client, error) {
+// Dial connects to the dev server with the payload codec and the
+// encrypting failure converter, like the worker and the starter
+// (service.ClientConverters; strict as for service.WithStrictInputs, for a
+// worker's client), and an SDK logger that only reports warnings and
+// errors, so the demo's and the tests' output stays readable.
+func Dial(s *testsuite.DevServer, keys *codec.Keyring, strict ...reflect.Type) (client.Client, error) {
+	dc, fc := service.ClientConverters(keys, strict...)
 	return client.Dial(client.Options{
-		HostPort:      s.FrontendHostPort(),
-		Namespace:     client.DefaultNamespace,
-		Logger:        quietLogger(),
-		DataConverter: codec.NewDataConverter(keys),
+		HostPort:         s.FrontendHostPort(),
+		Namespace:        client.DefaultNamespace,
+		Logger:           quietLogger(),
+		DataConverter:    dc,
+		FailureConverter: fc,
 	})
 }
 
