@@ -10,7 +10,7 @@ DEMO_ARGS     ?=
 
 export KEYROTOR_TEMPORAL_CLI := $(BIN)/temporal
 
-.PHONY: demo test lint unit e2e bench build tools clean
+.PHONY: demo test lint unit e2e bench build tools clean chaos
 
 ## demo: run a real rotation against a local Temporal dev server and the built-in emulators
 demo: $(BIN)/temporal
@@ -23,6 +23,11 @@ test: tools lint
 ## bench: rotations against the emulators on a local dev server; prints calls and history sizes
 bench: $(BIN)/temporal
 	$(GO) test -run '^$$' -bench . -benchtime 5x -timeout 20m ./tests/
+
+## chaos: random interleavings of operator actions and faults against the workflow, for CHAOS_DURATION
+CHAOS_DURATION ?= 10m
+chaos:
+	KEYROTOR_CHAOS_DURATION=$(CHAOS_DURATION) $(GO) test -race -count=1 -timeout 0 -run '^TestInterleavings$$' -v ./workflows/
 
 lint: $(BIN)/workflowcheck $(BIN)/staticcheck
 	@out=$$(gofmt -l .); \

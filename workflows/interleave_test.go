@@ -59,7 +59,7 @@ type iwConfig struct {
 const (
 	iwDefaultCount      = 3000
 	iwDefaultCountShort = 300
-	iwDefaultBudget     = 50 * time.Second
+	iwDefaultBudget     = 45 * time.Second
 )
 
 func iwConfigure(t *testing.T) iwConfig {
@@ -137,7 +137,7 @@ func iwRunOne(t *testing.T, seed int64) {
 // iwHangAfter is how long (wall clock) one schedule may take. The test
 // environment can wedge (a workflow or harness deadlock): the schedule is
 // then abandoned, its goroutines leaked, and reported.
-const iwHangAfter = 30 * time.Second
+const iwHangAfter = 15 * time.Second
 
 func iwRunGuarded(seed int64) iwResult {
 	done := make(chan iwResult, 1)

@@ -49,9 +49,10 @@ type iwWorld struct {
 	slowCalls     map[string]int    // per operation: how many slowness draws so far
 
 	// What the operator asked for so far; some rules have exceptions for it.
-	nowRevokeSent bool // a revoke with mode now was sent (zero active keys may follow)
-	oldRevokeSent bool // a revoke of the old key was sent
-	proceedSent   bool // proceed was sent (with oldRevokeSent: the old key may go before every target confirmed)
+	nowRevokeSent bool            // a revoke with mode now was sent (zero active keys may follow)
+	oldRevokeSent bool            // a revoke of the old key was sent
+	revokedIDs    map[string]bool // key IDs a revoke named explicitly
+	proceedSent   bool            // proceed was sent (with oldRevokeSent: the old key may go before every target confirmed)
 
 	violations []iwViolation
 	trace      []string
@@ -94,7 +95,7 @@ func (v iwViolation) String() string {
 func newIWWorld(seed int64, f iwFaults, start time.Time, now func() time.Time) *iwWorld {
 	return &iwWorld{
 		seed: seed, f: f, start: start, now: now,
-		holds: map[string]string{}, permFired: map[string]bool{}, calls: map[string]int{}, slowCalls: map[string]int{},
+		holds: map[string]string{}, revokedIDs: map[string]bool{}, permFired: map[string]bool{}, calls: map[string]int{}, slowCalls: map[string]int{},
 	}
 }
 
@@ -265,6 +266,13 @@ func (w *iwWorld) beforeDeactivate(k *iwKey) {
 		held := w.holds[name]
 		hk := w.find(held)
 		if held == k.ID || hk == nil || hk.Status != model.KeyActive {
+			if w.revokedIDs[k.ID] {
+				// A revoke (mode "") named this key: whether it may go
+				// before its replacement is confirmed is a design choice,
+				// so it is reported apart.
+				w.violate("revoked-key-cut-before-replacement", "took %s (revoked, mode \"\") out of service while target %s still holds it", k.ID, name)
+				return
+			}
 			w.violate("deactivate-before-confirmed", "deactivated %s while target %s holds %s (not a working other key)", k.ID, name, iwOr(held, "nothing"))
 			return
 		}
@@ -545,6 +553,9 @@ func (w *iwWorld) noteRevoke(in RevokeInput, oldKeyID string) {
 	}
 	if in.AccessKeyID == "" || in.AccessKeyID == oldKeyID {
 		w.oldRevokeSent = true
+	}
+	if in.AccessKeyID != "" {
+		w.revokedIDs[in.AccessKeyID] = true
 	}
 }
 
