@@ -114,9 +114,9 @@ func TestRevokeNewKeyEndToEnd(t *testing.T) {
 	// The replacement goes through its own grace period; proceed skips it.
 	awaitNewKeyOtherThan(t, r, started.WorkflowID, leaked)
 	awaitPhase(t, r, started.WorkflowID, workflows.PhaseGrace)
-	require.NoError(t, operator.Signal(context.Background(), r.client, started.WorkflowID, workflows.ProceedSignal, workflows.ProceedInput{}))
+	requestOK(t, r, started.WorkflowID, workflows.ProceedSignal)
 	awaitPhase(t, r, started.WorkflowID, workflows.PhaseWaitingToDelete)
-	require.NoError(t, operator.Signal(context.Background(), r.client, started.WorkflowID, workflows.ProceedSignal, workflows.ProceedInput{}))
+	requestOK(t, r, started.WorkflowID, workflows.ProceedSignal)
 	st, err := waitFor(t, r, started, time.Minute)
 	require.NoError(t, err)
 	require.NotEqual(t, leaked, st.NewKeyID)
@@ -223,4 +223,11 @@ func requireListed(t *testing.T, r *rig, query string, s operator.Started) {
 
 func listRequest(query string) *workflowservice.ListWorkflowExecutionsRequest {
 	return &workflowservice.ListWorkflowExecutionsRequest{Namespace: "default", Query: query}
+}
+
+// requestOK sends an operator request as an update and requires it accepted.
+func requestOK(t *testing.T, r *rig, workflowID, name string) {
+	t.Helper()
+	_, err := operator.Request(context.Background(), r.client, workflowID, name, workflows.ProceedInput{})
+	require.NoError(t, err)
 }

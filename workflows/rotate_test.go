@@ -39,6 +39,8 @@ type fakeAccount struct {
 	// loseCreates makes that many CreateAccessKey calls create the key but
 	// lose the result, as a crash or timeout after the call would.
 	loseCreates int
+	// pushDelay makes every push take that long (workflow time).
+	pushDelay time.Duration
 	calls       []string
 }
 
@@ -146,8 +148,8 @@ func (f *fakeAccount) register(env *testsuite.TestWorkflowEnvironment) {
 		f.confirmed[name] = in.Key.ID
 		return activities.PushResult{Target: name}, nil
 	}
-	env.OnActivity(githubActs.PushGitHubSecret, mock.Anything, mock.Anything).Return(push)
-	env.OnActivity(gitlabActs.PushGitLabVariable, mock.Anything, mock.Anything).Return(push)
+	env.OnActivity(githubActs.PushGitHubSecret, mock.Anything, mock.Anything).Return(push).After(f.pushDelay)
+	env.OnActivity(gitlabActs.PushGitLabVariable, mock.Anything, mock.Anything).Return(push).After(f.pushDelay)
 	env.OnActivity(iamActs.GetAccessKeyLastUsed, mock.Anything, mock.Anything).Return(
 		func(ctx context.Context, in activities.KeyInput) (activities.KeyLastUsedResult, error) {
 			f.mu.Lock()
