@@ -41,7 +41,7 @@ type fakeAccount struct {
 	loseCreates int
 	// pushDelay makes every push take that long (workflow time).
 	pushDelay time.Duration
-	calls       []string
+	calls     []string
 }
 
 func newFakeAccount(t *testing.T, targets int, keys ...string) *fakeAccount {
