@@ -46,8 +46,7 @@ const SkippedAlreadyRunning = "already running"
 func ScheduledRotation(ctx workflow.Context, in ScheduledInput) (ScheduledResult, error) {
 	id := in.Rotation.WorkflowID()
 	res := ScheduledResult{WorkflowID: id}
-	//lint:ignore S1016 the two inputs are separate contracts and may grow apart
-	child := workflow.ExecuteChildWorkflow(rotationChildOptions(ctx, in.Rotation), WorkflowName, NewRotateInput(in.Rotation))
+	child := workflow.ExecuteChildWorkflow(rotationChildOptions(ctx, in.Rotation), WorkflowName, RotateInput{Account: in.Rotation.Account, User: in.Rotation.User})
 	var started workflow.Execution
 	err := child.GetChildWorkflowExecution().Get(ctx, &started)
 	switch {
