@@ -57,6 +57,9 @@ func overview(b *strings.Builder, o operator.Overview, now time.Time) {
 		for _, rv := range s.Revocations {
 			fmt.Fprintf(b, "  revoke:   %s %s%s\n", orNone(rv.AccessKeyID), rv.State, errSuffix(rv.Error))
 		}
+		for _, n := range s.Notices {
+			fmt.Fprintf(b, "  notice:   %s\n", n)
+		}
 	}
 	if o.ClosedAt != nil {
 		fmt.Fprintf(b, "  closed:   %s ago\n", roundDuration(now.Sub(*o.ClosedAt)))
