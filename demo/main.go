@@ -74,7 +74,7 @@ func run(ctx context.Context, exit bool, grace, deleteAfter time.Duration) error
 		return err
 	}
 	defer func() { _ = srv.Stop() }()
-	c, err := stack.Dial(srv, keys)
+	c, err := stack.Dial(srv, keys, service.WorkerInputs()...)
 	if err != nil {
 		return err
 	}

@@ -57,7 +57,7 @@ func runMain(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, "tests:", err)
 		return 1
 	}
-	tclient, err = stack.Dial(devServer, codecKeys)
+	tclient, err = stack.Dial(devServer, codecKeys, service.WorkerInputs()...)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "tests:", err)
 		return 1

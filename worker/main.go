@@ -68,7 +68,7 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	c, err := service.Dial(ctx, logger, keys)
+	c, err := service.Dial(ctx, logger, keys, service.WithStrictInputs(service.WorkerInputs()...))
 	if err != nil {
 		return err
 	}

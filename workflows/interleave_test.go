@@ -40,8 +40,35 @@ func TestInterleavings(t *testing.T) {
 	iwRunBatch(t, cfg)
 }
 
+// TestInterleavingRegressions replays, always, the schedules that once broke
+// a rule, each with what it found.
+func TestInterleavingRegressions(t *testing.T) {
+	for _, tc := range []struct {
+		seed  int64
+		found string
+	}{
+		{1008, "a revoked new key that every target held was deleted while the idle old key stayed"},
+		{1039, "a cancel during the pushes re-scheduled them without end"},
+		{1260, "a failing rotation cut off a revoked key every target held"},
+		{1547, "a cancelled slow push of a revoked key landed after its replacement (harness)"},
+		{1719, "a revoked key's stale push left a target on a deleted key"},
+		{3196, "a cancel during create left a stray key (the sweep was not run)"},
+		{3256, "a failing rotation deactivated the user's only working key"},
+		{3717, "a cancel during inspect re-ran the inspection without end"},
+		{871414975599, "a revoke of an already deactivated old key stayed accepted when the rotation failed"},
+	} {
+		t.Run(fmt.Sprintf("seed %d", tc.seed), func(t *testing.T) {
+			t.Log(tc.found)
+			res := iwRunGuarded(tc.seed)
+			for _, v := range res.Violations {
+				t.Errorf("seed %d: %s (reproduce: %s)", tc.seed, v, iwReproduce(tc.seed))
+			}
+		})
+	}
+}
+
 // iwOnByDefault turns TestInterleavings on in `make test` (go test ./...).
-const iwOnByDefault = false
+const iwOnByDefault = true
 
 var iwSeedFlag = flag.Int64("seed", 0, "TestInterleavings: run only the schedule of this seed, with its trace")
 

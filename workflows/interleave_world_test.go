@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/mock"
+	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 
@@ -58,7 +59,9 @@ type iwWorld struct {
 	trace      []string
 	total      int    // activity calls so far
 	onRunaway  func() // cancels the workflow when it loops
-	foreign    int    // CreateAccessKey refused with ForeignKey
+	// cancelledActs are the activity IDs the workflow cancelled.
+	cancelledActs map[string]bool
+	foreign       int // CreateAccessKey refused with ForeignKey
 }
 
 // iwKey is one access key of the user.
@@ -95,7 +98,7 @@ func (v iwViolation) String() string {
 func newIWWorld(seed int64, f iwFaults, start time.Time, now func() time.Time) *iwWorld {
 	return &iwWorld{
 		seed: seed, f: f, start: start, now: now,
-		holds: map[string]string{}, revokedIDs: map[string]bool{}, permFired: map[string]bool{}, calls: map[string]int{}, slowCalls: map[string]int{},
+		holds: map[string]string{}, cancelledActs: map[string]bool{}, revokedIDs: map[string]bool{}, permFired: map[string]bool{}, calls: map[string]int{}, slowCalls: map[string]int{},
 	}
 }
 
@@ -267,9 +270,20 @@ func (w *iwWorld) beforeDeactivate(k *iwKey) {
 		hk := w.find(held)
 		if held == k.ID || hk == nil || hk.Status != model.KeyActive {
 			if w.revokedIDs[k.ID] {
-				// A revoke (mode "") named this key: whether it may go
-				// before its replacement is confirmed is a design choice,
-				// so it is reported apart.
+				// A revoke (mode "") named this key. It may go before its
+				// replacement only when targets also hold the other key:
+				// IAM's two-key limit leaves no room for a third, and
+				// either choice cuts some target off for a moment.
+				if w.otherKeyHeld(k.ID) {
+					return
+				}
+				// A rotation that fails for good closes its revocations:
+				// the revoked key goes when the user keeps another
+				// working key (it stays, and the status says so, when it
+				// is the only one).
+				if w.failing() && w.activeCount() > 1 {
+					return
+				}
 				w.violate("revoked-key-cut-before-replacement", "took %s (revoked, mode \"\") out of service while target %s still holds it", k.ID, name)
 				return
 			}
@@ -277,6 +291,21 @@ func (w *iwWorld) beforeDeactivate(k *iwKey) {
 			return
 		}
 	}
+}
+
+// failing: the schedule injected a fault that fails the rotation for good.
+func (w *iwWorld) failing() bool {
+	return len(w.permFired) > 0 || w.f.BrokenTarget != "" || w.f.VerifyBroken
+}
+
+// otherKeyHeld: some target holds an active key other than id.
+func (w *iwWorld) otherKeyHeld(id string) bool {
+	for _, held := range w.holds {
+		if k := w.find(held); k != nil && held != id && k.Status == model.KeyActive {
+			return true
+		}
+	}
+	return false
 }
 
 // dependedOn: pipelines use the key (it is the user's original key, or a
@@ -361,24 +390,12 @@ func (w *iwWorld) CreateAccessKey(_ context.Context, in activities.CreateAccessK
 		return activities.CreateAccessKeyResult{}, err
 	}
 	var res activities.CreateAccessKeyResult
-	var kept []string
 	before := w.activeCount()
-	for _, k := range slices.Clone(w.keys) {
-		if slices.Contains(in.KnownKeyIDs, k.ID) {
-			kept = append(kept, k.ID)
-			continue
-		}
-		if in.NotBefore.IsZero() || k.CreatedAt.Before(in.NotBefore) || k.LastUsed != nil {
-			w.foreign++
-			w.log("%s: refused, unknown key %s is not provably a stray", op, k.ID)
-			return activities.CreateAccessKeyResult{}, temporal.NewNonRetryableApplicationError(
-				"the user holds key "+k.ID+" that this rotation cannot prove it created; nothing was deleted", activities.ErrForeignKey, nil)
-		}
-		w.remove(k.ID)
-		res.DeletedStray = append(res.DeletedStray, k.ID)
-		w.log("deleted stray %s", k.ID)
+	deleted, kept, err := w.sweepStrays(op, in)
+	if err != nil {
+		return res, err
 	}
-	w.afterChange(op+" (stray clean-up)", before)
+	res.DeletedStray = deleted
 	if len(w.keys) >= 2 {
 		w.violate("third-key", "CreateAccessKey called while the user holds %d keys (%v known)", len(w.keys), kept)
 		return activities.CreateAccessKeyResult{}, temporal.NewNonRetryableApplicationError("the user already has two access keys", activities.ErrKeyLimit, nil)
@@ -392,6 +409,50 @@ func (w *iwWorld) CreateAccessKey(_ context.Context, in activities.CreateAccessK
 	res.Key = model.SealedAccessKey{ID: k.ID, Secret: model.SealedSecret{KeyID: "k-interleave", Data: []byte("sealed")}}
 	res.CreatedAt = k.CreatedAt
 	return res, nil
+}
+
+// sweepStrays deletes the keys a lost create of this rotation may have
+// left, like the IAM activities: unknown keys created at or after NotBefore
+// and never used. Any other unknown key is foreign, and nothing is deleted.
+func (w *iwWorld) sweepStrays(op string, in activities.CreateAccessKeyInput) (deleted, kept []string, err error) {
+	before := w.activeCount()
+	for _, k := range slices.Clone(w.keys) {
+		if slices.Contains(in.KnownKeyIDs, k.ID) {
+			kept = append(kept, k.ID)
+			continue
+		}
+		if in.NotBefore.IsZero() || k.CreatedAt.Before(in.NotBefore) || k.LastUsed != nil {
+			w.foreign++
+			w.log("%s: refused, unknown key %s is not provably a stray", op, k.ID)
+			return nil, nil, temporal.NewNonRetryableApplicationError(
+				"the user holds key "+k.ID+" that this rotation cannot prove it created; nothing was deleted", activities.ErrForeignKey, nil)
+		}
+		w.remove(k.ID)
+		deleted = append(deleted, k.ID)
+		w.log("deleted stray %s", k.ID)
+	}
+	w.afterChange(op+" (stray clean-up)", before)
+	return deleted, kept, nil
+}
+
+// DeleteStrayKeys is the cancel's sweep after an interrupted create.
+func (w *iwWorld) DeleteStrayKeys(_ context.Context, in activities.CreateAccessKeyInput) (activities.DeleteStrayKeysResult, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	const op = "DeleteStrayKeys"
+	n := w.begin(op, in.User)
+	w.log("%s #%d known=%v notBefore=+%s", op, n, in.KnownKeyIDs, in.NotBefore.Sub(w.start))
+	if err := w.failBefore(op, in.User, n); err != nil {
+		return activities.DeleteStrayKeysResult{}, err
+	}
+	deleted, _, err := w.sweepStrays(op, in)
+	if err != nil {
+		return activities.DeleteStrayKeysResult{}, err
+	}
+	if err := w.loseAfter(op, in.User, n); err != nil {
+		return activities.DeleteStrayKeysResult{}, err
+	}
+	return activities.DeleteStrayKeysResult{DeletedStray: deleted}, nil
 }
 
 func (w *iwWorld) VerifyAccessKey(_ context.Context, in activities.VerifyAccessKeyInput) (activities.VerifyAccessKeyResult, error) {
@@ -514,12 +575,21 @@ func (w *iwWorld) DeleteAccessKey(_ context.Context, in activities.KeyInput) (ac
 
 // Push writes the key into the target and reads it back, like the GitHub
 // and GitLab activities.
-func (w *iwWorld) Push(_ context.Context, in activities.PushInput) (activities.PushResult, error) {
+func (w *iwWorld) Push(ctx context.Context, in activities.PushInput) (activities.PushResult, error) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	const op = "Push"
 	name := in.Target.String()
 	n := w.begin(op, name)
+	if w.cancelledActs[activity.GetInfo(ctx).ActivityID] {
+		// The workflow cancelled this push while it was slow. The real
+		// activities check their context before every write, and the
+		// workflow waits for them to stop (WaitForCancellation); the test
+		// environment reports the cancel at once and leaves the mock
+		// running, so the world drops the write here.
+		w.log("%s %s key=%s #%d: cancelled before the write", op, name, in.Key.ID, n)
+		return activities.PushResult{}, temporal.NewCanceledError()
+	}
 	w.log("%s %s key=%s #%d", op, name, in.Key.ID, n)
 	if _, ok := w.holds[name]; !ok {
 		return activities.PushResult{}, temporal.NewNonRetryableApplicationError("target "+name+" is not configured", activities.ErrNotConfigured, nil)
@@ -628,6 +698,11 @@ var iwConfigActs *activities.Config
 // register mocks every activity of the workflow with the world's fakes.
 func (w *iwWorld) register(env *testsuite.TestWorkflowEnvironment, r model.Rotation) {
 	const iamSlow, verifySlow, pushSlow = 25 * time.Second, 15 * time.Second, 50 * time.Second
+	env.SetOnActivityCanceledListener(func(info *activity.Info) {
+		w.mu.Lock()
+		defer w.mu.Unlock()
+		w.cancelledActs[info.ActivityID] = true
+	})
 	env.OnActivity(iwConfigActs.ResolveRotation, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in activities.ResolveRotationInput) (activities.ResolveRotationResult, error) {
 			if in.Account != r.Account || in.User != r.User {
@@ -637,6 +712,7 @@ func (w *iwWorld) register(env *testsuite.TestWorkflowEnvironment, r model.Rotat
 		})
 	env.OnActivity(iamActs.InspectKeys, mock.Anything, mock.Anything).AfterFn(w.delay("InspectKeys", iamSlow)).Return(w.InspectKeys)
 	env.OnActivity(iamActs.CreateAccessKey, mock.Anything, mock.Anything).AfterFn(w.delay("CreateAccessKey", iamSlow)).Return(w.CreateAccessKey)
+	env.OnActivity(iamActs.DeleteStrayKeys, mock.Anything, mock.Anything).AfterFn(w.delay("DeleteStrayKeys", iamSlow)).Return(w.DeleteStrayKeys)
 	env.OnActivity(iamActs.VerifyAccessKey, mock.Anything, mock.Anything).AfterFn(w.delay("VerifyAccessKey", verifySlow)).Return(w.VerifyAccessKey)
 	env.OnActivity(iamActs.GetAccessKeyLastUsed, mock.Anything, mock.Anything).AfterFn(w.delay("GetAccessKeyLastUsed", iamSlow)).Return(w.GetAccessKeyLastUsed)
 	env.OnActivity(iamActs.DeactivateAccessKey, mock.Anything, mock.Anything).AfterFn(w.delay("DeactivateAccessKey", iamSlow)).Return(w.DeactivateAccessKey)

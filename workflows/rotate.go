@@ -77,6 +77,14 @@ var (
 const (
 	explicitStateChange  = "explicit-state"
 	explicitStateVersion = workflow.Version(1)
+	// retireOldForLeakedChange: a revoked new key that every target holds
+	// stays until its replacement is confirmed; the old key makes room.
+	retireOldForLeakedChange = "retire-old-for-leaked-new"
+	// keepOnlyWorkingKeyChange: an ending leaves a revoked key active (and
+	// says so) when it is the user's only working key.
+	keepOnlyWorkingKeyChange = "keep-only-working-key"
+	// keepSentKeyChange: a cancel keeps a new key that a target may hold.
+	keepSentKeyChange = "keep-sent-key-on-cancel"
 )
 
 // RotateAccessKey rotates one IAM user's access key, in runbook order:
@@ -123,12 +131,17 @@ func newRotation(ctx workflow.Context, in RotateInput) *rotation {
 // run carries out what next decides until the rotation ends.
 func (r *rotation) run(ctx workflow.Context) (RotateResult, error) {
 	for {
+		// A cancel of the workflow (ctx done) becomes a request here, once
+		// for every step, so no step can miss it and loop.
+		r.cancelled(ctx)
 		var err error
 		switch s := r.next(); s {
+		// Resolving and inspecting go through even after a cancel: the
+		// cleanup needs to know the keys (a revoke may name one).
 		case stepResolve:
-			err = r.resolve(ctx)
+			err = r.resolve(r.runCtx(ctx))
 		case stepInspect:
-			err = r.inspect(ctx)
+			err = r.inspect(r.runCtx(ctx))
 		case stepRevokeNow:
 			r.revokeNow(r.runCtx(ctx))
 		case stepCancel:
@@ -334,6 +347,7 @@ func (r *rotation) push(ctx workflow.Context) {
 func (r *rotation) startPush(ctx workflow.Context, i int) workflow.Future {
 	t := r.cfg.Targets[i]
 	r.status.Targets[i].State = TargetPushing
+	r.newKey.Sent = true
 	in := activities.PushInput{Account: r.account, User: r.user, Target: t, Key: r.sealed}
 	return workflow.ExecuteActivity(pushOptions(ctx, "push to "+t.String(), r.cfg.Policy.PushRetryBudget()), pushActivity(t), in)
 }
@@ -460,18 +474,23 @@ func (r *rotation) rollBack(ctx workflow.Context) error {
 func (r *rotation) replaceNewKey(ctx workflow.Context) error {
 	leaked := r.newKey
 	r.event(ctx, "the new key "+leaked.ID+" was revoked: replacing it")
-	if r.oldKey.active() {
-		// The old key still serves every pipeline that has not moved yet:
+	if r.oldKey.active() && !r.leakedKeyServesAll(ctx) {
+		// The old key still serves the pipelines that have not moved yet:
 		// delete the leaked key to make room, then roll out another.
 		if err := r.deleteKey(ctx, &r.newKey, "delete the revoked new key"); err != nil {
 			return err
 		}
 	} else {
-		// The old key is off or gone: remove it to make room. The leaked
-		// key keeps the pipelines that hold it going until its replacement
-		// is confirmed, then it is retired at once (it is revoked).
+		// The old key is off, gone, or held by no target any more: remove
+		// it to make room. The leaked key keeps the pipelines that hold it
+		// going until its replacement is confirmed, then it is retired at
+		// once (it is revoked).
 		if r.oldKey.exists() {
-			if err := r.deleteKey(ctx, &r.oldKey, "delete the deactivated old key to make room"); err != nil {
+			what := "delete the deactivated old key to make room"
+			if r.oldKey.active() {
+				what = "delete the old key to make room: every target holds the revoked new key"
+			}
+			if err := r.deleteKey(ctx, &r.oldKey, what); err != nil {
 				return err
 			}
 		}
@@ -492,6 +511,19 @@ func (r *rotation) replaceNewKey(ctx workflow.Context) error {
 		ts.State, ts.Error, ts.ConfirmedAt = TargetPending, "", nil
 	}
 	return nil
+}
+
+// leakedKeyServesAll reports whether every target confirmed the revoked new
+// key, so that the old key, though active, serves no pipeline any more:
+// retiring it rather than the leaked key keeps every pipeline working
+// while the replacement rolls out.
+func (r *rotation) leakedKeyServesAll(ctx workflow.Context) bool {
+	if r.status.ConfirmedTargets() != len(r.status.Targets) {
+		return false
+	}
+	// Rotations that revoked a new key everyone held before this change
+	// deleted the leaked key first; they replay that way.
+	return workflow.GetVersion(ctx, retireOldForLeakedChange, workflow.DefaultVersion, 1) == 1
 }
 
 // revokeNow deactivates a key revoked with mode now. It runs whenever one is
@@ -626,10 +658,11 @@ func (r *rotation) fail(ctx workflow.Context, err error) (RotateResult, error) {
 }
 
 // cancel cleans up after the workflow was cancelled, in a context that is
-// not: a new key not yet confirmed everywhere is deleted (the user keeps the
-// key it had, as before the rotation), unless the old key is revoked, when
-// the new key is the one that must keep working; otherwise both keys stay.
-// Revoked keys are deactivated. The status says exactly what was left.
+// not: a new key that no push has begun for is deleted (the user keeps the
+// key it had, as before the rotation). One that a target may hold stays, as
+// does one the old key's revocation depends on; both keys are then active.
+// Revoked keys are deactivated unless that would leave the user with no
+// working key. The status says exactly what was left.
 func (r *rotation) cancel(ctx workflow.Context) (RotateResult, error) {
 	dctx := r.runCtx(ctx)
 	r.setPhase(dctx, PhaseCancelling, "cancelled: cleaning up")
@@ -641,7 +674,7 @@ func (r *rotation) cancel(ctx workflow.Context) (RotateResult, error) {
 			problems = append(problems, "could not look for a key left by the interrupted create: "+message(err))
 		}
 	}
-	if r.newKey.exists() && !r.done.pushed && !r.oldKeyRevoked() && !r.newKeyRevoked() {
+	if r.newKey.exists() && !r.done.pushed && !r.oldKeyRevoked() && !r.newKeyRevoked() && !r.keepSentKey(dctx) {
 		if err := r.deleteKey(dctx, &r.newKey, "delete the new key: not every target confirmed it"); err != nil {
 			problems = append(problems, "could not delete the new key "+r.newKey.ID+": "+message(err))
 		}
@@ -655,6 +688,17 @@ func (r *rotation) cancel(ctx workflow.Context) (RotateResult, error) {
 	}
 	r.setPhase(dctx, PhaseCancelled, msg)
 	return RotateResult{}, temporal.NewCanceledError(r.status)
+}
+
+// keepSentKey reports whether a cancel keeps the new key because a target
+// may hold it: deleting it would cut that target's pipelines off. Both keys
+// then stay active, as after a failed push.
+func (r *rotation) keepSentKey(ctx workflow.Context) bool {
+	if !r.newKey.Sent {
+		return false
+	}
+	// Rotations cancelled before this change deleted the key anyway.
+	return workflow.GetVersion(ctx, keepSentKeyChange, workflow.DefaultVersion, 1) == 1
 }
 
 func (r *rotation) removeStrays(ctx workflow.Context) error {
@@ -679,9 +723,18 @@ func (r *rotation) removeStrays(ctx workflow.Context) error {
 func (r *rotation) closeRevocations(ctx workflow.Context, why string) {
 	for _, k := range []*trackedKey{&r.oldKey, &r.newKey} {
 		if !k.active() || !r.revoked(k.ID, Revocation.inForce) {
+			if k.exists() && !k.active() {
+				r.markRevocations(k.ID, RevocationDeactivated, "") // it already is
+			}
 			continue
 		}
 		id := k.ID
+		if r.onlyWorkingKey(ctx, k) {
+			const why = "left active: it is the user's only working key and no replacement was confirmed; revoke it with mode now to cut it off, or rotate again to replace it"
+			r.markRevocations(id, RevocationFailed, why)
+			r.notice(ctx, "revoke of "+id+": "+why)
+			continue
+		}
 		if err := r.deactivate(ctx, k, "deactivate the revoked key before ending"); err != nil {
 			r.markRevocations(id, RevocationFailed, "could not deactivate: "+message(err))
 			r.notice(ctx, "revoke of "+id+" failed: could not deactivate: "+message(err))
@@ -690,6 +743,22 @@ func (r *rotation) closeRevocations(ctx workflow.Context, why string) {
 		r.markRevocations(id, RevocationDeactivated, "")
 	}
 	r.rejectUnresolved(ctx, why)
+}
+
+// onlyWorkingKey reports whether k is the user's only active key. A key
+// revoked with mode now is off by then; one revoked without a mode was to go
+// once its replacement was confirmed, which did not happen, and cutting it
+// off would leave every pipeline without a key.
+func (r *rotation) onlyWorkingKey(ctx workflow.Context, k *trackedKey) bool {
+	other := &r.newKey
+	if k == &r.newKey {
+		other = &r.oldKey
+	}
+	if other.active() {
+		return false
+	}
+	// Rotations that ended before this change deactivated the key anyway.
+	return workflow.GetVersion(ctx, keepOnlyWorkingKeyChange, workflow.DefaultVersion, 1) == 1
 }
 
 // describeKeys says which keys the rotation leaves and in which state.

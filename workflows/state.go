@@ -158,6 +158,9 @@ type trackedKey struct {
 	ID        string
 	State     keyState
 	CreatedAt *time.Time
+	// Sent: a push of this key began, so a target may hold it (a push whose
+	// answer was lost or cancelled may still have written it).
+	Sent bool
 }
 
 func (k trackedKey) exists() bool { return k.ID != "" && k.State != keyDeleted }

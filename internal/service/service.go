@@ -90,6 +90,17 @@ func WithStrictInputs(types ...reflect.Type) DialOption {
 	return func(o *dialOptions) { o.strict = append(o.strict, types...) }
 }
 
+// WorkerInputs are the types the worker only accepts encrypted: the
+// workflows' inputs and the push activity's input. Pass them to
+// WithStrictInputs (Dial) or stack.Dial for a client that runs the worker.
+func WorkerInputs() []reflect.Type {
+	return []reflect.Type{
+		reflect.TypeFor[workflows.RotateInput](),
+		reflect.TypeFor[workflows.ScheduledInput](),
+		reflect.TypeFor[activities.PushInput](),
+	}
+}
+
 // ClientConverters returns the data and failure converters of every
 // keyrotor client: the codec's data converter (WorkerDataConverter when
 // strict types are given), and a failure converter that encrypts failure
