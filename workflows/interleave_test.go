@@ -56,6 +56,10 @@ func TestInterleavingRegressions(t *testing.T) {
 		{3256, "a failing rotation deactivated the user's only working key"},
 		{3717, "a cancel during inspect re-ran the inspection without end"},
 		{871414975599, "a revoke of an already deactivated old key stayed accepted when the rotation failed"},
+		{147082768777, "a cancel during the pushes deactivated a revoked old key that unpushed targets still used"},
+		{147082750981, "a failed rotation left the key its lost create made"},
+		{147082765381, "a failed verify ended with the revoked only key active and no word why (now: failed, left active, said why)"},
+		{327131503599, "a lost push answer: the rotation keeps the revoked old key for the target it cannot vouch for"},
 	} {
 		t.Run(fmt.Sprintf("seed %d", tc.seed), func(t *testing.T) {
 			t.Log(tc.found)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"hash/fnv"
+	"maps"
 	"slices"
 	"sort"
 	"strings"
@@ -59,6 +60,9 @@ type iwWorld struct {
 	trace      []string
 	total      int    // activity calls so far
 	onRunaway  func() // cancels the workflow when it loops
+	// confirmed is, per target, the key a push last reported back as
+	// written (a lost answer leaves the workflow not knowing).
+	confirmed map[string]string
 	// cancelledActs are the activity IDs the workflow cancelled.
 	cancelledActs map[string]bool
 	foreign       int // CreateAccessKey refused with ForeignKey
@@ -98,7 +102,7 @@ func (v iwViolation) String() string {
 func newIWWorld(seed int64, f iwFaults, start time.Time, now func() time.Time) *iwWorld {
 	return &iwWorld{
 		seed: seed, f: f, start: start, now: now,
-		holds: map[string]string{}, cancelledActs: map[string]bool{}, revokedIDs: map[string]bool{}, permFired: map[string]bool{}, calls: map[string]int{}, slowCalls: map[string]int{},
+		holds: map[string]string{}, confirmed: map[string]string{}, cancelledActs: map[string]bool{}, revokedIDs: map[string]bool{}, permFired: map[string]bool{}, calls: map[string]int{}, slowCalls: map[string]int{},
 	}
 }
 
@@ -274,14 +278,7 @@ func (w *iwWorld) beforeDeactivate(k *iwKey) {
 				// replacement only when targets also hold the other key:
 				// IAM's two-key limit leaves no room for a third, and
 				// either choice cuts some target off for a moment.
-				if w.otherKeyHeld(k.ID) {
-					return
-				}
-				// A rotation that fails for good closes its revocations:
-				// the revoked key goes when the user keeps another
-				// working key (it stays, and the status says so, when it
-				// is the only one).
-				if w.failing() && w.activeCount() > 1 {
+				if w.otherKeyHeld(k.ID) || !w.allConfirmed(k.ID) {
 					return
 				}
 				w.violate("revoked-key-cut-before-replacement", "took %s (revoked, mode \"\") out of service while target %s still holds it", k.ID, name)
@@ -293,9 +290,15 @@ func (w *iwWorld) beforeDeactivate(k *iwKey) {
 	}
 }
 
-// failing: the schedule injected a fault that fails the rotation for good.
-func (w *iwWorld) failing() bool {
-	return len(w.permFired) > 0 || w.f.BrokenTarget != "" || w.f.VerifyBroken
+// allConfirmed: the workflow was told that every target holds id (so it
+// knows the other key serves none of them).
+func (w *iwWorld) allConfirmed(id string) bool {
+	for _, name := range w.targetNames {
+		if w.confirmed[name] != id {
+			return false
+		}
+	}
+	return true
 }
 
 // otherKeyHeld: some target holds an active key other than id.
@@ -609,6 +612,7 @@ func (w *iwWorld) Push(ctx context.Context, in activities.PushInput) (activities
 	if err := w.loseAfter(op, name, n); err != nil {
 		return activities.PushResult{}, err
 	}
+	w.confirmed[name] = in.Key.ID
 	return activities.PushResult{Target: name, ConfirmedAt: w.now(), Calls: 2}, nil
 }
 
@@ -649,6 +653,7 @@ func (w *iwWorld) repair() {
 type iwSnapshot struct {
 	Keys        []iwKey
 	Holds       map[string]string
+	Confirmed   map[string]string
 	InitialKeys []string
 	Targets     []string
 	PermFired   bool
@@ -660,7 +665,7 @@ type iwSnapshot struct {
 func (w *iwWorld) snapshot() iwSnapshot {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	s := iwSnapshot{Holds: map[string]string{}, InitialKeys: slices.Clone(w.initialKeys), Targets: slices.Clone(w.targetNames),
+	s := iwSnapshot{Holds: map[string]string{}, Confirmed: maps.Clone(w.confirmed), InitialKeys: slices.Clone(w.initialKeys), Targets: slices.Clone(w.targetNames),
 		PermFired: len(w.permFired) > 0, Foreign: w.foreign, Violations: slices.Clone(w.violations), Trace: slices.Clone(w.trace)}
 	for _, k := range w.keys {
 		s.Keys = append(s.Keys, *k)
@@ -669,6 +674,27 @@ func (w *iwWorld) snapshot() iwSnapshot {
 		s.Holds[t] = k
 	}
 	return s
+}
+
+// stillNeeded: the key is the user's only active key, a target holds it, or
+// a target never confirmed the user's other active key (so the workflow
+// cannot know it moved).
+func (s iwSnapshot) stillNeeded(id string) bool {
+	var others []string
+	for _, k := range s.Keys {
+		if k.Status == model.KeyActive && k.ID != id {
+			others = append(others, k.ID)
+		}
+	}
+	if len(others) == 0 {
+		return true
+	}
+	for _, t := range s.Targets {
+		if s.Holds[t] == id || !slices.Contains(others, s.Confirmed[t]) {
+			return true
+		}
+	}
+	return false
 }
 
 func (s iwSnapshot) key(id string) *iwKey {

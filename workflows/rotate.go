@@ -80,9 +80,12 @@ const (
 	// retireOldForLeakedChange: a revoked new key that every target holds
 	// stays until its replacement is confirmed; the old key makes room.
 	retireOldForLeakedChange = "retire-old-for-leaked-new"
-	// keepOnlyWorkingKeyChange: an ending leaves a revoked key active (and
-	// says so) when it is the user's only working key.
-	keepOnlyWorkingKeyChange = "keep-only-working-key"
+	// keepNeededKeyChange: an ending leaves a revoked key active (and says
+	// so) while pipelines still need it.
+	keepNeededKeyChange = "keep-needed-revoked-key"
+	// sweepOnFailChange: a failed rotation sweeps a key its interrupted
+	// create may have left, as a cancelled one does.
+	sweepOnFailChange = "sweep-strays-on-fail"
 	// keepSentKeyChange: a cancel keeps a new key that a target may hold.
 	keepSentKeyChange = "keep-sent-key-on-cancel"
 )
@@ -650,8 +653,11 @@ func (r *rotation) end(ctx workflow.Context, phase Phase, msg string) (RotateRes
 // details so the starter can print the report.
 func (r *rotation) fail(ctx workflow.Context, err error) (RotateResult, error) {
 	dctx := r.runCtx(ctx)
-	r.closeRevocations(dctx, "the rotation failed before the key it names existed")
 	r.status.Error = message(err)
+	if problem := r.sweepInterruptedCreate(dctx, sweepOnFailChange); problem != "" {
+		r.status.Error += "; " + problem
+	}
+	r.closeRevocations(dctx, "the rotation failed before the key it names existed")
 	r.status.Left = r.describeKeys()
 	r.setPhase(dctx, PhaseFailed, r.status.Error)
 	return RotateResult{}, temporal.NewNonRetryableApplicationError(r.status.Error, ErrRotationFailed, err, r.status)
@@ -667,12 +673,8 @@ func (r *rotation) cancel(ctx workflow.Context) (RotateResult, error) {
 	dctx := r.runCtx(ctx)
 	r.setPhase(dctx, PhaseCancelling, "cancelled: cleaning up")
 	var problems []string
-	if !r.createFrom.IsZero() && !r.newKey.exists() {
-		// A Create was under way: it may have made a key whose answer the
-		// cancel lost. Only a key the rotation can prove is its own goes.
-		if err := r.removeStrays(dctx); err != nil {
-			problems = append(problems, "could not look for a key left by the interrupted create: "+message(err))
-		}
+	if problem := r.sweepInterruptedCreate(dctx, ""); problem != "" {
+		problems = append(problems, problem)
 	}
 	if r.newKey.exists() && !r.done.pushed && !r.oldKeyRevoked() && !r.newKeyRevoked() && !r.keepSentKey(dctx) {
 		if err := r.deleteKey(dctx, &r.newKey, "delete the new key: not every target confirmed it"); err != nil {
@@ -699,6 +701,23 @@ func (r *rotation) keepSentKey(ctx workflow.Context) bool {
 	}
 	// Rotations cancelled before this change deleted the key anyway.
 	return workflow.GetVersion(ctx, keepSentKeyChange, workflow.DefaultVersion, 1) == 1
+}
+
+// sweepInterruptedCreate removes a key that a Create still under way (its
+// answer lost to a cancel, or its retries used up) may have made; only a key
+// the rotation can prove is its own goes. It returns the problem, if any.
+// change, when set, names the GetVersion that introduced the sweep there.
+func (r *rotation) sweepInterruptedCreate(ctx workflow.Context, change string) string {
+	if r.createFrom.IsZero() || r.newKey.exists() {
+		return ""
+	}
+	if change != "" && workflow.GetVersion(ctx, change, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+		return ""
+	}
+	if err := r.removeStrays(ctx); err != nil {
+		return "could not look for a key left by the interrupted create: " + message(err)
+	}
+	return ""
 }
 
 func (r *rotation) removeStrays(ctx workflow.Context) error {
@@ -729,8 +748,8 @@ func (r *rotation) closeRevocations(ctx workflow.Context, why string) {
 			continue
 		}
 		id := k.ID
-		if r.onlyWorkingKey(ctx, k) {
-			const why = "left active: it is the user's only working key and no replacement was confirmed; revoke it with mode now to cut it off, or rotate again to replace it"
+		if why := r.stillNeeded(ctx, k); why != "" {
+			why = "left active: " + why + "; revoke it with mode now to cut it off, or rotate again to replace it"
 			r.markRevocations(id, RevocationFailed, why)
 			r.notice(ctx, "revoke of "+id+": "+why)
 			continue
@@ -745,20 +764,33 @@ func (r *rotation) closeRevocations(ctx workflow.Context, why string) {
 	r.rejectUnresolved(ctx, why)
 }
 
-// onlyWorkingKey reports whether k is the user's only active key. A key
-// revoked with mode now is off by then; one revoked without a mode was to go
-// once its replacement was confirmed, which did not happen, and cutting it
-// off would leave every pipeline without a key.
-func (r *rotation) onlyWorkingKey(ctx workflow.Context, k *trackedKey) bool {
+// stillNeeded says why a revoked key that is still active must stay when
+// the rotation ends ("" when it may go). Such a key was revoked without a
+// mode (one revoked with mode now is off by then): it was to go once its
+// replacement was confirmed on every target, which did not happen, and
+// cutting it off would break the pipelines that use it. The revocation then
+// ends failed, with this reason, so nobody takes the key for dead.
+func (r *rotation) stillNeeded(ctx workflow.Context, k *trackedKey) string {
 	other := &r.newKey
 	if k == &r.newKey {
 		other = &r.oldKey
 	}
-	if other.active() {
-		return false
+	var why string
+	switch {
+	case !other.active():
+		why = "it is the user's only working key and no replacement was confirmed"
+	case k == &r.oldKey && !r.done.pushed:
+		why = "targets that did not confirm the new key still use it"
+	case k == &r.newKey && k.Sent:
+		why = "targets may hold it and no replacement was confirmed"
+	default:
+		return ""
 	}
 	// Rotations that ended before this change deactivated the key anyway.
-	return workflow.GetVersion(ctx, keepOnlyWorkingKeyChange, workflow.DefaultVersion, 1) == 1
+	if workflow.GetVersion(ctx, keepNeededKeyChange, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+		return ""
+	}
+	return why
 }
 
 // describeKeys says which keys the rotation leaves and in which state.

@@ -199,7 +199,7 @@ func TestCancelInEachPhase(t *testing.T) {
 		{name: "while pushing: a target may hold the new key, so both stay", at: 30 * time.Second, pushDelay: time.Minute, wantOld: model.KeyActive, wantNew: model.KeyActive},
 		{name: "in the grace period: both keys stay", at: 10 * time.Minute, wantOld: model.KeyActive, wantNew: model.KeyActive},
 		{name: "waiting to delete: the old key stays deactivated", at: 90 * time.Minute, wantOld: model.KeyInactive, wantNew: model.KeyActive},
-		{name: "old key revoked while pushing: the new key stays, the old one is deactivated", at: 30 * time.Second, pushDelay: time.Minute, revoke: true, wantOld: model.KeyInactive, wantNew: model.KeyActive},
+		{name: "old key revoked while pushing: unpushed targets still use it, so both stay and the revocation says why", at: 30 * time.Second, pushDelay: time.Minute, revoke: true, wantOld: model.KeyActive, wantNew: model.KeyActive},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			env := newEnv(t)
@@ -229,6 +229,10 @@ func TestCancelInEachPhase(t *testing.T) {
 			require.Contains(t, s.Left, oldKey)
 			for _, rv := range s.Revocations {
 				require.False(t, rv.open(), "revocation left %s", rv.State)
+				if tc.wantOld == model.KeyActive {
+					require.Equal(t, RevocationFailed, rv.State)
+					require.Contains(t, rv.Error, "left active: targets that did not confirm the new key still use it")
+				}
 			}
 		})
 	}
