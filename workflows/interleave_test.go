@@ -88,7 +88,7 @@ type iwConfig struct {
 
 // Default batch: sized for `go test -race` on two cores in about a minute.
 const (
-	iwDefaultCount      = 3000
+	iwDefaultCount      = 6000
 	iwDefaultCountShort = 300
 	iwDefaultBudget     = 45 * time.Second
 )
