@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"net/url"
 	"os"
 	"os/signal"
@@ -212,7 +211,7 @@ func startCodecServer(keys *codec.Keyring, uiPort string) (endpoint string, stop
 	if err != nil {
 		return "", nil, err
 	}
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	srv := codec.NewHTTPServer(h)
 	go func() { _ = srv.Serve(l) }()
 	return "http://" + l.Addr().String() + "/" + tok, func() { _ = srv.Close() }, nil
 }

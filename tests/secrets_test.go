@@ -38,11 +38,21 @@ func secretForms(secret string) []string {
 	}
 }
 
+// leakWindow is the length of the secret fragments looked for: a
+// truncated or partly redacted secret is still a leak.
+const leakWindow = 12
+
 func requireNoSecrets(t *testing.T, where, text string, secrets map[string]string) {
 	t.Helper()
 	for name, secret := range secrets {
 		for _, form := range secretForms(secret) {
 			require.NotContains(t, text, form, "%s holds the %s", where, name)
+		}
+		for i := 0; i+leakWindow <= len(secret); i++ {
+			if strings.Contains(text, secret[i:i+leakWindow]) {
+				// Say where, never what: the fragment is part of a secret.
+				t.Fatalf("%s holds %d characters of the %s (from offset %d)", where, leakWindow, name, i)
+			}
 		}
 	}
 }
