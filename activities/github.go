@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/google/go-github/v60/github"
-	"go.temporal.io/sdk/temporal"
 	"golang.org/x/crypto/nacl/box"
 
 	"github.com/keyrotor/keyrotor/internal/model"
@@ -92,7 +91,7 @@ func (a *GitHub) PushGitHubSecret(ctx context.Context, sealed PushInput) (PushRe
 	in.SecretNames = githubNames(withDefaultNames(in.SecretNames))
 	p := newPushAttempt(ctx, in, a.policy)
 	if err := validatePush(in); err != nil {
-		return PushResult{}, p.nonRetryable(ErrValidation, err.Error())
+		return PushResult{}, nonRetryable(ErrValidation, p.target+": "+err.Error(), nil)
 	}
 	scope, err := a.scopeFor(ctx, p)
 	if err != nil {
@@ -536,9 +535,8 @@ func (p *pushAttempt) confirm(ctx context.Context, s secretScope) error {
 	}
 	p.progress.restart("read-back did not confirm the writes")
 	p.calls.heartbeat(ctx)
-	return temporal.NewApplicationErrorWithOptions(
-		fmt.Sprintf("%s: read-back does not show the new secrets: %s", p.target, p.describe(missing)),
-		ErrNotConfirmed, temporal.ApplicationErrorOptions{})
+	return retryable(ErrNotConfirmed,
+		fmt.Sprintf("%s: read-back does not show the new secrets: %s", p.target, p.describe(missing)), nil)
 }
 
 // readBack returns why each unconfirmed secret is not confirmed.
@@ -633,7 +631,7 @@ func (p *pushAttempt) classify(op string, err error) failure {
 	)
 	switch {
 	case errors.As(err, &rl):
-		return p.rateLimited(op, "API rate limit exhausted", untilReset(rl.Rate.Reset.Time))
+		return p.rateLimited(op, "API rate limit exhausted", waitUntil(rl.Rate.Reset.Time, time.Now()))
 	case errors.As(err, &ab):
 		wait := defaultRateLimitWait
 		if ab.RetryAfter != nil {
@@ -666,13 +664,13 @@ func (p *pushAttempt) classifyStatus(op string, er *github.ErrorResponse) failur
 	case status == http.StatusTooManyRequests,
 		status == http.StatusForbidden && (er.Response.Header.Get("Retry-After") != "" || isSecondaryLimit(er) ||
 			er.Response.Header.Get("X-RateLimit-Remaining") == "0"):
-		return p.rateLimited(op, "rate limited ("+strconv.Itoa(status)+")", retryAfter(er.Response))
+		return p.rateLimited(op, "rate limited ("+strconv.Itoa(status)+")", githubWait(er.Response))
 	case status == http.StatusUnauthorized, status == http.StatusForbidden:
-		return failure{err: p.nonRetryableMsg(ErrUnauthorized, msg)}
+		return failure{err: nonRetryable(ErrUnauthorized, msg, nil)}
 	case status == http.StatusNotFound:
-		return failure{err: p.nonRetryableMsg(ErrNotFound, msg)}
+		return failure{err: nonRetryable(ErrNotFound, msg, nil)}
 	case status == http.StatusUnprocessableEntity, status == http.StatusBadRequest:
-		return failure{err: p.nonRetryableMsg(ErrUnprocessable, msg)}
+		return failure{err: nonRetryable(ErrUnprocessable, msg, nil)}
 	case status >= 500, status == http.StatusRequestTimeout:
 		return failure{err: errors.New(msg), transient: true}
 	default:
@@ -685,52 +683,20 @@ func isSecondaryLimit(er *github.ErrorResponse) bool {
 	return strings.Contains(strings.ToLower(er.Message), "secondary rate limit")
 }
 
-// retryAfter reads Retry-After (seconds or an HTTP date), else
-// x-ratelimit-reset when the quota is spent, else GitHub's one minute.
-func retryAfter(resp *http.Response) time.Duration {
-	if v := resp.Header.Get("Retry-After"); v != "" {
-		if secs, err := strconv.Atoi(v); err == nil && secs >= 0 {
-			return max(time.Duration(secs)*time.Second, time.Second)
-		}
-		if t, err := http.ParseTime(v); err == nil {
-			return untilReset(t)
-		}
-	}
-	if resp.Header.Get("X-RateLimit-Remaining") == "0" {
-		if secs, err := strconv.ParseInt(resp.Header.Get("X-RateLimit-Reset"), 10, 64); err == nil {
-			return untilReset(time.Unix(secs, 0))
-		}
+// githubWait is the wait GitHub asks for, else its documented minute for
+// secondary limits.
+func githubWait(resp *http.Response) time.Duration {
+	if d := providerWait(resp.Header, time.Now()); d > 0 {
+		return d
 	}
 	return defaultRateLimitWait
-}
-
-// untilReset is the wait until t, rounded up to whole seconds (GitHub's
-// resets are whole seconds, and go-github refuses to send before one), at
-// least a second so a reset that has just passed (or clock skew) does not
-// turn into an immediate retry storm.
-func untilReset(t time.Time) time.Duration {
-	d := time.Until(t)
-	if rem := d % time.Second; rem > 0 {
-		d += time.Second - rem
-	}
-	return max(d, time.Second)
 }
 
 // rateLimited is waited out in place when short, else returned with the
 // wait as NextRetryDelay.
 func (p *pushAttempt) rateLimited(op, what string, wait time.Duration) failure {
 	msg := fmt.Sprintf("%s: %s: %s, retrying in %s", p.target, op, what, wait)
-	return failure{wait: wait, err: temporal.NewApplicationErrorWithOptions(msg, ErrRateLimited,
-		temporal.ApplicationErrorOptions{NextRetryDelay: wait})}
-}
-
-func (p *pushAttempt) nonRetryable(errType, detail string) error {
-	return p.nonRetryableMsg(errType, p.target+": "+detail)
-}
-
-func (p *pushAttempt) nonRetryableMsg(errType, msg string) error {
-	return temporal.NewApplicationErrorWithOptions(msg, errType,
-		temporal.ApplicationErrorOptions{NonRetryable: true})
+	return failure{wait: wait, err: rateLimited(msg, wait, nil)}
 }
 
 // --- environment secrets by name ---------------------------------------------

@@ -9,7 +9,6 @@ import (
 	"net/url"
 	"regexp"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -142,7 +141,7 @@ func (a *GitLab) storeFor(t model.Target) (gitlabStore, error) {
 	case t.Kind == model.GitLabGroup && t.Group != "":
 		return gitlabGroupStore{api: a.groups, gid: t.Group}, nil
 	}
-	return nil, gitlabNonRetryable(ErrValidation, "%s: not a GitLab project or group target", t.String())
+	return nil, nonRetryable(ErrValidation, fmt.Sprintf("%s: not a GitLab project or group target", t.String()), nil)
 }
 
 // gitlabVariablesFor validates the input before any call, so that a mistake
@@ -151,10 +150,10 @@ func gitlabVariablesFor(in pushRequest) ([]gitlabVariable, error) {
 	target := in.Target.String()
 	names := in.SecretNames
 	if names.AccessKeyID == names.SecretAccessKey {
-		return nil, gitlabNonRetryable(ErrValidation, "%s: the key ID and the secret need different variable names", target)
+		return nil, nonRetryable(ErrValidation, fmt.Sprintf("%s: the key ID and the secret need different variable names", target), nil)
 	}
 	if in.Key.ID == "" || in.Key.Secret.Reveal() == "" {
-		return nil, gitlabNonRetryable(ErrValidation, "%s: the access key to push is empty", target)
+		return nil, nonRetryable(ErrValidation, fmt.Sprintf("%s: the access key to push is empty", target), nil)
 	}
 	scope := in.Target.EnvironmentScope
 	if scope == "" {
@@ -168,13 +167,11 @@ func gitlabVariablesFor(in pushRequest) ([]gitlabVariable, error) {
 		v := &vars[i]
 		v.scope, v.protected, v.masked = scope, in.Target.Protected, in.Target.Masked
 		if !validGitLabKey(v.key) {
-			return nil, gitlabNonRetryable(ErrValidation,
-				"%s: variable name %q is not valid in GitLab (letters, digits and '_', at most 255)", target, v.key)
+			return nil, nonRetryable(ErrValidation, fmt.Sprintf("%s: variable name %q is not valid in GitLab (letters, digits and '_', at most 255)", target, v.key), nil)
 		}
 		if v.masked && !gitlabMaskable(v.Value.Reveal()) {
-			return nil, gitlabNonRetryable(ErrUnmaskable,
-				"%s: the value of variable %s cannot be masked by GitLab (it needs 8 or more characters and no whitespace)",
-				target, v.key)
+			return nil, nonRetryable(ErrUnmaskable, fmt.Sprintf("%s: the value of variable %s cannot be masked by GitLab (it needs 8 or more characters and no whitespace)",
+				target, v.key), nil)
 		}
 	}
 	return vars, nil
@@ -263,7 +260,7 @@ func (p *gitlabPusher) write(ctx context.Context, v gitlabVariable) error {
 	case ownerMissing:
 		// The variable was missing and now the owner is too: the project
 		// or group does not exist or the token cannot see it.
-		return gitlabNonRetryable(ErrNotFound, "%s: %s not found (or not visible to the token)", p.target, p.store.kind())
+		return nonRetryable(ErrNotFound, fmt.Sprintf("%s: %s not found (or not visible to the token)", p.target, p.store.kind()), nil)
 	case taken:
 		if missing, err = update(); err == nil && missing {
 			return errors.New(p.target + ": variable " + v.key + " (scope " + v.scope + ") appeared and disappeared while being written; retrying")
@@ -342,21 +339,20 @@ func (p *gitlabPusher) readBack(ctx context.Context, vars []gitlabVariable) (map
 func (p *gitlabPusher) check(v gitlabVariable, found map[[2]string]gitlabReadVariable) error {
 	got, ok := found[[2]string{v.key, v.scope}]
 	if !ok {
-		return gitlabRetryable(ErrNotConfirmed, "%s: variable %s (scope %s) not found on read-back", p.target, v.key, v.scope)
+		return retryable(ErrNotConfirmed, fmt.Sprintf("%s: variable %s (scope %s) not found on read-back", p.target, v.key, v.scope), nil)
 	}
 	if got.hidden {
 		// GitLab never returns a hidden variable's value: retrying cannot
 		// confirm it, a person has to replace the variable.
-		return gitlabNonRetryable(ErrUnprocessable,
-			"%s: variable %s (scope %s) is hidden, so its value cannot be read back to confirm it; delete it and let keyrotor recreate it",
-			p.target, v.key, v.scope)
+		return nonRetryable(ErrUnprocessable, fmt.Sprintf("%s: variable %s (scope %s) is hidden, so its value cannot be read back to confirm it; delete it and let keyrotor recreate it",
+			p.target, v.key, v.scope), nil)
 	}
 	if got.Value.Reveal() != v.Value.Reveal() {
-		return gitlabRetryable(ErrNotConfirmed, "%s: variable %s (scope %s) does not hold the new value on read-back", p.target, v.key, v.scope)
+		return retryable(ErrNotConfirmed, fmt.Sprintf("%s: variable %s (scope %s) does not hold the new value on read-back", p.target, v.key, v.scope), nil)
 	}
 	if got.masked != v.masked || got.protected != v.protected {
-		return gitlabRetryable(ErrNotConfirmed, "%s: variable %s (scope %s) reads back masked=%t protected=%t, want masked=%t protected=%t",
-			p.target, v.key, v.scope, got.masked, got.protected, v.masked, v.protected)
+		return retryable(ErrNotConfirmed, fmt.Sprintf("%s: variable %s (scope %s) reads back masked=%t protected=%t, want masked=%t protected=%t",
+			p.target, v.key, v.scope, got.masked, got.protected, v.masked, v.protected), nil)
 	}
 	return nil
 }
@@ -381,35 +377,38 @@ func (p *gitlabPusher) fail(ctx context.Context, op string, v gitlabVariable, re
 	switch {
 	case status == http.StatusTooManyRequests,
 		status == http.StatusForbidden && header.Get("Retry-After") != "":
-		delay := gitlabRetryDelay(header, p.now())
+		delay := providerWait(header, p.now())
+		if delay > 0 {
+			detail += fmt.Sprintf(" (retry after %s)", delay)
+		}
 		// Without a delay from GitLab, back off like for a 5xx.
-		return failure{err: gitlabRateLimited(detail, delay), wait: delay, transient: delay == 0}
+		return failure{err: rateLimited(detail, delay, nil), wait: delay, transient: delay == 0}
 	case status == http.StatusUnauthorized:
-		return failure{err: gitlabNonRetryable(ErrUnauthorized, "%s (the token is invalid, expired or revoked)", detail)}
+		return failure{err: nonRetryable(ErrUnauthorized, detail+" (the token is invalid, expired or revoked)", nil)}
 	case status == http.StatusForbidden:
-		return failure{err: gitlabNonRetryable(ErrUnauthorized, "%s (the token needs the Maintainer role)", detail)}
+		return failure{err: nonRetryable(ErrUnauthorized, detail+" (the token needs the Maintainer role)", nil)}
 	case status == http.StatusNotFound:
-		return failure{err: gitlabNonRetryable(ErrNotFound, "%s", detail)}
+		return failure{err: nonRetryable(ErrNotFound, detail, nil)}
 	case status == http.StatusBadRequest || status == http.StatusUnprocessableEntity:
 		return failure{err: p.refused(detail, v, msg)}
 	case status == http.StatusRequestTimeout || status >= 500:
 		return failure{err: errors.New(detail), transient: true}
 	}
-	return failure{err: gitlabNonRetryable(ErrUnprocessable, "%s", detail)}
+	return failure{err: nonRetryable(ErrUnprocessable, detail, nil)}
 }
 
 // refused classifies a 400/422: an unmaskable value, a create that raced
 // with another writer (retrying will update instead), or anything else.
 func (p *gitlabPusher) refused(detail string, v gitlabVariable, msg gitlabMessage) error {
 	if _, aboutValue := msg.fields["value"]; aboutValue && v.masked {
-		return gitlabNonRetryable(ErrUnmaskable, "%s (GitLab refuses to mask this value)", detail)
+		return nonRetryable(ErrUnmaskable, detail+" (GitLab refuses to mask this value)", nil)
 	}
 	for _, m := range msg.fields["key"] {
 		if strings.Contains(m, "has already been taken") {
 			return errors.New(detail + " (created concurrently; retrying updates it)")
 		}
 	}
-	return gitlabNonRetryable(ErrUnprocessable, "%s", detail)
+	return nonRetryable(ErrUnprocessable, detail, nil)
 }
 
 // transportError reports a call that got no HTTP response (timeout, refused
@@ -506,45 +505,6 @@ func gitlabHeader(resp *gitlab.Response, err error) http.Header {
 		return resp.Header
 	}
 	return http.Header{}
-}
-
-// gitlabRetryDelay reads how long GitLab asks clients to wait: Retry-After
-// (seconds or an HTTP date), else RateLimit-Reset (a Unix time). Zero
-// leaves the delay to the retry policy.
-func gitlabRetryDelay(h http.Header, now time.Time) time.Duration {
-	if s := h.Get("Retry-After"); s != "" {
-		if secs, err := strconv.Atoi(strings.TrimSpace(s)); err == nil && secs > 0 {
-			return time.Duration(secs) * time.Second
-		}
-		if t, err := http.ParseTime(s); err == nil && t.After(now) {
-			return t.Sub(now)
-		}
-	}
-	if s := h.Get("RateLimit-Reset"); s != "" {
-		if unix, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64); err == nil {
-			if t := time.Unix(unix, 0); t.After(now) {
-				return t.Sub(now)
-			}
-		}
-	}
-	return 0
-}
-
-func gitlabRateLimited(msg string, delay time.Duration) error {
-	if delay > 0 {
-		msg += fmt.Sprintf(" (retry after %s)", delay)
-	}
-	return temporal.NewApplicationErrorWithOptions(msg, ErrRateLimited,
-		temporal.ApplicationErrorOptions{NextRetryDelay: delay})
-}
-
-func gitlabNonRetryable(errType, format string, args ...any) error {
-	return temporal.NewApplicationErrorWithOptions(fmt.Sprintf(format, args...), errType,
-		temporal.ApplicationErrorOptions{NonRetryable: true})
-}
-
-func gitlabRetryable(errType, format string, args ...any) error {
-	return temporal.NewApplicationError(fmt.Sprintf(format, args...), errType)
 }
 
 // gitlabNoClientRetry turns off client-go's retries for one request (see NewGitLab).

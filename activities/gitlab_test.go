@@ -377,25 +377,6 @@ func TestGitLabMaskableMatchesGitLab(t *testing.T) {
 	}
 }
 
-func TestGitLabRetryDelay(t *testing.T) {
-	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-	tests := []struct {
-		header http.Header
-		want   time.Duration
-	}{
-		{http.Header{"Retry-After": {"30"}}, 30 * time.Second},
-		{http.Header{"Retry-After": {now.Add(90 * time.Second).Format(http.TimeFormat)}}, 90 * time.Second},
-		{http.Header{"Ratelimit-Reset": {strconv.FormatInt(now.Add(time.Minute).Unix(), 10)}}, time.Minute},
-		{http.Header{"Retry-After": {"garbage"}}, 0},
-		{http.Header{}, 0},
-	}
-	for _, tt := range tests {
-		if got := gitlabRetryDelay(tt.header, now); got != tt.want {
-			t.Errorf("gitlabRetryDelay(%v) = %s, want %s", tt.header, got, tt.want)
-		}
-	}
-}
-
 // TestGitLabRidesOutFailures checks a failed call is repeated in place
 // when that can help, and that a create whose answer was lost (GitLab made
 // the variable, the client never heard) ends as an update, not a failure.

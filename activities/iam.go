@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -18,7 +17,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/aws/smithy-go"
 	"go.temporal.io/sdk/activity"
-	"go.temporal.io/sdk/temporal"
 
 	"github.com/keyrotor/keyrotor/internal/clients"
 	"github.com/keyrotor/keyrotor/internal/model"
@@ -90,9 +88,9 @@ func (a *IAM) InspectKeys(ctx context.Context, in InspectKeysInput) (InspectKeys
 	}
 	active, inactive := iamSplitByStatus(keys)
 	if len(active) > 1 {
-		return InspectKeysResult{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf(
+		return InspectKeysResult{}, nonRetryable(ErrTwoActiveKeys, fmt.Sprintf(
 			"IAM user %q in account %q has two active access keys (%s, %s); nothing was changed: deactivate or delete the one that is not in use, then rotate again",
-			t.user, t.account, active[0].ID, active[1].ID), ErrTwoActiveKeys, nil)
+			t.user, t.account, active[0].ID, active[1].ID), nil)
 	}
 	var res InspectKeysResult
 	if len(active) == 1 {
@@ -218,22 +216,20 @@ func (a *IAM) VerifyAccessKey(ctx context.Context, in VerifyAccessKeyInput) (Ver
 	}
 	api, err := a.clients.STSWithKey(ctx, t.account, key)
 	if err != nil {
-		return VerifyAccessKeyResult{}, temporal.NewNonRetryableApplicationError(err.Error(), ErrValidation, nil)
+		return VerifyAccessKeyResult{}, nonRetryable(ErrValidation, err.Error(), nil)
 	}
 	out, err := api.GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{}, stsSingleAttempt)
 	if err != nil {
 		switch iamErrorCode(err) {
 		case "InvalidClientTokenId", "SignatureDoesNotMatch":
-			return VerifyAccessKeyResult{}, temporal.NewApplicationErrorWithOptions(
-				fmt.Sprintf("STS does not accept access key %s of IAM user %q (yet)", t.keyID, t.user),
-				ErrKeyNotAccepted, temporal.ApplicationErrorOptions{Cause: err})
+			return VerifyAccessKeyResult{}, retryable(ErrKeyNotAccepted,
+				fmt.Sprintf("STS does not accept access key %s of IAM user %q (yet)", t.keyID, t.user), err)
 		}
 		return VerifyAccessKeyResult{}, t.fail("GetCallerIdentity", err)
 	}
 	arn := aws.ToString(out.Arn)
 	if !iamIsUserARN(arn, t.user) {
-		return VerifyAccessKeyResult{}, temporal.NewNonRetryableApplicationError(
-			fmt.Sprintf("access key %s signs as %s, not as IAM user %q", t.keyID, arn, t.user), ErrWrongIdentity, nil)
+		return VerifyAccessKeyResult{}, nonRetryable(ErrWrongIdentity, fmt.Sprintf("access key %s signs as %s, not as IAM user %q", t.keyID, arn, t.user), nil)
 	}
 	return VerifyAccessKeyResult{ARN: arn}, nil
 }
@@ -365,7 +361,7 @@ func (a *IAM) target(account, user, keyID string, needKey bool) (iamTarget, erro
 func (a *IAM) iamAPI(ctx context.Context, t iamTarget) (IAMAPI, error) {
 	api, err := a.clients.IAM(ctx, t.account)
 	if err != nil {
-		return nil, temporal.NewNonRetryableApplicationError(err.Error(), ErrValidation, nil)
+		return nil, nonRetryable(ErrValidation, err.Error(), nil)
 	}
 	return api, nil
 }
@@ -474,7 +470,7 @@ func (t iamTarget) validate(needKey bool) error {
 		missing = append(missing, "access key ID")
 	}
 	if len(missing) > 0 {
-		return temporal.NewNonRetryableApplicationError("missing "+strings.Join(missing, ", "), ErrValidation, nil)
+		return nonRetryable(ErrValidation, "missing "+strings.Join(missing, ", "), nil)
 	}
 	return nil
 }
@@ -488,9 +484,9 @@ func (t iamTarget) String() string {
 }
 
 func (t iamTarget) keyLimit(kept []string) error {
-	return temporal.NewNonRetryableApplicationError(fmt.Sprintf(
+	return nonRetryable(ErrKeyLimit, fmt.Sprintf(
 		"%s already has two access keys (%s) that the rotation knows about; neither can be removed safely",
-		t, strings.Join(kept, ", ")), ErrKeyLimit, nil)
+		t, strings.Join(kept, ", ")), nil)
 }
 
 // limitRace is IAM's LimitExceeded on create. With two known keys kept that
@@ -509,16 +505,15 @@ func (t iamTarget) limitRace(kept []string, err error) error {
 // foreignKey stops the rotation on an unknown key it cannot prove its own.
 // t.keyID is that key.
 func (t iamTarget) foreignKey(k model.AccessKey, why string) error {
-	return temporal.NewNonRetryableApplicationError(fmt.Sprintf(
+	return nonRetryable(ErrForeignKey, fmt.Sprintf(
 		"IAM user %q in account %q has access key %s, created %s, that this rotation did not create (%s); nothing was deleted. "+
 			"Find out who made it and whether it is in use (aws iam get-access-key-last-used --access-key-id %s); "+
 			"deactivate or delete it if nobody needs it, then rotate again",
-		t.user, t.account, t.keyID, k.CreatedAt.UTC().Format(time.RFC3339), why, t.keyID), ErrForeignKey, nil)
+		t.user, t.account, t.keyID, k.CreatedAt.UTC().Format(time.RFC3339), why, t.keyID), nil)
 }
 
 func (t iamTarget) noSuchKey() error {
-	return temporal.NewNonRetryableApplicationError(
-		fmt.Sprintf("access key %s of IAM user %q in account %q does not exist", t.keyID, t.user, t.account), ErrNoSuchEntity, nil)
+	return nonRetryable(ErrNoSuchEntity, fmt.Sprintf("access key %s of IAM user %q in account %q does not exist", t.keyID, t.user, t.account), nil)
 }
 
 // missingKey is the outcome of a status change on a key that does not exist.
@@ -535,21 +530,17 @@ func (t iamTarget) missingKey(want types.StatusType) (KeyChangeResult, error) {
 func (t iamTarget) fail(op string, err error) error {
 	if iamThrottled(err) {
 		delay := iamRetryDelay(err)
-		return temporal.NewApplicationErrorWithOptions(
-			fmt.Sprintf("%s for %s: throttled by AWS, retrying in %s", op, t, delay),
-			ErrRateLimited, temporal.ApplicationErrorOptions{NextRetryDelay: delay, Cause: err})
+		return rateLimited(fmt.Sprintf("%s for %s: throttled by AWS, retrying in %s", op, t, delay), delay, err)
 	}
 	switch code := iamErrorCode(err); code {
 	case "NoSuchEntity":
-		return temporal.NewNonRetryableApplicationError(
-			fmt.Sprintf("%s: IAM user %q does not exist in account %q", op, t.user, t.account), ErrNoSuchEntity, err)
+		return nonRetryable(ErrNoSuchEntity, fmt.Sprintf("%s: IAM user %q does not exist in account %q", op, t.user, t.account), err)
 	case "AccessDenied", "AccessDeniedException", "UnauthorizedOperation",
 		"InvalidClientTokenId", "UnrecognizedClientException", "SignatureDoesNotMatch",
 		"MissingAuthenticationToken", "IncompleteSignature":
-		return temporal.NewNonRetryableApplicationError(
-			fmt.Sprintf("%s for %s: keyrotor's AWS credentials were refused (%s)", op, t, code), ErrUnauthorized, err)
+		return nonRetryable(ErrUnauthorized, fmt.Sprintf("%s for %s: keyrotor's AWS credentials were refused (%s)", op, t, code), err)
 	case "ValidationError", "InvalidInput", "MalformedInput":
-		return temporal.NewNonRetryableApplicationError(fmt.Sprintf("%s for %s: %s", op, t, code), ErrValidation, err)
+		return nonRetryable(ErrValidation, fmt.Sprintf("%s for %s: %s", op, t, code), err)
 	}
 	return fmt.Errorf("%s for %s: %w", op, t, err)
 }
@@ -576,21 +567,13 @@ func iamThrottled(err error) bool {
 	return errors.As(err, &re) && re.HTTPStatusCode() == http.StatusTooManyRequests
 }
 
-// iamRetryDelay reads Retry-After (seconds or an HTTP date) from the answer.
+// iamRetryDelay is the wait AWS asks for, else a few seconds.
 func iamRetryDelay(err error) time.Duration {
 	var re *awshttp.ResponseError
-	if !errors.As(err, &re) || re.Response == nil {
-		return iamDefaultRetryDelay
-	}
-	v := re.Response.Header.Get("Retry-After")
-	if secs, perr := strconv.Atoi(v); perr == nil && secs > 0 {
-		return time.Duration(secs) * time.Second
-	}
-	if at, perr := http.ParseTime(v); perr == nil {
-		if d := time.Until(at); d > time.Second {
+	if errors.As(err, &re) && re.Response != nil {
+		if d := providerWait(re.Response.Header, time.Now()); d > 0 {
 			return d
 		}
-		return time.Second
 	}
 	return iamDefaultRetryDelay
 }

@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"time"
 
-	"go.temporal.io/sdk/temporal"
-
 	"github.com/keyrotor/keyrotor/internal/model"
 )
 
@@ -142,7 +140,7 @@ type Sealer interface {
 func openKey(s Sealer, k model.SealedAccessKey, subject string) (model.NewAccessKey, error) {
 	secret, err := s.Open(k.ID, k.Secret)
 	if err != nil {
-		return model.NewAccessKey{}, temporal.NewNonRetryableApplicationError(subject+": "+err.Error(), ErrValidation, nil)
+		return model.NewAccessKey{}, nonRetryable(ErrValidation, subject+": "+err.Error(), nil)
 	}
 	return model.NewAccessKey{ID: k.ID, Secret: secret}, nil
 }
@@ -162,11 +160,11 @@ func (in PushInput) resolve(rs Rotations, s Sealer) (pushRequest, error) {
 // configuredRotation returns the worker's configured rotation of the user.
 func configuredRotation(rs Rotations, account, user string) (model.Rotation, error) {
 	if account == "" || user == "" {
-		return model.Rotation{}, temporal.NewNonRetryableApplicationError("the input names no account or no user", ErrNotConfigured, nil)
+		return model.Rotation{}, nonRetryable(ErrNotConfigured, "the input names no account or no user", nil)
 	}
 	r, err := rs.Rotation(account, user)
 	if err != nil {
-		return model.Rotation{}, temporal.NewNonRetryableApplicationError("this worker's configuration does not rotate it: "+err.Error(), ErrNotConfigured, nil)
+		return model.Rotation{}, nonRetryable(ErrNotConfigured, "this worker's configuration does not rotate it: "+err.Error(), nil)
 	}
 	return r, nil
 }
@@ -184,8 +182,8 @@ func configuredTarget(rs Rotations, account, user string, requested model.Target
 			return t, r.SecretNames, nil
 		}
 	}
-	return model.Target{}, model.SecretNames{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf(
-		"target %q is not configured for IAM user %q in account %q on this worker; nothing was pushed", want, user, account), ErrNotConfigured, nil)
+	return model.Target{}, model.SecretNames{}, nonRetryable(ErrNotConfigured, fmt.Sprintf(
+		"target %q is not configured for IAM user %q in account %q on this worker; nothing was pushed", want, user, account), nil)
 }
 
 // PushResult confirms the target holds the new key.
