@@ -22,12 +22,12 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/keyrotor/keyrotor/internal/codec"
+	"github.com/keyrotor/keyrotor/internal/contract"
 	"github.com/keyrotor/keyrotor/internal/model"
 	"github.com/keyrotor/keyrotor/internal/operator"
 	"github.com/keyrotor/keyrotor/internal/report"
 	"github.com/keyrotor/keyrotor/internal/service"
 	"github.com/keyrotor/keyrotor/internal/stack"
-	"github.com/keyrotor/keyrotor/workflows"
 )
 
 const demoUser = "ci-deployer"
@@ -146,10 +146,10 @@ func run(ctx context.Context, exit bool, grace, deleteAfter time.Duration) error
 }
 
 // waitShowingPhases waits for the rotation, printing each phase as it starts.
-func waitShowingPhases(ctx context.Context, c client.Client, started operator.Started) (workflows.Status, error) {
+func waitShowingPhases(ctx context.Context, c client.Client, started operator.Started) (contract.Status, error) {
 	done := make(chan struct{})
 	go func() {
-		last := workflows.Phase("")
+		last := contract.Phase("")
 		tick := time.NewTicker(250 * time.Millisecond)
 		defer tick.Stop()
 		for {
@@ -171,7 +171,7 @@ func waitShowingPhases(ctx context.Context, c client.Client, started operator.St
 }
 
 // verify checks the end state against the emulators, as an auditor would.
-func verify(emu *stack.Emulators, old model.NewAccessKey, st workflows.Status) error {
+func verify(emu *stack.Emulators, old model.NewAccessKey, st contract.Status) error {
 	passed, err := emu.CheckRotated(demoUser, st.NewKeyID, old, stack.DemoTargets())
 	for _, p := range passed {
 		fmt.Println("Check: " + p)

@@ -7,8 +7,8 @@ import (
 	"os"
 	"os/user"
 
+	"github.com/keyrotor/keyrotor/internal/contract"
 	"github.com/keyrotor/keyrotor/internal/operator"
-	"github.com/keyrotor/keyrotor/workflows"
 )
 
 func revokeCmd(ctx context.Context, args []string, stdout io.Writer) error {
@@ -26,9 +26,9 @@ func revokeCmd(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	defer env.close()
-	in := workflows.RevokeInput{AccessKeyID: *key, Reason: *reason, RequestedBy: whoAmI()}
+	in := contract.RevokeInput{AccessKeyID: *key, Reason: *reason, RequestedBy: whoAmI()}
 	if *now {
-		in.Mode = workflows.RevokeModeNow
+		in.Mode = contract.RevokeModeNow
 	}
 	revoked, err := operator.Revoke(ctx, env.client, env.cfg.TaskQueue, env.rotation, in)
 	if err != nil {
@@ -44,7 +44,7 @@ func revokeLine(r operator.Revoked) string {
 	switch {
 	case rv.State == "":
 		return line
-	case rv.State == workflows.RevocationPending:
+	case rv.State == contract.RevocationPending:
 		return line + ": accepted; it names a key once the rotation knows its keys"
 	case rv.Error != "":
 		return line + ": " + rv.State + ": " + rv.Error
@@ -67,7 +67,7 @@ func signalCmd(name, help string) command {
 		}
 		defer env.close()
 		id := env.rotation.WorkflowID()
-		res, err := operator.Request(ctx, env.client, id, name, workflows.ProceedInput{Reason: *reason, RequestedBy: whoAmI()})
+		res, err := operator.Request(ctx, env.client, id, name, contract.ProceedInput{Reason: *reason, RequestedBy: whoAmI()})
 		if err != nil {
 			return err
 		}

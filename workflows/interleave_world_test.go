@@ -234,7 +234,7 @@ func (w *iwWorld) loseAfter(op, subject string, n int) error {
 // delay is how long the next call of op takes in workflow time. It is
 // drawn per operation (the test environment does not pass the call's
 // arguments to it), so it is only as deterministic as the order of calls.
-func (w *iwWorld) delay(op string, max time.Duration) func() time.Duration {
+func (w *iwWorld) delay(op string, longest time.Duration) func() time.Duration {
 	return func() time.Duration {
 		w.mu.Lock()
 		defer w.mu.Unlock()
@@ -243,7 +243,7 @@ func (w *iwWorld) delay(op string, max time.Duration) func() time.Duration {
 		if w.chance(op, "", n, "slow") >= w.f.Slow {
 			return 0
 		}
-		d := time.Duration(1+w.chance(op, "", n, "slow-by")*float64(max/time.Second-1)) * time.Second
+		d := time.Duration(1+w.chance(op, "", n, "slow-by")*float64(longest/time.Second-1)) * time.Second
 		return d
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/keyrotor/keyrotor/activities"
+	"github.com/keyrotor/keyrotor/internal/contract"
 	"github.com/keyrotor/keyrotor/internal/model"
 )
 
@@ -680,7 +681,7 @@ func (r *legacyRotation) publishPhase(ctx workflow.Context, p Phase) {
 		return
 	}
 	r.publishedPhase = p
-	if err := workflow.UpsertTypedSearchAttributes(ctx, SearchUser.ValueSet(r.in.User), SearchAccount.ValueSet(r.in.Account), SearchPhase.ValueSet(string(p))); err != nil {
+	if err := workflow.UpsertTypedSearchAttributes(ctx, contract.SearchUser.ValueSet(r.in.User), contract.SearchAccount.ValueSet(r.in.Account), contract.SearchPhase.ValueSet(string(p))); err != nil {
 		workflow.GetLogger(ctx).Warn("could not update search attributes", "error", err)
 	}
 }

@@ -16,52 +16,9 @@ import (
 	"github.com/keyrotor/keyrotor/internal/model"
 )
 
-// Names that clients and operators use.
-const (
-	WorkflowName = "RotateAccessKey"
-	StatusQuery  = "status"
-	// ErrRotationFailed is the type of the error a failed rotation ends with;
-	// its details hold the final Status. A cancelled rotation ends with a
-	// CanceledError whose details hold the final Status.
-	ErrRotationFailed = "RotationFailed"
-)
-
 // maxParallelPushes bounds how many targets are written at once, so a user
 // with many targets does not trip the providers' secondary rate limits.
 const maxParallelPushes = 4
-
-// RotateInput is the workflow's input: which user to rotate. Where the key
-// goes (targets, secret names) and how the rotation is paced come from the
-// worker's own configuration, never from here: whoever can start a workflow
-// on the namespace cannot send a fresh key anywhere else.
-type RotateInput struct {
-	Account string `json:"account,omitempty"`
-	User    string `json:"user,omitempty"`
-	// Digest is model.Rotation.Digest of the starter's configuration; when
-	// it differs from the worker's, the status says so (the worker's wins).
-	Digest string `json:"digest,omitempty"`
-	// Rotation is how earlier releases started a rotation. Only its Account
-	// and User are read now.
-	Rotation model.Rotation `json:"rotation,omitzero"`
-}
-
-// NewRotateInput is the input that starts a rotation of r.
-func NewRotateInput(r model.Rotation) RotateInput {
-	return RotateInput{Account: r.Account, User: r.User, Digest: r.Digest()}
-}
-
-func (in RotateInput) names() (account, user string) {
-	if in.Account == "" && in.User == "" {
-		return in.Rotation.Account, in.Rotation.User
-	}
-	return in.Account, in.User
-}
-
-// RotateResult is the final report of a rotation that ended without error
-// (done, or rolled back on request).
-type RotateResult struct {
-	Status Status `json:"status"`
-}
 
 // Activity receivers: nil pointers are enough to name the methods, the
 // worker registers the real ones.
@@ -125,7 +82,7 @@ type rotation struct {
 }
 
 func newRotation(ctx workflow.Context, in RotateInput) *rotation {
-	account, user := in.names()
+	account, user := in.Names()
 	r := &rotation{account: account, user: user, digest: in.Digest, status: newStatus(account, user)}
 	r.status.StartedAt = workflow.Now(ctx)
 	return r
@@ -741,7 +698,7 @@ func (r *rotation) removeStrays(ctx workflow.Context) error {
 // still waits for its key is rejected with why.
 func (r *rotation) closeRevocations(ctx workflow.Context, why string) {
 	for _, k := range []*trackedKey{&r.oldKey, &r.newKey} {
-		if !k.active() || !r.revoked(k.ID, Revocation.inForce) {
+		if !k.active() || !r.revoked(k.ID, Revocation.InForce) {
 			if k.exists() && !k.active() {
 				r.markRevocations(k.ID, RevocationDeactivated, "") // it already is
 			}

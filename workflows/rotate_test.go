@@ -16,6 +16,7 @@ import (
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/keyrotor/keyrotor/activities"
+	"github.com/keyrotor/keyrotor/internal/contract"
 	"github.com/keyrotor/keyrotor/internal/model"
 )
 
@@ -472,5 +473,5 @@ func executeRotation(env *testsuite.TestWorkflowEnvironment, r model.Rotation) {
 		func(_ context.Context, in activities.ResolveRotationInput) (activities.ResolveRotationResult, error) {
 			return activities.ResolveRotationResult{Rotation: r}, nil
 		})
-	env.ExecuteWorkflow(RotateAccessKey, NewRotateInput(r))
+	env.ExecuteWorkflow(RotateAccessKey, contract.NewRotateInput(r))
 }

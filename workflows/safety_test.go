@@ -92,7 +92,7 @@ func TestRevokeAndRollbackNeverReactivateARevokedKey(t *testing.T) {
 				require.NotContains(t, ","+strings.Join(f.calls, ","), ",activate "+oldKey, "the revoked key was re-activated")
 			}
 			for _, rv := range s.Revocations {
-				require.False(t, rv.open(), "revocation left %s", rv.State)
+				require.False(t, rv.Open(), "revocation left %s", rv.State)
 			}
 		})
 	}
@@ -228,7 +228,7 @@ func TestCancelInEachPhase(t *testing.T) {
 			require.Equal(t, tc.wantNew, keyStatus(f, newKey), strings.Join(f.calls, ","))
 			require.Contains(t, s.Left, oldKey)
 			for _, rv := range s.Revocations {
-				require.False(t, rv.open(), "revocation left %s", rv.State)
+				require.False(t, rv.Open(), "revocation left %s", rv.State)
 				if tc.wantOld == model.KeyActive {
 					require.Equal(t, RevocationFailed, rv.State)
 					require.Contains(t, rv.Error, "left active: targets that did not confirm the new key still use it")

@@ -5,29 +5,9 @@ import (
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
 
+	"github.com/keyrotor/keyrotor/internal/contract"
 	"github.com/keyrotor/keyrotor/internal/model"
 )
-
-// ScheduledWorkflowName is the workflow type a Temporal Schedule starts.
-const ScheduledWorkflowName = "ScheduledRotation"
-
-// ScheduledInput is the input a schedule gives ScheduledRotation: the
-// resolved rotation, never a token.
-type ScheduledInput struct {
-	Rotation model.Rotation `json:"rotation"`
-}
-
-// ScheduledResult says what a scheduled run did.
-type ScheduledResult struct {
-	WorkflowID string `json:"workflowId"`      // always rotate/<account>/<user>
-	Started    bool   `json:"started"`         // a new rotation was started
-	RunID      string `json:"runId,omitempty"` // its run, when Started
-	Skipped    string `json:"skipped,omitempty"`
-}
-
-// SkippedAlreadyRunning is ScheduledResult.Skipped when a rotation of the
-// user was still running.
-const SkippedAlreadyRunning = "already running"
 
 // ScheduledRotation is what a Temporal Schedule starts. A schedule appends a
 // timestamp to the workflow ID of every run it starts, which would break the
@@ -76,7 +56,7 @@ func rotationChildOptions(ctx workflow.Context, r model.Rotation) workflow.Conte
 		// running one does (the start fails), which is the skip above.
 		WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
 		StaticSummary:         "scheduled rotation of the access key of IAM user " + r.User + " in account " + r.Account,
-		TypedSearchAttributes: InitialSearchAttributes(r),
-		Memo:                  RotationMemo(r),
+		TypedSearchAttributes: contract.InitialSearchAttributes(r),
+		Memo:                  contract.RotationMemo(r),
 	})
 }

@@ -37,7 +37,7 @@ func TestRequireEncrypted(t *testing.T) {
 		}
 		return p
 	}
-	clear := func(v any) *commonpb.Payload {
+	inClear := func(v any) *commonpb.Payload {
 		p, err := plain.ToPayload(v)
 		if err != nil {
 			t.Fatal(err)
@@ -51,11 +51,11 @@ func TestRequireEncrypted(t *testing.T) {
 		wantErr  bool
 	}{
 		{"encrypted input", []*commonpb.Payload{encrypted(strictInput{"ci"})}, []any{new(strictInput)}, false},
-		{"plaintext input refused", []*commonpb.Payload{clear(strictInput{"ci"})}, []any{new(strictInput)}, true},
-		{"plaintext null input refused", []*commonpb.Payload{clear(nil)}, []any{new(strictInput)}, true},
-		{"plaintext signal allowed", []*commonpb.Payload{clear(signalInput{"leaked"})}, []any{new(signalInput)}, false},
+		{"plaintext input refused", []*commonpb.Payload{inClear(strictInput{"ci"})}, []any{new(strictInput)}, true},
+		{"plaintext null input refused", []*commonpb.Payload{inClear(nil)}, []any{new(strictInput)}, true},
+		{"plaintext signal allowed", []*commonpb.Payload{inClear(signalInput{"leaked"})}, []any{new(signalInput)}, false},
 		{"encrypted signal", []*commonpb.Payload{encrypted(signalInput{"leaked"})}, []any{new(signalInput)}, false},
-		{"second argument checked", []*commonpb.Payload{clear(signalInput{"x"}), clear(strictInput{"ci"})}, []any{new(signalInput), new(strictInput)}, true},
+		{"second argument checked", []*commonpb.Payload{inClear(signalInput{"x"}), inClear(strictInput{"ci"})}, []any{new(signalInput), new(strictInput)}, true},
 		{"missing argument left to the converter", nil, []any{new(strictInput)}, false},
 	}
 	for _, tt := range tests {
@@ -82,15 +82,15 @@ func TestRequireEncrypted(t *testing.T) {
 
 	// The check survives the SDK's per-workflow and per-activity converters.
 	scoped := dc.(converter.DataConverterWithSerializationContext).WithSerializationContext(converter.WorkflowSerializationContext{Namespace: "default", WorkflowID: "w"})
-	if err := scoped.FromPayload(clear(strictInput{"ci"}), new(strictInput)); !errors.Is(err, ErrUnencrypted) {
+	if err := scoped.FromPayload(inClear(strictInput{"ci"}), new(strictInput)); !errors.Is(err, ErrUnencrypted) {
 		t.Errorf("WithSerializationContext: %v", err)
 	}
-	if err := dc.(converter.ContextAware).WithContext(context.Background()).FromPayload(clear(strictInput{"ci"}), new(strictInput)); !errors.Is(err, ErrUnencrypted) {
+	if err := dc.(converter.ContextAware).WithContext(context.Background()).FromPayload(inClear(strictInput{"ci"}), new(strictInput)); !errors.Is(err, ErrUnencrypted) {
 		t.Errorf("WithContext: %v", err)
 	}
 	// A plaintext payload that merely claims the encrypted encoding passes
 	// the check but not the codec: it is not a way around it.
-	forged := clear(strictInput{"ci"})
+	forged := inClear(strictInput{"ci"})
 	forged.Metadata[converter.MetadataEncoding] = []byte(EncodingEncrypted)
 	forged.Metadata[MetadataCipher] = []byte(CipherAES256GCM)
 	forged.Metadata[MetadataKeyID] = []byte(keys.CurrentKeyID())

@@ -10,8 +10,8 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
+	"github.com/keyrotor/keyrotor/internal/contract"
 	"github.com/keyrotor/keyrotor/internal/model"
-	"github.com/keyrotor/keyrotor/workflows"
 )
 
 // RejectedError is an operator request the rotation refused, with its reason.
@@ -26,7 +26,7 @@ func (e *RejectedError) Error() string {
 // Revoked says what the rotation made of a revoke.
 type Revoked struct {
 	Started
-	Revocation workflows.Revocation `json:"revocation"`
+	Revocation contract.Revocation `json:"revocation"`
 }
 
 // Revoke asks the user's running rotation to revoke a key, or, when none
@@ -34,20 +34,20 @@ type Revoked struct {
 // race between "is one running?" and "start one"). The rotation accepts or
 // rejects it, with the reason, before anything happens. A rotation started by
 // an earlier release, which has no updates, gets the revoke signal instead.
-func Revoke(ctx context.Context, c client.Client, taskQueue string, r model.Rotation, in workflows.RevokeInput) (Revoked, error) {
+func Revoke(ctx context.Context, c client.Client, taskQueue string, r model.Rotation, in contract.RevokeInput) (Revoked, error) {
 	opts := startOptions(taskQueue, r)
 	// A running rotation takes the revoke; none running, a new one starts.
 	opts.WorkflowIDConflictPolicy = enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING
-	start := c.NewWithStartWorkflowOperation(opts, workflows.WorkflowName, workflows.NewRotateInput(r))
+	start := c.NewWithStartWorkflowOperation(opts, contract.WorkflowName, contract.NewRotateInput(r))
 	h, err := c.UpdateWithStartWorkflow(ctx, client.UpdateWithStartWorkflowOptions{
 		StartWorkflowOperation: start,
 		UpdateOptions: client.UpdateWorkflowOptions{
-			UpdateName:   workflows.RevokeSignal,
+			UpdateName:   contract.RevokeSignal,
 			Args:         []any{in},
 			WaitForStage: client.WorkflowUpdateStageCompleted,
 		},
 	})
-	var res workflows.RevokeResult
+	var res contract.RevokeResult
 	if err == nil {
 		err = h.Get(ctx, &res)
 	}
@@ -64,8 +64,8 @@ func Revoke(ctx context.Context, c client.Client, taskQueue string, r model.Rota
 	return Revoked{Started: Started{WorkflowID: run.GetID(), RunID: run.GetRunID()}, Revocation: res.Revocation}, nil
 }
 
-func revokeBySignal(ctx context.Context, c client.Client, opts client.StartWorkflowOptions, r model.Rotation, in workflows.RevokeInput) (Revoked, error) {
-	run, err := c.SignalWithStartWorkflow(ctx, opts.ID, workflows.RevokeSignal, in, opts, workflows.WorkflowName, workflows.NewRotateInput(r))
+func revokeBySignal(ctx context.Context, c client.Client, opts client.StartWorkflowOptions, r model.Rotation, in contract.RevokeInput) (Revoked, error) {
+	run, err := c.SignalWithStartWorkflow(ctx, opts.ID, contract.RevokeSignal, in, opts, contract.WorkflowName, contract.NewRotateInput(r))
 	if err != nil {
 		return Revoked{}, fmt.Errorf("revoke via %s: %w", opts.ID, err)
 	}
@@ -74,14 +74,14 @@ func revokeBySignal(ctx context.Context, c client.Client, opts client.StartWorkf
 
 // Request sends proceed, retry or rollback to the user's running rotation
 // and returns its answer: what will happen, or why it was rejected.
-func Request(ctx context.Context, c client.Client, workflowID, name string, in workflows.ProceedInput) (workflows.ProceedResult, error) {
+func Request(ctx context.Context, c client.Client, workflowID, name string, in contract.ProceedInput) (contract.ProceedResult, error) {
 	h, err := c.UpdateWorkflow(ctx, client.UpdateWorkflowOptions{
 		WorkflowID:   workflowID,
 		UpdateName:   name,
 		Args:         []any{in},
 		WaitForStage: client.WorkflowUpdateStageCompleted,
 	})
-	var res workflows.ProceedResult
+	var res contract.ProceedResult
 	if err == nil {
 		err = h.Get(ctx, &res)
 	}
@@ -90,7 +90,7 @@ func Request(ctx context.Context, c client.Client, workflowID, name string, in w
 		if err := c.SignalWorkflow(ctx, workflowID, "", name, in); err != nil {
 			return res, fmt.Errorf("signal %s to %s: %w", name, workflowID, err)
 		}
-		return workflows.ProceedResult{Message: name + " signal sent (this rotation predates updates; its status shows what it did)"}, nil
+		return contract.ProceedResult{Message: name + " signal sent (this rotation predates updates; its status shows what it did)"}, nil
 	}
 	if err != nil {
 		return res, requestError(name, workflowID, err)

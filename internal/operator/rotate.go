@@ -8,14 +8,13 @@ import (
 	"errors"
 	"fmt"
 
+	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
 
-	enumspb "go.temporal.io/api/enums/v1"
-
+	"github.com/keyrotor/keyrotor/internal/contract"
 	"github.com/keyrotor/keyrotor/internal/model"
-	"github.com/keyrotor/keyrotor/workflows"
 )
 
 // Started says which run a rotation request ended up with.
@@ -34,7 +33,7 @@ func StartRotation(ctx context.Context, c client.Client, taskQueue string, r mod
 	// refused (and reported as already running).
 	opts.WorkflowIDConflictPolicy = enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL
 	opts.WorkflowExecutionErrorWhenAlreadyStarted = true
-	run, err := c.ExecuteWorkflow(ctx, opts, workflows.WorkflowName, workflows.NewRotateInput(r))
+	run, err := c.ExecuteWorkflow(ctx, opts, contract.WorkflowName, contract.NewRotateInput(r))
 	var already *serviceerror.WorkflowExecutionAlreadyStarted
 	switch {
 	case errors.As(err, &already):
@@ -53,39 +52,39 @@ func startOptions(taskQueue string, r model.Rotation) client.StartWorkflowOption
 		// Once a rotation has closed, a new one may reuse the ID.
 		WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
 		StaticSummary:         "rotate the access key of IAM user " + r.User + " in account " + r.Account,
-		TypedSearchAttributes: workflows.InitialSearchAttributes(r),
-		Memo:                  workflows.RotationMemo(r),
+		TypedSearchAttributes: contract.InitialSearchAttributes(r),
+		Memo:                  contract.RotationMemo(r),
 	}
 	return opts
 }
 
 // Wait blocks until the rotation ends and returns its final report. A
 // failed rotation returns its report together with an error.
-func Wait(ctx context.Context, c client.Client, s Started) (workflows.Status, error) {
-	var res workflows.RotateResult
+func Wait(ctx context.Context, c client.Client, s Started) (contract.Status, error) {
+	var res contract.RotateResult
 	err := c.GetWorkflow(ctx, s.WorkflowID, s.RunID).Get(ctx, &res)
 	if err == nil {
 		return res.Status, nil
 	}
 	var app *temporal.ApplicationError
-	if errors.As(err, &app) && app.Type() == workflows.ErrRotationFailed {
-		var st workflows.Status
+	if errors.As(err, &app) && app.Type() == contract.ErrRotationFailed {
+		var st contract.Status
 		if derr := app.Details(&st); derr == nil {
 			return st, fmt.Errorf("rotation %s failed: %s", s.WorkflowID, app.Message())
 		}
 	}
-	return workflows.Status{}, fmt.Errorf("rotation %s: %w", s.WorkflowID, err)
+	return contract.Status{}, fmt.Errorf("rotation %s: %w", s.WorkflowID, err)
 }
 
 // Status asks a running (or recently closed) rotation for its status.
-func Status(ctx context.Context, c client.Client, workflowID string) (workflows.Status, error) {
-	v, err := c.QueryWorkflow(ctx, workflowID, "", workflows.StatusQuery)
+func Status(ctx context.Context, c client.Client, workflowID string) (contract.Status, error) {
+	v, err := c.QueryWorkflow(ctx, workflowID, "", contract.StatusQuery)
 	if err != nil {
-		return workflows.Status{}, fmt.Errorf("query %s: %w", workflowID, err)
+		return contract.Status{}, fmt.Errorf("query %s: %w", workflowID, err)
 	}
-	var st workflows.Status
+	var st contract.Status
 	if err := v.Get(&st); err != nil {
-		return workflows.Status{}, fmt.Errorf("decode status of %s: %w", workflowID, err)
+		return contract.Status{}, fmt.Errorf("decode status of %s: %w", workflowID, err)
 	}
 	return st, nil
 }

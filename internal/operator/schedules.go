@@ -16,8 +16,8 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/keyrotor/keyrotor/internal/config"
+	"github.com/keyrotor/keyrotor/internal/contract"
 	"github.com/keyrotor/keyrotor/internal/model"
-	"github.com/keyrotor/keyrotor/workflows"
 )
 
 // Schedules: one Temporal Schedule per configured rotation, with the ID
@@ -86,8 +86,8 @@ func newDesiredSchedule(taskQueue string, r model.Rotation) desiredSchedule {
 		// The schedule appends a timestamp to this ID; ScheduledRotation
 		// then starts the rotation itself under rotate/<account>/<user>.
 		ID:            "scheduled/" + r.Account + "/" + r.User,
-		Workflow:      workflows.ScheduledWorkflowName,
-		Args:          []any{workflows.ScheduledInput{Rotation: r}},
+		Workflow:      contract.ScheduledWorkflowName,
+		Args:          []any{contract.ScheduledInput{Rotation: r}},
 		TaskQueue:     taskQueue,
 		StaticSummary: "scheduled rotation of the access key of IAM user " + r.User + " in account " + r.Account,
 	}
@@ -470,8 +470,8 @@ func runResult(ctx context.Context, c client.Client, run *client.ScheduleWorkflo
 
 // ScheduledRunResult waits for a scheduled run (a ScheduledRotation
 // workflow) and returns what it did.
-func ScheduledRunResult(ctx context.Context, c client.Client, workflowID, runID string) (workflows.ScheduledResult, error) {
-	var res workflows.ScheduledResult
+func ScheduledRunResult(ctx context.Context, c client.Client, workflowID, runID string) (contract.ScheduledResult, error) {
+	var res contract.ScheduledResult
 	if err := c.GetWorkflow(ctx, workflowID, runID).Get(ctx, &res); err != nil {
 		return res, fmt.Errorf("scheduled run %s: %w", workflowID, err)
 	}

@@ -8,8 +8,8 @@ import (
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 
+	"github.com/keyrotor/keyrotor/internal/contract"
 	"github.com/keyrotor/keyrotor/internal/model"
-	"github.com/keyrotor/keyrotor/workflows"
 )
 
 // Overview is what `starter status` shows for one configured rotation.
@@ -19,12 +19,12 @@ type Overview struct {
 	User       string `json:"user"`
 	// Execution is the Temporal status of the latest rotation run
 	// ("Running", "Completed", "Failed", …), or "never run".
-	Execution string            `json:"execution"`
-	RunID     string            `json:"runId,omitempty"`
-	ClosedAt  *time.Time        `json:"closedAt,omitempty"`
-	Status    *workflows.Status `json:"status,omitempty"` // from the status query
-	Schedule  *ScheduleInfo     `json:"schedule,omitempty"`
-	Problem   string            `json:"problem,omitempty"` // why a part could not be read
+	Execution string           `json:"execution"`
+	RunID     string           `json:"runId,omitempty"`
+	ClosedAt  *time.Time       `json:"closedAt,omitempty"`
+	Status    *contract.Status `json:"status,omitempty"` // from the status query
+	Schedule  *ScheduleInfo    `json:"schedule,omitempty"`
+	Problem   string           `json:"problem,omitempty"` // why a part could not be read
 }
 
 // ScheduleInfo is the rotation's schedule, when it has one.

@@ -10,19 +10,19 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/keyrotor/keyrotor/internal/contract"
 	"github.com/keyrotor/keyrotor/internal/model"
-	"github.com/keyrotor/keyrotor/workflows"
 )
 
 // JSON writes the status as indented JSON.
-func JSON(w io.Writer, s workflows.Status) error {
+func JSON(w io.Writer, s contract.Status) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(s)
 }
 
 // Text writes a readable report: keys, targets, timeline.
-func Text(w io.Writer, s workflows.Status) error {
+func Text(w io.Writer, s contract.Status) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "Rotation %s: %s\n", model.WorkflowID(s.Account, s.User), strings.ToUpper(string(s.Phase)))
 	if s.Error != "" {

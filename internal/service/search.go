@@ -10,7 +10,7 @@ import (
 	"go.temporal.io/api/operatorservice/v1"
 	"go.temporal.io/sdk/client"
 
-	"github.com/keyrotor/keyrotor/workflows"
+	"github.com/keyrotor/keyrotor/internal/contract"
 )
 
 // EnsureSearchAttributes registers keyrotor's search attributes
@@ -22,10 +22,10 @@ func EnsureSearchAttributes(ctx context.Context, c client.Client, namespace stri
 	ops := c.OperatorService()
 	have, err := ops.ListSearchAttributes(ctx, &operatorservice.ListSearchAttributesRequest{Namespace: namespace})
 	if err != nil {
-		return missingAttributesError(namespace, workflows.SearchAttributeNames, err)
+		return missingAttributesError(namespace, contract.SearchAttributeNames, err)
 	}
 	missing := map[string]enumspb.IndexedValueType{}
-	for _, name := range workflows.SearchAttributeNames {
+	for _, name := range contract.SearchAttributeNames {
 		if _, ok := have.GetCustomAttributes()[name]; !ok {
 			missing[name] = enumspb.INDEXED_VALUE_TYPE_KEYWORD
 		}
