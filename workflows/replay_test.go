@@ -1,6 +1,7 @@
 package workflows
 
 import (
+	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -8,19 +9,50 @@ import (
 	"go.temporal.io/sdk/workflow"
 )
 
-// Recorded histories of real rotations (five targets, on a dev server;
-// record one with TestRecordHistory in tests/) must replay against the
-// current code: a change that breaks running rotations fails here and needs
-// workflow.GetVersion. Keep every version's history.
+// recordedHistories are histories of real rotations (on a dev server, into
+// the emulators; record them with TestRecordHistory in tests/, which also
+// says how). They must replay against the current code: a change that
+// breaks running rotations fails here and needs workflow.GetVersion. Keep
+// every version's histories; a new generation is added next to them.
+var recordedHistories = []struct{ name, file string }{
+	// Recorded before the explicit-state code: they replay through
+	// legacy_rotate.go.
+	{"v0: before search attributes", "rotate_access_key.v0.history.json"},
+	{"v1: search attributes upserted", "rotate_access_key.v1.history.json"},
+	// The explicit-state code, one history per operator path.
+	{"v2 plain: a complete rotation", "rotate_access_key.v2.plain.history.json"},
+	{"v2 revoke-old: old key revoked in the grace period", "rotate_access_key.v2.revoke-old.history.json"},
+	{"v2 revoke-now: old key revoked with mode now during the pushes", "rotate_access_key.v2.revoke-now.history.json"},
+	{"v2 revoke-new: new key revoked in the grace period and replaced", "rotate_access_key.v2.revoke-new.history.json"},
+	{"v2 revoke-start: revoke with no rotation running starts one", "rotate_access_key.v2.revoke-start.history.json"},
+	{"v2 hold-retry: revoked old key and a failed target hold, retry ends it", "rotate_access_key.v2.hold-retry.history.json"},
+	{"v2 rollback: rolled back while waiting to delete", "rotate_access_key.v2.rollback.history.json"},
+	{"v2 cancel: cancelled in the grace period", "rotate_access_key.v2.cancel.history.json"},
+	{"v2 scheduled-proceed: a schedule's child, proceeded through both waits", "rotate_access_key.v2.scheduled-proceed.history.json"},
+	// ScheduledRotation, the workflow a schedule starts.
+	{"scheduled v0 started: the rotation started as a child", "scheduled_rotation.v0.started.history.json"},
+	{"scheduled v0 skipped: a rotation was already running", "scheduled_rotation.v0.skipped.history.json"},
+}
+
 func TestReplayRecordedRotations(t *testing.T) {
-	for _, tc := range []struct{ name, file string }{
-		{"v0: before search attributes", "testdata/rotate_access_key.v0.history.json"},
-		{"v1: search attributes upserted", "testdata/rotate_access_key.v1.history.json"},
-	} {
+	for _, tc := range recordedHistories {
 		t.Run(tc.name, func(t *testing.T) {
 			replayer := worker.NewWorkflowReplayer()
 			replayer.RegisterWorkflowWithOptions(RotateAccessKey, workflow.RegisterOptions{Name: WorkflowName})
-			require.NoError(t, replayer.ReplayWorkflowHistoryFromJSONFile(nil, tc.file))
+			replayer.RegisterWorkflowWithOptions(ScheduledRotation, workflow.RegisterOptions{Name: ScheduledWorkflowName})
+			require.NoError(t, replayer.ReplayWorkflowHistoryFromJSONFile(nil, filepath.Join("testdata", tc.file)))
 		})
 	}
+}
+
+// Every recorded history in testdata/ is replayed: a newly recorded file
+// that nobody added to recordedHistories fails here.
+func TestReplayCoversEveryRecordedHistory(t *testing.T) {
+	files, err := filepath.Glob(filepath.Join("testdata", "*.history.json"))
+	require.NoError(t, err)
+	var listed []string
+	for _, tc := range recordedHistories {
+		listed = append(listed, filepath.Join("testdata", tc.file))
+	}
+	require.ElementsMatch(t, listed, files)
 }
