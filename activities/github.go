@@ -446,12 +446,15 @@ func (p *pushAttempt) writePending(ctx context.Context, s secretScope) error {
 	}
 	p.progress.PublicKeyID = key.id
 	p.step(ctx, "got public key")
+	pair := newPairWrites(ctx, len(p.progress.Written) > 0)
+	defer pair.stop()
 	for _, v := range pending {
-		if err := p.put(ctx, s, key, v); err != nil {
+		if err := p.put(pair.ctx, s, key, v); err != nil {
 			return err
 		}
+		pair.wrote()
 		p.progress.markWritten(v.Name)
-		p.calls.heartbeat(ctx)
+		p.calls.heartbeat(pair.ctx)
 	}
 	return nil
 }

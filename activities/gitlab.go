@@ -87,15 +87,18 @@ func (a *GitLab) PushGitLabVariable(ctx context.Context, sealed PushInput) (Push
 		return PushResult{}, err
 	}
 	p := newGitLabPusher(ctx, store, target, in.Key, a.policy, a.now)
+	pair := newPairWrites(ctx, len(p.progress.Written) > 0)
+	defer pair.stop()
 	for _, v := range vars {
 		if p.progress.wrote(v.key) {
 			continue
 		}
-		if err := p.write(ctx, v); err != nil {
+		if err := p.write(pair.ctx, v); err != nil {
 			return PushResult{}, err
 		}
+		pair.wrote()
 		p.progress.markWritten(v.key)
-		p.calls.heartbeat(ctx)
+		p.calls.heartbeat(pair.ctx)
 	}
 	// Read back only after both writes, so the confirmation covers the
 	// final state rather than a half-written pair.

@@ -244,3 +244,25 @@ func TestPushWaitEndsWhenCancelled(t *testing.T) {
 		t.Errorf("cancelled wait is final: %v", err)
 	}
 }
+
+// A cancel that arrives between the two writes of a key pair waits for the
+// second: a target holding the new key ID with the old secret signs nothing.
+// Before the fix the push stopped at the heartbeat after the first write.
+func TestPushFinishesThePairWhenCancelled(t *testing.T) {
+	gl := newGitLabTestEnv(t)
+	// The secret's write is slow: the cancel lands after the key ID's.
+	gl.emu.Faults.Add(faults.Rule{Op: "variables/AWS_SECRET_ACCESS_KEY", Delay: 600 * time.Millisecond, Times: 1})
+	target := model.Target{Kind: model.GitLabGroup, Group: "acme"}
+	act := newGitLabActivity(t, gl.url, gitlabTestToken, pushConfig(model.SecretNames{}, target))
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(200*time.Millisecond, cancel)
+	_, err := act.PushGitLabVariable(ctx, pushInputFor(target, mustSeal(ghKeyID, ghKeySecret)))
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("the cancel is honoured once the pair is written, want context.Canceled; got %v", err)
+	}
+	for key, want := range map[string]string{"AWS_ACCESS_KEY_ID": ghKeyID, "AWS_SECRET_ACCESS_KEY": ghKeySecret} {
+		if v, ok := gl.emu.Variable("group:acme", key, "*"); !ok || v.Value != want {
+			t.Errorf("%s: the pair was torn by the cancel (present %t)", key, ok)
+		}
+	}
+}

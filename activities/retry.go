@@ -138,3 +138,37 @@ func jitter(d time.Duration) time.Duration {
 	}
 	return d/2 + rand.N(d/2)
 }
+
+// pairFinishTimeout bounds how long a push keeps writing after a cancel, to
+// finish the key pair it started.
+const pairFinishTimeout = 2 * time.Minute
+
+// pairWrites gives the context for each write of a key pair. Until the
+// first value is written, a cancel stops the push at once. Once one is, a
+// cancel must not stop it before the other: the target would hold the new
+// key ID with the old secret (or the reverse), a pair that signs nothing.
+// So from then on the writes go on, within pairFinishTimeout, and the
+// cancel is honoured after them (the read-back sees it).
+type pairWrites struct {
+	ctx      context.Context
+	stop     context.CancelFunc
+	detached bool
+}
+
+// newPairWrites starts detached when an earlier attempt already wrote half
+// the pair.
+func newPairWrites(ctx context.Context, halfWritten bool) *pairWrites {
+	w := &pairWrites{ctx: ctx, stop: func() {}}
+	if halfWritten {
+		w.wrote()
+	}
+	return w
+}
+
+// wrote records that a value of the pair is written.
+func (w *pairWrites) wrote() {
+	if !w.detached {
+		w.ctx, w.stop = context.WithTimeout(context.WithoutCancel(w.ctx), pairFinishTimeout)
+		w.detached = true
+	}
+}
