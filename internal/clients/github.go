@@ -1,9 +1,6 @@
 package clients
 
 import (
-	"crypto/rsa"
-	"crypto/x509"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"net/http"
@@ -14,6 +11,7 @@ import (
 	"github.com/bradleyfalzon/ghinstallation/v2"
 	"github.com/google/go-github/v60/github"
 
+	"github.com/keyrotor/keyrotor/internal/config"
 	"github.com/keyrotor/keyrotor/internal/model"
 )
 
@@ -43,8 +41,9 @@ func NewGitHubClient(baseURL string, token model.Secret) (*github.Client, error)
 // with a JWT signed by privateKeyPEM, caches, and renews a minute before
 // its hour is up. baseURL is as for NewGitHubClient.
 //
-// The key is parsed here so a bad key fails at worker start, not at the
-// first rotation. Errors never quote the key.
+// The key is parsed here, by the parser CheckWorker checks it with, so a
+// bad key fails at worker start, not at the first rotation. Errors never
+// quote the key.
 func NewGitHubAppClient(baseURL string, appID, installationID int64, privateKeyPEM []byte) (*github.Client, error) {
 	u, err := githubBaseURL(baseURL)
 	if err != nil {
@@ -53,7 +52,7 @@ func NewGitHubAppClient(baseURL string, appID, installationID int64, privateKeyP
 	if appID <= 0 || installationID <= 0 {
 		return nil, fmt.Errorf("github app: appId (%d) and installationId (%d) must be positive", appID, installationID)
 	}
-	key, err := parseGitHubAppKey(privateKeyPEM)
+	key, err := config.ParseGitHubAppKey(privateKeyPEM)
 	if err != nil {
 		return nil, fmt.Errorf("github app %d private key: %w", appID, err)
 	}
@@ -113,25 +112,4 @@ func githubBaseURL(baseURL string) (*url.URL, error) {
 		u.Path += "/"
 	}
 	return u, nil
-}
-
-// parseGitHubAppKey parses the App's RSA private key, PEM-encoded PKCS#1
-// (what GitHub downloads) or PKCS#8. Its errors never quote the input.
-func parseGitHubAppKey(data []byte) (*rsa.PrivateKey, error) {
-	block, _ := pem.Decode(data)
-	if block == nil {
-		return nil, errors.New("not PEM-encoded")
-	}
-	if key, err := x509.ParsePKCS1PrivateKey(block.Bytes); err == nil {
-		return key, nil
-	}
-	parsed, err := x509.ParsePKCS8PrivateKey(block.Bytes)
-	if err != nil {
-		return nil, fmt.Errorf("PEM block %q is not an RSA private key in PKCS#1 or PKCS#8 form", block.Type)
-	}
-	key, ok := parsed.(*rsa.PrivateKey)
-	if !ok {
-		return nil, fmt.Errorf("PEM block holds a %T, not an RSA private key", parsed)
-	}
-	return key, nil
 }

@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/keyrotor/keyrotor/internal/model"
 )
 
 // GitHubApp authenticates as an installation of a GitHub App, which
@@ -22,12 +24,26 @@ type GitHubApp struct {
 	InstallationID int64
 	// PrivateKeyFile is the App's private key (PEM, as GitHub downloads it).
 	// A relative path in the file is resolved against the file's directory.
-	// The file is read by CheckWorker and the worker, never by Parse, so
-	// validate works without it.
+	// CheckWorker reads the file and keeps what it read for PrivateKeyPEM;
+	// Parse never reads it, so validate works without it.
 	PrivateKeyFile string
 
 	keyAt   pos      // the privateKeyFile field, for CheckWorker's messages
 	keyVars []string // the environment variables privateKeyFile reads
+	// keyPEM is the key file as CheckWorker read and parsed it. A pointer:
+	// fmt prints it as an address, where it would print an unexported
+	// field's value in full (Secret's Format is not called there).
+	keyPEM *model.Secret
+}
+
+// PrivateKeyPEM returns the content of PrivateKeyFile as CheckWorker read
+// it, so the file is read once and the worker signs with the key that was
+// checked. Before CheckWorker has accepted the key, it reads the file.
+func (app *GitHubApp) PrivateKeyPEM() ([]byte, error) {
+	if app.keyPEM != nil {
+		return []byte(app.keyPEM.Reveal()), nil
+	}
+	return os.ReadFile(app.PrivateKeyFile)
 }
 
 // githubApp reads github.app. Only the shape is checked here; the key file
@@ -92,9 +108,10 @@ func (l *loader) privateKeyFile(fs fields) (string, pos, []string) {
 	return p, at, vars
 }
 
-// checkGitHubApp is CheckWorker's part for App authentication: the worker
-// will read and parse the key at start, so say now, naming the file, if it
-// cannot. The key's content never appears in a message.
+// checkGitHubApp is CheckWorker's part for App authentication: it reads
+// and parses the key the worker will sign with, and says, naming the file,
+// if it cannot. The key's content never appears in a message; once
+// parsed, it is kept for PrivateKeyPEM.
 func (c *Config) checkGitHubApp(app *GitHubApp) *Error {
 	const path = "github.app.privateKeyFile"
 	e := &Error{File: c.File, Line: app.keyAt.line, Column: app.keyAt.col, Path: path}
@@ -110,10 +127,15 @@ func (c *Config) checkGitHubApp(app *GitHubApp) *Error {
 		e.Msg = fmt.Sprintf("cannot read %s: %v", app.PrivateKeyFile, pathErrCause(err))
 		return e
 	}
-	if _, err := parseRSAPrivateKeyPEM(data); err != nil {
+	if _, err := ParseGitHubAppKey(data); err != nil {
+		if errors.Is(err, errKeyNotPEM) { // the whole file, then, not a block in it
+			err = errors.New("not a PEM file; want the .pem private key GitHub generated for the App")
+		}
 		e.Msg = fmt.Sprintf("%s: %v", app.PrivateKeyFile, err)
 		return e
 	}
+	key := model.Secret(data)
+	app.keyPEM = &key
 	return nil
 }
 
@@ -127,14 +149,18 @@ func pathErrCause(err error) error {
 	return err
 }
 
-// parseRSAPrivateKeyPEM parses a GitHub App private key: an RSA key in a
-// PEM block, PKCS#1 ("RSA PRIVATE KEY", what GitHub downloads) or PKCS#8
-// ("PRIVATE KEY", what openssl pkcs8 converts it to). Its errors never
-// quote the input, which is a secret.
-func parseRSAPrivateKeyPEM(data []byte) (*rsa.PrivateKey, error) {
+// errKeyNotPEM is ParseGitHubAppKey's error for data without a PEM block.
+var errKeyNotPEM = errors.New("not PEM-encoded")
+
+// ParseGitHubAppKey parses a GitHub App private key: an RSA key in a PEM
+// block, PKCS#1 ("RSA PRIVATE KEY", what GitHub downloads) or PKCS#8
+// ("PRIVATE KEY", what openssl pkcs8 converts it to). CheckWorker and the
+// worker's GitHub client both parse the key with it. Its errors never quote
+// the input, which is a secret.
+func ParseGitHubAppKey(data []byte) (*rsa.PrivateKey, error) {
 	block, _ := pem.Decode(data)
 	if block == nil {
-		return nil, errors.New("not a PEM file; want the .pem private key GitHub generated for the App")
+		return nil, errKeyNotPEM
 	}
 	if key, err := x509.ParsePKCS1PrivateKey(block.Bytes); err == nil {
 		return key, nil

@@ -1,12 +1,14 @@
 package config
 
 import (
+	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/pem"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -212,5 +214,36 @@ func TestExampleGitHubApp(t *testing.T) {
 	app := cfg.GitHub.App
 	if app == nil || app.AppID != 123456 || app.InstallationID != 7890123 || app.PrivateKeyFile != "/etc/keyrotor/github-app.pem" || cfg.GitHub.Token != "" {
 		t.Errorf("GitHub = %+v, App = %+v", cfg.GitHub, app)
+	}
+}
+
+// CheckWorker keeps the key it checked, so the worker signs with that key
+// without reading the file again; the kept key never prints.
+func TestPrivateKeyPEMReadOnce(t *testing.T) {
+	dir := t.TempDir()
+	file := writePEM(t, dir, "app.pem", "RSA PRIVATE KEY", x509.MarshalPKCS1PrivateKey(testRSAKey()))
+	want, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := Parse(filepath.Join(dir, "k.yaml"), []byte(appHead+"github: {app: {appId: 1, installationId: 2, privateKeyFile: app.pem}}\n"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	app := cfg.GitHub.App
+	if got, err := app.PrivateKeyPEM(); err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("before CheckWorker: PrivateKeyPEM = %d bytes, %v; want the file's %d bytes", len(got), err, len(want))
+	}
+	if err := cfg.CheckWorker(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(file); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := app.PrivateKeyPEM(); err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("after CheckWorker, file removed: PrivateKeyPEM = %d bytes, %v; want the checked %d bytes", len(got), err, len(want))
+	}
+	if s := fmt.Sprintf("%v %+v %#v", app, app, app); strings.Contains(s, "PRIVATE KEY") {
+		t.Errorf("the key prints: %s", s)
 	}
 }
