@@ -6,6 +6,9 @@ BIN           := $(CURDIR)/bin
 TEMPORAL_CLI  := github.com/temporalio/cli/cmd/temporal@v1.5.1
 WORKFLOWCHECK := go.temporal.io/sdk/contrib/tools/workflowcheck@v0.6.0
 STATICCHECK   := honnef.co/go/tools/cmd/staticcheck@v0.8.2
+GOLANGCI_LINT := github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.15.0
+# Every package but the end-to-end tests, which need a Temporal dev server.
+UNIT_PKGS      = $$($(GO) list ./... | grep -v '/tests$$')
 DEMO_ARGS     ?=
 
 export KEYROTOR_TEMPORAL_CLI := $(BIN)/temporal
@@ -16,9 +19,17 @@ export KEYROTOR_TEMPORAL_CLI := $(BIN)/temporal
 demo: $(BIN)/temporal
 	$(GO) run ./demo $(DEMO_ARGS)
 
-## test: lint, workflowcheck, unit and end-to-end tests (starts its own Temporal dev server)
+## test: lint (gofmt, vet, staticcheck, golangci-lint, workflowcheck), then the unit and end-to-end tests
 test: tools lint
 	$(GO) test -race -count=1 -timeout 30m ./...
+
+## unit: every test that needs no server: workflows on the SDK's test environment, activities against the emulators, the base
+unit:
+	$(GO) test -race -count=1 -timeout 15m $(UNIT_PKGS)
+
+## e2e: the end-to-end tests in tests/ (start their own Temporal dev server from the pinned CLI)
+e2e: $(BIN)/temporal
+	$(GO) test -race -count=1 -timeout 30m ./tests/
 
 ## bench: rotations against the emulators on a local dev server; prints calls and history sizes
 bench: $(BIN)/temporal
@@ -29,17 +40,19 @@ CHAOS_DURATION ?= 10m
 chaos:
 	KEYROTOR_CHAOS_DURATION=$(CHAOS_DURATION) $(GO) test -race -count=1 -timeout 0 -run '^TestInterleavings$$' -v ./workflows/
 
-lint: $(BIN)/workflowcheck $(BIN)/staticcheck
+## lint: gofmt, go vet, staticcheck, golangci-lint (import layers, errcheck, revive: .golangci.yml) and workflowcheck
+lint: $(BIN)/workflowcheck $(BIN)/staticcheck $(BIN)/golangci-lint
 	@out=$$(gofmt -l .); \
 	  if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	$(BIN)/staticcheck ./...
+	$(BIN)/golangci-lint run ./...
 	$(BIN)/workflowcheck ./workflows/...
 
 build:
 	$(GO) build -o $(BIN)/ ./worker ./starter
 
-tools: $(BIN)/temporal $(BIN)/workflowcheck $(BIN)/staticcheck
+tools: $(BIN)/temporal $(BIN)/workflowcheck $(BIN)/staticcheck $(BIN)/golangci-lint
 
 $(BIN)/temporal:
 	GOBIN=$(BIN) $(GO) install $(TEMPORAL_CLI)
@@ -49,6 +62,9 @@ $(BIN)/workflowcheck:
 
 $(BIN)/staticcheck:
 	GOBIN=$(BIN) $(GO) install $(STATICCHECK)
+
+$(BIN)/golangci-lint:
+	GOBIN=$(BIN) $(GO) install $(GOLANGCI_LINT)
 
 clean:
 	rm -rf $(BIN) .demo

@@ -15,7 +15,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/keyrotor/keyrotor/internal/emulator/faults"
-	githubemu "github.com/keyrotor/keyrotor/internal/emulator/github"
+	"github.com/keyrotor/keyrotor/internal/emulator/githubemu"
 	"github.com/keyrotor/keyrotor/internal/model"
 )
 

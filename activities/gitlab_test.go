@@ -15,7 +15,7 @@ import (
 
 	"github.com/keyrotor/keyrotor/internal/clients"
 	"github.com/keyrotor/keyrotor/internal/emulator/faults"
-	gitlabemu "github.com/keyrotor/keyrotor/internal/emulator/gitlab"
+	"github.com/keyrotor/keyrotor/internal/emulator/gitlabemu"
 	"github.com/keyrotor/keyrotor/internal/model"
 )
 

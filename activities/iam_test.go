@@ -17,7 +17,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/keyrotor/keyrotor/internal/clients"
-	awsemu "github.com/keyrotor/keyrotor/internal/emulator/aws"
+	"github.com/keyrotor/keyrotor/internal/emulator/awsemu"
 	"github.com/keyrotor/keyrotor/internal/emulator/faults"
 	"github.com/keyrotor/keyrotor/internal/model"
 )

@@ -23,11 +23,11 @@ import (
 
 	"github.com/keyrotor/keyrotor/internal/codec"
 	"github.com/keyrotor/keyrotor/internal/contract"
+	"github.com/keyrotor/keyrotor/internal/devstack"
 	"github.com/keyrotor/keyrotor/internal/model"
 	"github.com/keyrotor/keyrotor/internal/operator"
 	"github.com/keyrotor/keyrotor/internal/report"
-	"github.com/keyrotor/keyrotor/internal/service"
-	"github.com/keyrotor/keyrotor/internal/stack"
+	"github.com/keyrotor/keyrotor/worker/compose"
 )
 
 const demoUser = "ci-deployer"
@@ -68,12 +68,12 @@ func run(ctx context.Context, exit bool, grace, deleteAfter time.Duration) error
 		return err
 	}
 	defer logFile.Close()
-	srv, err := stack.StartTemporal(ctx, stack.TemporalOptions{UI: true, UIPort: uiPort, Port: freePortOr("7233"), Output: logFile, CodecEndpoint: codecURL})
+	srv, err := devstack.StartTemporal(ctx, devstack.TemporalOptions{UI: true, UIPort: uiPort, Port: freePortOr("7233"), Output: logFile, CodecEndpoint: codecURL})
 	if err != nil {
 		return err
 	}
 	defer func() { _ = srv.Stop() }()
-	c, err := stack.Dial(srv, keys, service.WorkerInputs()...)
+	c, err := devstack.Dial(srv, keys, compose.WorkerInputs()...)
 	if err != nil {
 		return err
 	}
@@ -81,9 +81,9 @@ func run(ctx context.Context, exit bool, grace, deleteAfter time.Duration) error
 	fmt.Printf("    Temporal at %s, Web UI at http://localhost:%s (it decodes payloads through the codec server)\n", srv.FrontendHostPort(), uiPort)
 
 	step("starting the IAM/STS, GitHub and GitLab emulators")
-	emu := stack.StartEmulators()
+	emu := devstack.StartEmulators()
 	defer emu.Close()
-	old, err := emu.SeedUser(demoUser, stack.DemoTargets())
+	old, err := emu.SeedUser(demoUser, devstack.DemoTargets())
 	if err != nil {
 		return err
 	}
@@ -92,7 +92,7 @@ func run(ctx context.Context, exit bool, grace, deleteAfter time.Duration) error
 	policy := model.DefaultPolicy
 	policy.GracePeriod, policy.DeleteAfter = grace, deleteAfter
 	policy.IdleRecheck, policy.IdleChecks = time.Second, 2
-	cfgPath, err := emu.WriteConfig(dir, stack.ConfigSpec{Users: map[string][]model.Target{demoUser: stack.DemoTargets()}, Policy: policy})
+	cfgPath, err := emu.WriteConfig(dir, devstack.ConfigSpec{Users: map[string][]model.Target{demoUser: devstack.DemoTargets()}, Policy: policy})
 	if err != nil {
 		return err
 	}
@@ -104,7 +104,7 @@ func run(ctx context.Context, exit bool, grace, deleteAfter time.Duration) error
 
 	step("starting the worker")
 	quiet := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	w, err := service.NewWorker(ctx, c, cfg, service.Options{AWS: emu.AWSOptions(), Logger: quiet, Keys: keys})
+	w, err := compose.NewWorker(ctx, c, cfg, compose.Options{AWS: emu.AWSOptions(), Logger: quiet, Keys: keys})
 	if err != nil {
 		return err
 	}
@@ -171,8 +171,8 @@ func waitShowingPhases(ctx context.Context, c client.Client, started operator.St
 }
 
 // verify checks the end state against the emulators, as an auditor would.
-func verify(emu *stack.Emulators, old model.NewAccessKey, st contract.Status) error {
-	passed, err := emu.CheckRotated(demoUser, st.NewKeyID, old, stack.DemoTargets())
+func verify(emu *devstack.Emulators, old model.NewAccessKey, st contract.Status) error {
+	passed, err := emu.CheckRotated(demoUser, st.NewKeyID, old, devstack.DemoTargets())
 	for _, p := range passed {
 		fmt.Println("Check: " + p)
 	}

@@ -14,8 +14,8 @@ import (
 
 	"github.com/keyrotor/keyrotor/internal/codec"
 	"github.com/keyrotor/keyrotor/internal/config"
+	"github.com/keyrotor/keyrotor/internal/connect"
 	"github.com/keyrotor/keyrotor/internal/model"
-	"github.com/keyrotor/keyrotor/internal/service"
 )
 
 // envCodecServerToken holds the codec server's access token.
@@ -75,7 +75,7 @@ func codecKeys(configPath string) (*codec.Keyring, error) {
 	if err != nil {
 		return nil, err
 	}
-	return service.Keyring(cfg)
+	return connect.Keyring(cfg)
 }
 
 // codecServerToken reads the token from --token-file, else from

@@ -11,10 +11,10 @@ import (
 	"go.temporal.io/sdk/client"
 
 	"github.com/keyrotor/keyrotor/internal/config"
+	"github.com/keyrotor/keyrotor/internal/connect"
 	"github.com/keyrotor/keyrotor/internal/model"
 	"github.com/keyrotor/keyrotor/internal/operator"
 	"github.com/keyrotor/keyrotor/internal/report"
-	"github.com/keyrotor/keyrotor/internal/service"
 )
 
 // commonFlags are the flags of every command that acts on one user's rotation.
@@ -69,15 +69,15 @@ func (f commonFlags) load(ctx context.Context, fs *flag.FlagSet) (commandEnv, er
 // attributes rotations start with are registered here too when missing, so
 // the starter works before a worker ever ran against the namespace.
 func dial(ctx context.Context, cfg *config.Config) (client.Client, error) {
-	keys, err := service.Keyring(cfg)
+	keys, err := connect.Keyring(cfg)
 	if err != nil {
 		return nil, err
 	}
-	c, err := service.Dial(ctx, slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})), keys)
+	c, err := connect.Dial(ctx, slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})), keys)
 	if err != nil {
 		return nil, err
 	}
-	if err := service.EnsureSearchAttributes(ctx, c, service.Namespace()); err != nil {
+	if err := connect.EnsureSearchAttributes(ctx, c, connect.Namespace()); err != nil {
 		c.Close()
 		return nil, err
 	}

@@ -7,8 +7,8 @@ import (
 	"io"
 	"strings"
 
-	"github.com/keyrotor/keyrotor/internal/access"
 	"github.com/keyrotor/keyrotor/internal/config"
+	"github.com/keyrotor/keyrotor/internal/preflight"
 )
 
 func validateCmd(ctx context.Context, args []string, stdout io.Writer) error {
@@ -50,11 +50,11 @@ func validateCmd(ctx context.Context, args []string, stdout io.Writer) error {
 // not succeed. Unknown actions are reported but do not fail the check: the
 // rotator's least-privilege policy does not let it simulate its own policy.
 func checkAWSAccess(ctx context.Context, cfg *config.Config, stdout io.Writer) error {
-	newClients, err := access.NewAWSClients(ctx, cfg)
+	newClients, err := preflight.NewAWSClients(ctx, cfg)
 	if err != nil {
 		return err
 	}
-	rep, err := access.Check(ctx, cfg, newClients)
+	rep, err := preflight.Check(ctx, cfg, newClients)
 	if err != nil {
 		return err
 	}

@@ -9,9 +9,9 @@ import (
 	"github.com/stretchr/testify/require"
 	enumspb "go.temporal.io/api/enums/v1"
 
+	"github.com/keyrotor/keyrotor/internal/devstack"
 	"github.com/keyrotor/keyrotor/internal/model"
 	"github.com/keyrotor/keyrotor/internal/operator"
-	"github.com/keyrotor/keyrotor/internal/stack"
 )
 
 // BenchmarkRotation runs b.N full rotations, one after another, of users
@@ -23,7 +23,7 @@ import (
 func BenchmarkRotation(b *testing.B) {
 	users := map[string][]model.Target{}
 	for i := 0; i < b.N; i++ {
-		users[fmt.Sprintf("bench-%03d", i)] = stack.DemoTargets()
+		users[fmt.Sprintf("bench-%03d", i)] = devstack.DemoTargets()
 	}
 	p := model.DefaultPolicy
 	p.GracePeriod, p.DeleteAfter = 0, 0
@@ -51,7 +51,7 @@ func BenchmarkRotation(b *testing.B) {
 
 	n := float64(b.N)
 	gh, gl := 0, 0
-	for _, t := range stack.DemoTargets() {
+	for _, t := range devstack.DemoTargets() {
 		if t.Kind.Provider() == "github" {
 			gh++
 		} else {

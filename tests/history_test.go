@@ -30,10 +30,10 @@ import (
 
 	"github.com/keyrotor/keyrotor/internal/codec"
 	"github.com/keyrotor/keyrotor/internal/contract"
+	"github.com/keyrotor/keyrotor/internal/devstack"
 	"github.com/keyrotor/keyrotor/internal/emulator/faults"
 	"github.com/keyrotor/keyrotor/internal/model"
 	"github.com/keyrotor/keyrotor/internal/operator"
-	"github.com/keyrotor/keyrotor/internal/stack"
 	"github.com/keyrotor/keyrotor/workflows"
 )
 
@@ -118,7 +118,7 @@ func recordScenarios() []recordScenario {
 		{name: "revoke-start", policy: hourPolicy(), run: recordRevokeStart},
 		{
 			name: "hold-retry", policy: hourPolicy(), run: recordHoldRetry,
-			targets: append(stack.DemoTargets(), ghostGroup), noSeed: []model.Target{ghostGroup},
+			targets: append(devstack.DemoTargets(), ghostGroup), noSeed: []model.Target{ghostGroup},
 		},
 		{name: "rollback", policy: hourPolicy(), run: recordRollback},
 		{name: "cancel", policy: hourPolicy(), run: recordCancel},
@@ -335,7 +335,7 @@ type recorder struct {
 
 func newRecorder(t *testing.T, targets, noSeed []model.Target, p model.RotationPolicy, out func(string) string) *recorder {
 	if targets == nil {
-		targets = stack.DemoTargets()
+		targets = devstack.DemoTargets()
 	}
 	r := newRig(t, rigOptions{users: map[string][]model.Target{recordUser: targets}, noSeed: noSeed, policy: p})
 	codecKey, err := os.ReadFile(codecKeyFile)

@@ -11,9 +11,9 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/api/workflowservice/v1"
 
+	"github.com/keyrotor/keyrotor/internal/devstack"
 	"github.com/keyrotor/keyrotor/internal/model"
 	"github.com/keyrotor/keyrotor/internal/operator"
-	"github.com/keyrotor/keyrotor/internal/stack"
 	"github.com/keyrotor/keyrotor/workflows"
 )
 
@@ -61,7 +61,7 @@ func waitFor(t *testing.T, r *rig, s operator.Started, within time.Duration) (wo
 // operator would from a runbook.
 func temporalCLI(t *testing.T, args ...string) string {
 	t.Helper()
-	cli, err := stack.TemporalCLI()
+	cli, err := devstack.TemporalCLI()
 	require.NoError(t, err)
 	args = append(args, "--address", devServer.FrontendHostPort(), "--namespace", "default")
 	out, err := exec.Command(cli, args...).CombinedOutput()
@@ -80,7 +80,7 @@ func TestRevokeWithTemporalCLIDuringGrace(t *testing.T) {
 	st, err := waitFor(t, r, started, 30*time.Second)
 	require.NoError(t, err)
 	require.Less(t, time.Since(t0), 15*time.Second)
-	r.requireRotated("ci-deployer", st.NewKeyID, stack.DemoTargets())
+	r.requireRotated("ci-deployer", st.NewKeyID, devstack.DemoTargets())
 	require.Len(t, st.Revocations, 1)
 	require.Equal(t, workflows.RevocationDone, st.Revocations[0].State)
 	require.Equal(t, "key printed in build 1234", st.Revocations[0].Reason)
@@ -97,7 +97,7 @@ func TestRevokeNowWithStarter(t *testing.T) {
 	require.NoError(t, json.Unmarshal([]byte(out), &st), out)
 	require.Equal(t, workflows.PhaseDone, st.Phase)
 	require.Equal(t, started.WorkflowID, model.WorkflowID(st.Account, st.User))
-	r.requireRotated("ci-deployer", st.NewKeyID, stack.DemoTargets())
+	r.requireRotated("ci-deployer", st.NewKeyID, devstack.DemoTargets())
 	require.Equal(t, "now", st.Revocations[0].Mode)
 	require.Contains(t, st.Revocations[0].RequestedBy, "@")
 }
@@ -117,7 +117,7 @@ func TestRevokeNewKeyEndToEnd(t *testing.T) {
 	st, err := waitFor(t, r, started, time.Minute)
 	require.NoError(t, err)
 	require.NotEqual(t, leaked, st.NewKeyID)
-	r.requireRotated("ci-deployer", st.NewKeyID, stack.DemoTargets())
+	r.requireRotated("ci-deployer", st.NewKeyID, devstack.DemoTargets())
 	_, err = r.stsWith(leaked, "anything")
 	require.Error(t, err)
 	require.Len(t, r.emu.AWS.Keys("ci-deployer"), 1, "the old key and the leaked one are both gone")
@@ -162,7 +162,7 @@ func TestMalformedSignalsAreReported(t *testing.T) {
 	require.Equal(t, 0, code, out)
 	final, err := waitFor(t, r, started, time.Minute)
 	require.NoError(t, err)
-	r.requireRotated("ci-deployer", final.NewKeyID, stack.DemoTargets())
+	r.requireRotated("ci-deployer", final.NewKeyID, devstack.DemoTargets())
 }
 
 // The status query, `starter status` and the UI's search attributes show

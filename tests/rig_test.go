@@ -19,9 +19,9 @@ import (
 
 	"github.com/keyrotor/keyrotor/internal/codec"
 	"github.com/keyrotor/keyrotor/internal/config"
+	"github.com/keyrotor/keyrotor/internal/devstack"
 	"github.com/keyrotor/keyrotor/internal/model"
-	"github.com/keyrotor/keyrotor/internal/service"
-	"github.com/keyrotor/keyrotor/internal/stack"
+	"github.com/keyrotor/keyrotor/worker/compose"
 )
 
 var (
@@ -40,7 +40,7 @@ func TestMain(m *testing.M) {
 func runMain(m *testing.M) int {
 	ctx := context.Background()
 	var err error
-	devServer, err = stack.StartTemporal(ctx, stack.TemporalOptions{})
+	devServer, err = devstack.StartTemporal(ctx, devstack.TemporalOptions{})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "tests:", err)
 		return 1
@@ -52,12 +52,12 @@ func runMain(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(keyDir)
-	codecKeyFile, codecKeys, err = stack.NewCodecKey(keyDir)
+	codecKeyFile, codecKeys, err = devstack.NewCodecKey(keyDir)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "tests:", err)
 		return 1
 	}
-	tclient, err = stack.Dial(devServer, codecKeys, service.WorkerInputs()...)
+	tclient, err = devstack.Dial(devServer, codecKeys, compose.WorkerInputs()...)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "tests:", err)
 		return 1
@@ -91,7 +91,7 @@ func fastPolicy() model.RotationPolicy {
 // rig is one test's world: emulators, a config, its own task queue.
 type rig struct {
 	t       testing.TB
-	emu     *stack.Emulators
+	emu     *devstack.Emulators
 	client  client.Client
 	cfgPath string
 	cfg     *config.Config
@@ -110,12 +110,12 @@ type rigOptions struct {
 func newRig(t testing.TB, o rigOptions) *rig {
 	t.Helper()
 	if o.users == nil {
-		o.users = map[string][]model.Target{"ci-deployer": stack.DemoTargets()}
+		o.users = map[string][]model.Target{"ci-deployer": devstack.DemoTargets()}
 	}
 	if o.policy == (model.RotationPolicy{}) {
 		o.policy = fastPolicy()
 	}
-	emu := stack.StartEmulators()
+	emu := devstack.StartEmulators()
 	t.Cleanup(emu.Close)
 	r := &rig{t: t, emu: emu, client: tclient, oldKeys: map[string]model.NewAccessKey{}}
 	for user, targets := range o.users {
@@ -130,7 +130,7 @@ func newRig(t testing.TB, o rigOptions) *rig {
 		r.oldKeys[user] = old
 	}
 	queue := fmt.Sprintf("keyrotor-test-%d-%d", os.Getpid(), queueSeq.Add(1))
-	spec := stack.ConfigSpec{TaskQueue: queue, Users: o.users, Policy: o.policy}
+	spec := devstack.ConfigSpec{TaskQueue: queue, Users: o.users, Policy: o.policy}
 	if o.githubApp {
 		app, err := emu.AddGitHubApp(t.TempDir(), 123456, 7890123)
 		require.NoError(t, err)
@@ -160,7 +160,7 @@ func containsTarget(ts []model.Target, t model.Target) bool {
 // the returned stop is called).
 func (r *rig) startWorker() (stop func()) {
 	r.t.Helper()
-	w, err := service.NewWorker(context.Background(), r.client, r.cfg, service.Options{AWS: r.emu.AWSOptions(), Keys: codecKeys})
+	w, err := compose.NewWorker(context.Background(), r.client, r.cfg, compose.Options{AWS: r.emu.AWSOptions(), Keys: codecKeys})
 	require.NoError(r.t, err)
 	require.NoError(r.t, w.Start())
 	var stopped atomic.Bool

@@ -11,10 +11,10 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/keyrotor/keyrotor/internal/devstack"
 	"github.com/keyrotor/keyrotor/internal/emulator/faults"
 	"github.com/keyrotor/keyrotor/internal/model"
 	"github.com/keyrotor/keyrotor/internal/operator"
-	"github.com/keyrotor/keyrotor/internal/stack"
 	"github.com/keyrotor/keyrotor/workflows"
 )
 
@@ -36,7 +36,7 @@ func TestRotationEndToEnd(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, workflows.PhaseDone, st.Phase)
 	require.Equal(t, r.oldKeys["ci-deployer"].ID, st.OldKeyID)
-	r.requireRotated("ci-deployer", st.NewKeyID, stack.DemoTargets())
+	r.requireRotated("ci-deployer", st.NewKeyID, devstack.DemoTargets())
 	for _, ts := range st.Targets {
 		require.Equal(t, workflows.TargetConfirmed, ts.State, ts.Target)
 	}
@@ -53,7 +53,7 @@ func TestRotationThroughFaultsAndRateLimits(t *testing.T) {
 	st, err := rotate(t, r, "ci-deployer")
 	require.NoError(t, err)
 	require.Equal(t, workflows.PhaseDone, st.Phase)
-	r.requireRotated("ci-deployer", st.NewKeyID, stack.DemoTargets())
+	r.requireRotated("ci-deployer", st.NewKeyID, devstack.DemoTargets())
 }
 
 // A create whose result is lost (the key was made, the answer never
@@ -63,13 +63,13 @@ func TestRotationLostCreateResult(t *testing.T) {
 	r.emu.AWS.Faults.Add(faults.Rule{Op: "CreateAccessKey", LoseResult: true, Status: 500, Times: 1})
 	st, err := rotate(t, r, "ci-deployer")
 	require.NoError(t, err)
-	r.requireRotated("ci-deployer", st.NewKeyID, stack.DemoTargets())
+	r.requireRotated("ci-deployer", st.NewKeyID, devstack.DemoTargets())
 }
 
 // A target that fails for good leaves both keys active and names the target.
 func TestRotationPartialFailureKeepsOldKey(t *testing.T) {
 	missing := model.Target{Kind: model.GitLabGroup, Group: "ghost", EnvironmentScope: "*"}
-	targets := append(stack.DemoTargets(), missing)
+	targets := append(devstack.DemoTargets(), missing)
 	r := newRig(t, rigOptions{users: map[string][]model.Target{"ci-deployer": targets}, noSeed: []model.Target{missing}})
 	st, err := rotate(t, r, "ci-deployer")
 	require.Error(t, err)
@@ -125,7 +125,7 @@ func TestWorkerKilledMidRotation(t *testing.T) {
 	second := r.workerProcess()
 	st, err := operator.Wait(ctx, r.client, started)
 	require.NoError(t, err)
-	r.requireRotated("ci-deployer", st.NewKeyID, stack.DemoTargets())
+	r.requireRotated("ci-deployer", st.NewKeyID, devstack.DemoTargets())
 
 	// And the second worker stops cleanly on SIGTERM.
 	require.NoError(t, second.Process.Signal(syscall.SIGTERM))
@@ -151,7 +151,7 @@ func TestStarterCLI(t *testing.T) {
 	var st workflows.Status
 	require.NoError(t, json.Unmarshal([]byte(out), &st), out)
 	require.Equal(t, workflows.PhaseDone, st.Phase)
-	r.requireRotated("ci-deployer", st.NewKeyID, stack.DemoTargets())
+	r.requireRotated("ci-deployer", st.NewKeyID, devstack.DemoTargets())
 	require.NotContains(t, out, r.emu.AdminSecret.Reveal())
 
 	out, code = r.starter("rotate", "--config", r.cfgPath, "--user", "nobody")
@@ -171,7 +171,7 @@ func TestRotationWithGitHubApp(t *testing.T) {
 	require.Equal(t, 0, code, out)
 	var st workflows.Status
 	require.NoError(t, json.Unmarshal([]byte(out), &st), out)
-	r.requireRotated("ci-deployer", st.NewKeyID, stack.DemoTargets())
+	r.requireRotated("ci-deployer", st.NewKeyID, devstack.DemoTargets())
 	require.Equal(t, 1, r.emu.GitHub.Faults.Calls()["POST /app/installations/7890123/access_tokens"], "one installation token for every GitHub call")
 	require.NoError(t, worker.Process.Signal(syscall.SIGTERM))
 	require.NoError(t, worker.Wait())

@@ -15,12 +15,12 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/keyrotor/keyrotor/internal/codec"
+	"github.com/keyrotor/keyrotor/internal/connect"
 	"github.com/keyrotor/keyrotor/internal/contract"
+	"github.com/keyrotor/keyrotor/internal/devstack"
 	"github.com/keyrotor/keyrotor/internal/emulator/faults"
 	"github.com/keyrotor/keyrotor/internal/model"
 	"github.com/keyrotor/keyrotor/internal/operator"
-	"github.com/keyrotor/keyrotor/internal/service"
-	"github.com/keyrotor/keyrotor/internal/stack"
 )
 
 // The safety promises of a rotation, on the real dev server with the real
@@ -164,7 +164,7 @@ func TestSafetyCancelInEachPhase(t *testing.T) {
 			check: func(t *testing.T, r *rig, st contract.Status, oldID, newID string) {
 				require.Equal(t, map[string]string{oldID: model.KeyActive}, keyStatuses(r))
 				require.Contains(t, st.Left, newID+" deleted")
-				requireTargetsEmpty(t, r, stack.DemoTargets())
+				requireTargetsEmpty(t, r, devstack.DemoTargets())
 			},
 		},
 		{
@@ -174,7 +174,7 @@ func TestSafetyCancelInEachPhase(t *testing.T) {
 			},
 			check: func(t *testing.T, r *rig, st contract.Status, oldID, newID string) {
 				require.Equal(t, map[string]string{oldID: model.KeyActive, newID: model.KeyActive}, keyStatuses(r))
-				requireTargetsHold(t, r, stack.DemoTargets(), newID)
+				requireTargetsHold(t, r, devstack.DemoTargets(), newID)
 				old := r.oldKeys[safetyUser]
 				_, err := r.stsWith(old.ID, old.Secret.Reveal())
 				require.NoError(t, err, "the old key still works")
@@ -190,7 +190,7 @@ func TestSafetyCancelInEachPhase(t *testing.T) {
 			},
 			check: func(t *testing.T, r *rig, st contract.Status, oldID, newID string) {
 				require.Equal(t, map[string]string{oldID: model.KeyInactive, newID: model.KeyActive}, keyStatuses(r))
-				requireTargetsHold(t, r, stack.DemoTargets(), newID)
+				requireTargetsHold(t, r, devstack.DemoTargets(), newID)
 				old := r.oldKeys[safetyUser]
 				_, err := r.stsWith(old.ID, old.Secret.Reveal())
 				require.Error(t, err, "the deactivated old key stays off")
@@ -207,7 +207,7 @@ func TestSafetyCancelInEachPhase(t *testing.T) {
 			closeRotationAtEnd(t)
 			r := newRig(t, rigOptions{policy: hourPolicy()})
 			if tc.prime {
-				primeTargets(t, r, stack.DemoTargets())
+				primeTargets(t, r, devstack.DemoTargets())
 			}
 			st, oldID, newID := cancelWithCLI(t, r, tc.reach(t, r))
 			tc.check(t, r, st, oldID, newID)
@@ -220,7 +220,7 @@ func TestSafetyCancelInEachPhase(t *testing.T) {
 // a cancel sent then lands while a target is being written.
 func slowPushReach(t *testing.T, r *rig) operator.Started {
 	t.Helper()
-	slow := stack.DemoTargets()[4]
+	slow := devstack.DemoTargets()[4]
 	r.emu.GitLab.Faults.Add(faults.Rule{Op: "/groups/" + slow.Group + "/variables", Delay: 4 * time.Second})
 	started := startAndAwait(t, r, safetyUser, contract.PhasePushing)
 	require.Eventually(t, func() bool {
@@ -246,7 +246,7 @@ func requireSlowPushCancelled(t *testing.T, r *rig, st contract.Status, oldID, n
 	require.NoError(t, err, "the old key still works")
 	var confirmed []model.Target
 	for i, ts := range st.Targets {
-		tg := stack.DemoTargets()[i]
+		tg := devstack.DemoTargets()[i]
 		require.Equal(t, tg.String(), ts.Target)
 		if ts.State == contract.TargetConfirmed {
 			confirmed = append(confirmed, tg)
@@ -254,10 +254,10 @@ func requireSlowPushCancelled(t *testing.T, r *rig, st contract.Status, oldID, n
 	}
 	require.NotEmpty(t, confirmed)
 	requireTargetsHold(t, r, confirmed, newID)
-	for _, p := range heldPairs(r, stack.DemoTargets()) {
+	for _, p := range heldPairs(r, devstack.DemoTargets()) {
 		require.Contains(t, []string{oldID, newID}, p.id, "%s holds a key of neither", p.target)
 	}
-	slow := heldPairs(r, stack.DemoTargets()[4:])[0]
+	slow := heldPairs(r, devstack.DemoTargets()[4:])[0]
 	switch {
 	case slow.id == old.ID && slow.secret == old.Secret.Reveal():
 		t.Logf("%s (%s) still holds the old key", slow.target, st.Targets[4].State)
@@ -301,10 +301,10 @@ func cancelWithCLI(t *testing.T, r *rig, started operator.Started) (st contract.
 func TestSafetyCancelMidPushLeavesNoTornPair(t *testing.T) {
 	closeRotationAtEnd(t)
 	r := newRig(t, rigOptions{policy: hourPolicy()})
-	primeTargets(t, r, stack.DemoTargets())
+	primeTargets(t, r, devstack.DemoTargets())
 	started := slowPushReach(t, r)
 	_, oldID, newID := cancelWithCLI(t, r, started)
-	requireTargetsWork(t, r, stack.DemoTargets(), oldID, newID)
+	requireTargetsWork(t, r, devstack.DemoTargets(), oldID, newID)
 }
 
 // closeRotationAtEnd terminates the user's rotation if a failed test left
@@ -421,7 +421,7 @@ func TestSafetyRevokeThenRollbackWhileWaitingToDelete(t *testing.T) {
 			require.NoError(t, err)
 			require.Equal(t, contract.PhaseDone, st.Phase, "never rolled back")
 			require.False(t, everActive, "the revoked old key was active again")
-			r.requireRotated(safetyUser, st.NewKeyID, stack.DemoTargets())
+			r.requireRotated(safetyUser, st.NewKeyID, devstack.DemoTargets())
 			require.NotContains(t, keyStatuses(r), oldID, "the revoked key is deleted")
 			require.Len(t, st.Revocations, 1)
 			require.Equal(t, contract.RevocationDone, st.Revocations[0].State)
@@ -455,7 +455,7 @@ func TestSafetyRevokeNewKeyWhileATargetFailsForGood(t *testing.T) {
 	}{
 		{
 			name:    "gitlab answers 401 for the group",
-			failing: stack.DemoTargets()[4],
+			failing: devstack.DemoTargets()[4],
 			fault:   faults.Rule{Op: "/groups/acme/", Status: http.StatusUnauthorized, Delay: 2 * time.Second, Body: `{"message":"401 Unauthorized"}`},
 		},
 		{
@@ -468,7 +468,7 @@ func TestSafetyRevokeNewKeyWhileATargetFailsForGood(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			closeRotationAtEnd(t)
-			targets := stack.DemoTargets()
+			targets := devstack.DemoTargets()
 			if !containsTarget(targets, tc.failing) {
 				targets = append(targets, tc.failing)
 			}
@@ -593,7 +593,7 @@ func TestSafetyPlaintextStartPushesNothing(t *testing.T) {
 			// The worker refuses the input: the rotation fails at once,
 			// and the reason is stored encrypted like every failure (who
 			// started it in plaintext only sees "Encoded failure").
-			_, failureConverter := service.ClientConverters(codecKeys)
+			_, failureConverter := connect.ClientConverters(codecKeys)
 			var why string
 			require.Eventually(t, func() bool {
 				for _, ev := range history(t, r.client, id).GetEvents() {
@@ -617,7 +617,7 @@ func TestSafetyPlaintextStartPushesNothing(t *testing.T) {
 			// attacker's repository and every configured target hold
 			// nothing, no provider was even called.
 			require.Equal(t, map[string]string{r.oldKeys[safetyUser].ID: model.KeyActive}, keyStatuses(r))
-			requireTargetsEmpty(t, r, append(stack.DemoTargets(), attacker))
+			requireTargetsEmpty(t, r, append(devstack.DemoTargets(), attacker))
 			require.Zero(t, r.emu.GitHub.Faults.Total(), "GitHub was called")
 			require.Zero(t, r.emu.GitLab.Faults.Total(), "GitLab was called")
 			for _, op := range r.emu.AWS.Faults.Ops() {
@@ -666,8 +666,8 @@ func TestSafetyStormOnBothProviders(t *testing.T) {
 	for _, ts := range st.Targets {
 		require.Equal(t, contract.TargetConfirmed, ts.State, ts.Target)
 	}
-	r.requireRotated(safetyUser, st.NewKeyID, stack.DemoTargets())
-	requireTargetsHold(t, r, stack.DemoTargets(), st.NewKeyID)
+	r.requireRotated(safetyUser, st.NewKeyID, devstack.DemoTargets())
+	requireTargetsHold(t, r, devstack.DemoTargets(), st.NewKeyID)
 
 	perTarget := map[string]int{}
 	for _, inj := range []*faults.Injector{r.emu.GitHub.Faults, r.emu.GitLab.Faults} {

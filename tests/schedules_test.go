@@ -13,9 +13,9 @@ import (
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 
+	"github.com/keyrotor/keyrotor/internal/devstack"
 	"github.com/keyrotor/keyrotor/internal/model"
 	"github.com/keyrotor/keyrotor/internal/operator"
-	"github.com/keyrotor/keyrotor/internal/stack"
 	"github.com/keyrotor/keyrotor/workflows"
 )
 
@@ -36,7 +36,7 @@ func deleteSchedulesAtEnd(t *testing.T, r *rig, users ...string) {
 // rewriteConfig writes a new config over the rig's (same task queue).
 func (r *rig) rewriteConfig(users map[string][]model.Target, p model.RotationPolicy) {
 	r.t.Helper()
-	_, err := r.emu.WriteConfig(filepath.Dir(r.cfgPath), stack.ConfigSpec{TaskQueue: r.cfg.TaskQueue, Users: users, Policy: p})
+	_, err := r.emu.WriteConfig(filepath.Dir(r.cfgPath), devstack.ConfigSpec{TaskQueue: r.cfg.TaskQueue, Users: users, Policy: p})
 	require.NoError(r.t, err)
 }
 
@@ -81,7 +81,7 @@ func (r *rig) schedules(args ...string) (string, int) {
 // Sync creates, leaves alone, updates and deletes; a dry run changes nothing;
 // a schedule keyrotor did not create is never touched.
 func TestSchedulesSync(t *testing.T) {
-	users := map[string][]model.Target{"sched-a": stack.DemoTargets()[:1], "sched-b": stack.DemoTargets()[4:]}
+	users := map[string][]model.Target{"sched-a": devstack.DemoTargets()[:1], "sched-b": devstack.DemoTargets()[4:]}
 	r := newRig(t, rigOptions{users: users, noStart: true})
 	deleteSchedulesAtEnd(t, r, "sched-a", "sched-b", "sched-foreign")
 	a, b, foreign := scheduleID("sched-a"), scheduleID("sched-b"), scheduleID("sched-foreign")
@@ -190,7 +190,7 @@ func requireKeyrotorSchedule(t *testing.T, r *rig, user string, more func(*clien
 // A trigger rotates the key, under the user's fixed workflow ID.
 func TestScheduleTriggerRotates(t *testing.T) {
 	const user = "sched-t"
-	r := newRig(t, rigOptions{users: map[string][]model.Target{user: stack.DemoTargets()}})
+	r := newRig(t, rigOptions{users: map[string][]model.Target{user: devstack.DemoTargets()}})
 	deleteSchedulesAtEnd(t, r, user)
 	out, code := r.schedules("sync")
 	require.Equal(t, 0, code, out)
@@ -204,7 +204,7 @@ func TestScheduleTriggerRotates(t *testing.T) {
 
 	st := r.waitRotation(user)
 	require.Equal(t, workflows.PhaseDone, st.Phase)
-	r.requireRotated(user, st.NewKeyID, stack.DemoTargets())
+	r.requireRotated(user, st.NewKeyID, devstack.DemoTargets())
 
 	out, code = r.schedules("list", "--user", user)
 	require.Equal(t, 0, code, out)
@@ -222,7 +222,7 @@ func TestScheduleTriggerSkipsRunningRotation(t *testing.T) {
 	const user = "sched-s"
 	p := fastPolicy()
 	p.GracePeriod = 15 * time.Second // the rotation is still running when the second trigger comes
-	r := newRig(t, rigOptions{users: map[string][]model.Target{user: stack.DemoTargets()}, policy: p})
+	r := newRig(t, rigOptions{users: map[string][]model.Target{user: devstack.DemoTargets()}, policy: p})
 	deleteSchedulesAtEnd(t, r, user)
 	out, code := r.schedules("sync")
 	require.Equal(t, 0, code, out)
@@ -245,13 +245,13 @@ func TestScheduleTriggerSkipsRunningRotation(t *testing.T) {
 	require.Contains(t, out, "skipped: already running")
 
 	st := r.waitRotation(user)
-	r.requireRotated(user, st.NewKeyID, stack.DemoTargets())
+	r.requireRotated(user, st.NewKeyID, devstack.DemoTargets())
 }
 
 // Pause and unpause show in list; they need --user.
 func TestSchedulesPauseUnpause(t *testing.T) {
 	const user = "sched-p"
-	r := newRig(t, rigOptions{users: map[string][]model.Target{user: stack.DemoTargets()[:1]}, noStart: true})
+	r := newRig(t, rigOptions{users: map[string][]model.Target{user: devstack.DemoTargets()[:1]}, noStart: true})
 	deleteSchedulesAtEnd(t, r, user)
 	out, code := r.schedules("list")
 	require.Equal(t, 0, code, out)

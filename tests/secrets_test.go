@@ -22,8 +22,8 @@ import (
 	"google.golang.org/protobuf/reflect/protoreflect"
 
 	"github.com/keyrotor/keyrotor/internal/codec"
+	"github.com/keyrotor/keyrotor/internal/devstack"
 	"github.com/keyrotor/keyrotor/internal/model"
-	"github.com/keyrotor/keyrotor/internal/stack"
 )
 
 // secretForms are the ways a secret could show up: as is, base64 (std
@@ -77,7 +77,7 @@ func TestNoSecretLeaves(t *testing.T) {
 	require.NoError(t, worker.Process.Signal(syscall.SIGTERM))
 	require.NoError(t, worker.Wait())
 
-	_, newSecret := r.emu.TargetValues(stack.DemoTargets()[0], model.DefaultSecretNames)
+	_, newSecret := r.emu.TargetValues(devstack.DemoTargets()[0], model.DefaultSecretNames)
 	require.NotEmpty(t, newSecret)
 	secrets := map[string]string{
 		"new secret access key": newSecret,

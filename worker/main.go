@@ -12,7 +12,8 @@ import (
 	"syscall"
 
 	"github.com/keyrotor/keyrotor/internal/config"
-	"github.com/keyrotor/keyrotor/internal/service"
+	"github.com/keyrotor/keyrotor/internal/connect"
+	"github.com/keyrotor/keyrotor/worker/compose"
 )
 
 const usage = `Usage: worker --config FILE
@@ -64,17 +65,17 @@ func run() error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	keys, err := service.Keyring(cfg)
+	keys, err := connect.Keyring(cfg)
 	if err != nil {
 		return err
 	}
-	c, err := service.Dial(ctx, logger, keys, service.WithStrictInputs(service.WorkerInputs()...))
+	c, err := connect.Dial(ctx, logger, keys, connect.WithStrictInputs(compose.WorkerInputs()...))
 	if err != nil {
 		return err
 	}
 	defer c.Close()
 	logger.Info("worker starting", "taskQueue", cfg.TaskQueue, "rotations", len(cfg.Rotations), "codecKeys", keys)
-	if err := service.RunWorker(ctx, c, cfg, service.Options{Logger: logger, Namespace: service.Namespace(), Keys: keys}); err != nil {
+	if err := compose.RunWorker(ctx, c, cfg, compose.Options{Logger: logger, Namespace: connect.Namespace(), Keys: keys}); err != nil {
 		return err
 	}
 	logger.Info("worker stopped")

@@ -244,6 +244,11 @@ func (r *iwRun) act(a iwAction) {
 	case iwRollback:
 		r.send(RollbackSignal, a.ViaUpdate, ProceedInput{RequestedBy: "interleave"})
 	case iwGarbage:
+		if a.Name == ProceedSignal {
+			// Garbage that still decodes (unknown fields, say) is a
+			// proceed the workflow rightly accepts.
+			r.w.noteProceed()
+		}
 		r.send(a.Name, a.ViaUpdate, a.Payload)
 	}
 }

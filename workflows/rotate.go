@@ -99,9 +99,9 @@ func (r *rotation) run(ctx workflow.Context) (RotateResult, error) {
 		// Resolving and inspecting go through even after a cancel: the
 		// cleanup needs to know the keys (a revoke may name one).
 		case stepResolve:
-			err = r.resolve(r.runCtx(ctx))
+			err = r.resolve(noCancel(ctx))
 		case stepInspect:
-			err = r.inspect(r.runCtx(ctx))
+			err = r.inspect(noCancel(ctx))
 		case stepRevokeNow:
 			r.revokeNow(r.runCtx(ctx))
 		case stepCancel:
@@ -164,6 +164,17 @@ func (r *rotation) runCtx(ctx workflow.Context) workflow.Context {
 	return dctx
 }
 
+// noCancel is the context of a call to IAM that changes or lists keys
+// (inspect, create, deactivate, activate, delete): one that a cancel of the
+// workflow does not cut off. A call under way when the cancel comes
+// finishes and its answer is recorded, so the cleanup knows every key there
+// is; a create cut off mid-call could otherwise make a key after the
+// cleanup looked.
+func noCancel(ctx workflow.Context) workflow.Context {
+	dctx, _ := workflow.NewDisconnectedContext(ctx)
+	return dctx
+}
+
 // --- the runbook's steps ---------------------------------------------------
 
 func (r *rotation) resolve(ctx workflow.Context) error {
@@ -214,7 +225,7 @@ func (r *rotation) create(ctx workflow.Context) error {
 		in.KnownKeyIDs = []string{r.oldKey.ID}
 	}
 	var res activities.CreateAccessKeyResult
-	if err := workflow.ExecuteLocalActivity(iamOptions(ctx, "create a key for "+r.user), iamActs.CreateAccessKey, in).Get(ctx, &res); err != nil {
+	if err := workflow.ExecuteLocalActivity(iamOptions(noCancel(ctx), "create a key for "+r.user), iamActs.CreateAccessKey, in).Get(ctx, &res); err != nil {
 		return err
 	}
 	for _, id := range res.DeletedStray {
@@ -419,7 +430,7 @@ func (r *rotation) rollBack(ctx workflow.Context) error {
 	r.req.rollback = false
 	r.setPhase(ctx, PhaseRollingBack, "re-activating the old key "+r.oldKey.ID)
 	var res activities.KeyChangeResult
-	if err := workflow.ExecuteLocalActivity(iamOptions(ctx, "re-activate the old key"), iamActs.ActivateAccessKey, r.keyInput(r.oldKey.ID)).Get(ctx, &res); err != nil {
+	if err := workflow.ExecuteLocalActivity(iamOptions(noCancel(ctx), "re-activate the old key"), iamActs.ActivateAccessKey, r.keyInput(r.oldKey.ID)).Get(ctx, &res); err != nil {
 		return err
 	}
 	r.oldKey.State = keyActive
@@ -510,7 +521,7 @@ func (r *rotation) revokeNow(ctx workflow.Context) {
 
 func (r *rotation) deactivate(ctx workflow.Context, k *trackedKey, what string) error {
 	var res activities.KeyChangeResult
-	if err := workflow.ExecuteLocalActivity(iamOptions(ctx, what), iamActs.DeactivateAccessKey, r.keyInput(k.ID)).Get(ctx, &res); err != nil {
+	if err := workflow.ExecuteLocalActivity(iamOptions(noCancel(ctx), what), iamActs.DeactivateAccessKey, r.keyInput(k.ID)).Get(ctx, &res); err != nil {
 		return err
 	}
 	k.State = keyInactive
@@ -522,7 +533,7 @@ func (r *rotation) deactivate(ctx workflow.Context, k *trackedKey, what string) 
 // revoked for good.
 func (r *rotation) deleteKey(ctx workflow.Context, k *trackedKey, what string) error {
 	var res activities.KeyChangeResult
-	if err := workflow.ExecuteLocalActivity(iamOptions(ctx, what), iamActs.DeleteAccessKey, r.keyInput(k.ID)).Get(ctx, &res); err != nil {
+	if err := workflow.ExecuteLocalActivity(iamOptions(noCancel(ctx), what), iamActs.DeleteAccessKey, r.keyInput(k.ID)).Get(ctx, &res); err != nil {
 		return err
 	}
 	k.State = keyDeleted

@@ -16,7 +16,7 @@ import (
 
 	"github.com/google/go-github/v60/github"
 
-	githubemu "github.com/keyrotor/keyrotor/internal/emulator/github"
+	"github.com/keyrotor/keyrotor/internal/emulator/githubemu"
 )
 
 func TestNewGitHubAppClientErrors(t *testing.T) {

@@ -1,4 +1,4 @@
-// Package access checks, before anything is rotated, that keyrotor's AWS
+// Package preflight checks, before anything is rotated, that keyrotor's AWS
 // credentials may do what a rotation does, in every configured account and
 // on every configured user.
 //
@@ -9,7 +9,7 @@
 // never called. iam:GetUser and iam:SimulatePrincipalPolicy are not part of
 // the rotator's policy; when they are refused the check says what it could
 // not find out instead of failing.
-package access
+package preflight
 
 import (
 	"context"

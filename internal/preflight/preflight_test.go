@@ -1,4 +1,4 @@
-package access
+package preflight
 
 import (
 	"context"
@@ -11,7 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 
 	"github.com/keyrotor/keyrotor/internal/config"
-	awsemu "github.com/keyrotor/keyrotor/internal/emulator/aws"
+	"github.com/keyrotor/keyrotor/internal/emulator/awsemu"
 	"github.com/keyrotor/keyrotor/internal/model"
 )
 

@@ -1,4 +1,4 @@
-package stack
+package devstack
 
 import (
 	"context"
@@ -15,7 +15,7 @@ import (
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/keyrotor/keyrotor/internal/codec"
-	"github.com/keyrotor/keyrotor/internal/service"
+	"github.com/keyrotor/keyrotor/internal/connect"
 )
 
 // TemporalOptions configure the dev server.
@@ -102,11 +102,11 @@ func repoRoot() (string, bool) {
 
 // Dial connects to the dev server with the payload codec and the
 // encrypting failure converter, like the worker and the starter
-// (service.ClientConverters; strict as for service.WithStrictInputs, for a
+// (connect.ClientConverters; strict as for connect.WithStrictInputs, for a
 // worker's client), and an SDK logger that only reports warnings and
 // errors, so the demo's and the tests' output stays readable.
 func Dial(s *testsuite.DevServer, keys *codec.Keyring, strict ...reflect.Type) (client.Client, error) {
-	dc, fc := service.ClientConverters(keys, strict...)
+	dc, fc := connect.ClientConverters(keys, strict...)
 	return client.Dial(client.Options{
 		HostPort:         s.FrontendHostPort(),
 		Namespace:        client.DefaultNamespace,

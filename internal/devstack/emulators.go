@@ -1,7 +1,7 @@
-// Package stack brings up what a rotation needs on one machine: the IAM/STS,
+// Package devstack brings up what a rotation needs on one machine: the IAM/STS,
 // GitHub and GitLab emulators over real HTTP, seeded with users and targets,
 // and a Temporal dev server. The demo and the end-to-end tests share it.
-package stack
+package devstack
 
 import (
 	"crypto/rand"
@@ -19,9 +19,9 @@ import (
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 
-	"github.com/keyrotor/keyrotor/internal/emulator/aws"
-	githubemu "github.com/keyrotor/keyrotor/internal/emulator/github"
-	gitlabemu "github.com/keyrotor/keyrotor/internal/emulator/gitlab"
+	"github.com/keyrotor/keyrotor/internal/emulator/awsemu"
+	"github.com/keyrotor/keyrotor/internal/emulator/githubemu"
+	"github.com/keyrotor/keyrotor/internal/emulator/gitlabemu"
 	"github.com/keyrotor/keyrotor/internal/model"
 )
 

@@ -12,7 +12,7 @@ import (
 	gitlab "gitlab.com/gitlab-org/api/client-go"
 
 	"github.com/keyrotor/keyrotor/internal/emulator/faults"
-	gitlabemu "github.com/keyrotor/keyrotor/internal/emulator/gitlab"
+	"github.com/keyrotor/keyrotor/internal/emulator/gitlabemu"
 )
 
 const (

@@ -1,0 +1,118 @@
+// Package connect dials Temporal the way every keyrotor process does: the
+// standard connection settings, the payload codec and its keyring, the
+// encoded failures, the strict inputs of the worker's client, and the
+// search attributes the rotations need. The worker, the starter, the demo
+// and the tests all connect through it.
+package connect
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"reflect"
+
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/contrib/envconfig"
+	"go.temporal.io/sdk/converter"
+	tlog "go.temporal.io/sdk/log"
+
+	"github.com/keyrotor/keyrotor/internal/codec"
+	"github.com/keyrotor/keyrotor/internal/config"
+)
+
+// Dial connects to Temporal using the standard environment variables
+// (TEMPORAL_ADDRESS, TEMPORAL_NAMESPACE, TEMPORAL_API_KEY, TLS settings, or a
+// profile from the Temporal CLI's config file).
+//
+// Every payload goes through the codec, and so do failure messages and
+// stack traces (ClientConverters): the server stores only ciphertext. The
+// worker's client passes WithStrictInputs.
+func Dial(ctx context.Context, logger *slog.Logger, keys *codec.Keyring, options ...DialOption) (client.Client, error) {
+	opts, err := clientOptions()
+	if err != nil {
+		return nil, err
+	}
+	var o dialOptions
+	for _, apply := range options {
+		apply(&o)
+	}
+	opts.DataConverter, opts.FailureConverter = ClientConverters(keys, o.strict...)
+	if logger == nil {
+		logger = slog.Default()
+	}
+	opts.Logger = tlog.NewStructuredLogger(logger)
+	c, err := client.DialContext(ctx, opts)
+	if err != nil {
+		addr := opts.HostPort
+		if addr == "" {
+			addr = client.DefaultHostPort
+		}
+		return nil, fmt.Errorf("connect to Temporal at %s (set TEMPORAL_ADDRESS to change it): %w", addr, err)
+	}
+	return c, nil
+}
+
+// DialOption changes how Dial sets up the client.
+type DialOption func(*dialOptions)
+
+type dialOptions struct {
+	strict []reflect.Type
+}
+
+// WithStrictInputs makes the client's data converter refuse values of the
+// given types from payloads the codec did not encrypt (see
+// WorkerDataConverter). It is for the worker's client, with the workflow
+// and activity input types.
+func WithStrictInputs(types ...reflect.Type) DialOption {
+	return func(o *dialOptions) { o.strict = append(o.strict, types...) }
+}
+
+// ClientConverters returns the data and failure converters of every
+// keyrotor client: the codec's data converter (WorkerDataConverter when
+// strict types are given), and a failure converter that encrypts failure
+// messages and stack traces through the codec.
+func ClientConverters(keys *codec.Keyring, strict ...reflect.Type) (converter.DataConverter, converter.FailureConverter) {
+	dc := codec.NewDataConverter(keys)
+	fc := codec.NewFailureConverter(dc)
+	if len(strict) > 0 {
+		dc = WorkerDataConverter(keys, strict...)
+	}
+	return dc, fc
+}
+
+// WorkerDataConverter is the data converter of the worker's client: the
+// codec's, except that a value of one of the strict types (the workflow
+// and activity inputs) is only decoded from a payload the codec encrypted.
+// Whoever may start workflows on the namespace then cannot start a
+// rotation with a plaintext input of their own; signals, queries and
+// updates, which operators send in plaintext from the temporal CLI and the
+// Web UI, must not be among the strict types. Local activity inputs never
+// go through a data converter (the SDK hands them over in process), so
+// only regular activity inputs and workflow inputs are checked.
+func WorkerDataConverter(keys *codec.Keyring, strict ...reflect.Type) converter.DataConverter {
+	return codec.RequireEncrypted(codec.NewDataConverter(keys), codec.StrictTypes(strict...))
+}
+
+func clientOptions() (client.Options, error) {
+	opts, err := envconfig.LoadDefaultClientOptions()
+	if err != nil {
+		return opts, fmt.Errorf("temporal connection settings: %w", err)
+	}
+	return opts, nil
+}
+
+// Keyring loads the payload encryption keys: KEYROTOR_CODEC_KEY_FILE, else
+// the config's codec.keyFile. With neither, the error (codec.ErrNoKey) says
+// how to make a key.
+func Keyring(cfg *config.Config) (*codec.Keyring, error) {
+	return codec.KeyringFromEnv(os.LookupEnv, cfg.CodecKeyFiles)
+}
+
+// Namespace is the Temporal namespace the environment selects.
+func Namespace() string {
+	if opts, err := clientOptions(); err == nil && opts.Namespace != "" {
+		return opts.Namespace
+	}
+	return client.DefaultNamespace
+}
