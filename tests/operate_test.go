@@ -11,10 +11,10 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/api/workflowservice/v1"
 
+	"github.com/keyrotor/keyrotor/internal/contract"
 	"github.com/keyrotor/keyrotor/internal/devstack"
 	"github.com/keyrotor/keyrotor/internal/model"
 	"github.com/keyrotor/keyrotor/internal/operator"
-	"github.com/keyrotor/keyrotor/workflows"
 )
 
 // hourPolicy makes a rotation sit in a one-hour grace period (and a
@@ -27,7 +27,7 @@ func hourPolicy() model.RotationPolicy {
 }
 
 // startAndAwait starts the user's rotation and waits until it reaches phase.
-func startAndAwait(t *testing.T, r *rig, user string, phase workflows.Phase) operator.Started {
+func startAndAwait(t *testing.T, r *rig, user string, phase contract.Phase) operator.Started {
 	t.Helper()
 	rot, err := r.cfg.Rotation("", user)
 	require.NoError(t, err)
@@ -39,9 +39,9 @@ func startAndAwait(t *testing.T, r *rig, user string, phase workflows.Phase) ope
 	return started
 }
 
-func awaitPhase(t *testing.T, r *rig, workflowID string, phase workflows.Phase) workflows.Status {
+func awaitPhase(t *testing.T, r *rig, workflowID string, phase contract.Phase) contract.Status {
 	t.Helper()
-	var st workflows.Status
+	var st contract.Status
 	require.Eventually(t, func() bool {
 		var err error
 		st, err = operator.Status(context.Background(), r.client, workflowID)
@@ -50,7 +50,7 @@ func awaitPhase(t *testing.T, r *rig, workflowID string, phase workflows.Phase) 
 	return st
 }
 
-func waitFor(t *testing.T, r *rig, s operator.Started, within time.Duration) (workflows.Status, error) {
+func waitFor(t *testing.T, r *rig, s operator.Started, within time.Duration) (contract.Status, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), within)
 	defer cancel()
@@ -73,7 +73,7 @@ func temporalCLI(t *testing.T, args ...string) string {
 // period deletes the old key within seconds.
 func TestRevokeWithTemporalCLIDuringGrace(t *testing.T) {
 	r := newRig(t, rigOptions{policy: hourPolicy()})
-	started := startAndAwait(t, r, "ci-deployer", workflows.PhaseGrace)
+	started := startAndAwait(t, r, "ci-deployer", contract.PhaseGrace)
 	t0 := time.Now()
 	temporalCLI(t, "workflow", "signal", "--workflow-id", started.WorkflowID, "--name", "revoke",
 		"--input", `{"reason": "key printed in build 1234"}`)
@@ -82,7 +82,7 @@ func TestRevokeWithTemporalCLIDuringGrace(t *testing.T) {
 	require.Less(t, time.Since(t0), 15*time.Second)
 	r.requireRotated("ci-deployer", st.NewKeyID, devstack.DemoTargets())
 	require.Len(t, st.Revocations, 1)
-	require.Equal(t, workflows.RevocationDone, st.Revocations[0].State)
+	require.Equal(t, contract.RevocationDone, st.Revocations[0].State)
 	require.Equal(t, "key printed in build 1234", st.Revocations[0].Reason)
 }
 
@@ -90,12 +90,12 @@ func TestRevokeWithTemporalCLIDuringGrace(t *testing.T) {
 // rotation still completes.
 func TestRevokeNowWithStarter(t *testing.T) {
 	r := newRig(t, rigOptions{policy: hourPolicy()})
-	started := startAndAwait(t, r, "ci-deployer", workflows.PhaseGrace)
+	started := startAndAwait(t, r, "ci-deployer", contract.PhaseGrace)
 	out, code := r.starter("revoke", "--config", r.cfgPath, "--user", "ci-deployer", "--now", "--reason", "attacker has it", "--wait", "--output", "json")
 	require.Equal(t, 0, code, out)
-	var st workflows.Status
+	var st contract.Status
 	require.NoError(t, json.Unmarshal([]byte(out), &st), out)
-	require.Equal(t, workflows.PhaseDone, st.Phase)
+	require.Equal(t, contract.PhaseDone, st.Phase)
 	require.Equal(t, started.WorkflowID, model.WorkflowID(st.Account, st.User))
 	r.requireRotated("ci-deployer", st.NewKeyID, devstack.DemoTargets())
 	require.Equal(t, "now", st.Revocations[0].Mode)
@@ -108,12 +108,12 @@ func TestRevokeNowWithStarter(t *testing.T) {
 // replacement is confirmed: no grace period for a revoked key.
 func TestRevokeNewKeyEndToEnd(t *testing.T) {
 	r := newRig(t, rigOptions{policy: hourPolicy()})
-	started := startAndAwait(t, r, "ci-deployer", workflows.PhaseGrace)
+	started := startAndAwait(t, r, "ci-deployer", contract.PhaseGrace)
 	during, err := operator.Status(context.Background(), r.client, started.WorkflowID)
 	require.NoError(t, err)
 	leaked := during.NewKeyID
-	require.NoError(t, r.client.SignalWorkflow(context.Background(), started.WorkflowID, "", workflows.RevokeSignal,
-		workflows.RevokeInput{AccessKeyID: leaked, Reason: "new key in a log"}))
+	require.NoError(t, r.client.SignalWorkflow(context.Background(), started.WorkflowID, "", contract.RevokeSignal,
+		contract.RevokeInput{AccessKeyID: leaked, Reason: "new key in a log"}))
 	st, err := waitFor(t, r, started, time.Minute)
 	require.NoError(t, err)
 	require.NotEqual(t, leaked, st.NewKeyID)
@@ -138,17 +138,17 @@ func TestRevokeWhenNothingRuns(t *testing.T) {
 // Malformed and misdirected signals are reported, and the rotation goes on.
 func TestMalformedSignalsAreReported(t *testing.T) {
 	r := newRig(t, rigOptions{policy: hourPolicy()})
-	started := startAndAwait(t, r, "ci-deployer", workflows.PhaseGrace)
+	started := startAndAwait(t, r, "ci-deployer", contract.PhaseGrace)
 	temporalCLI(t, "workflow", "signal", "--workflow-id", started.WorkflowID, "--name", "revoke", "--input", `"not an object"`)
 	temporalCLI(t, "workflow", "signal", "--workflow-id", started.WorkflowID, "--name", "revoke", "--input", `{"accessKeyId": "AKIAZZZZZZZZZEXAMPLE"}`)
 	temporalCLI(t, "workflow", "signal", "--workflow-id", started.WorkflowID, "--name", "rollback")
-	var st workflows.Status
+	var st contract.Status
 	require.Eventually(t, func() bool {
 		var err error
 		st, err = operator.Status(context.Background(), r.client, started.WorkflowID)
 		return err == nil && len(st.Notices) == 3
 	}, 30*time.Second, 100*time.Millisecond)
-	require.Equal(t, workflows.PhaseGrace, st.Phase, "still waiting in the grace period")
+	require.Equal(t, contract.PhaseGrace, st.Phase, "still waiting in the grace period")
 	out, code := r.starter("status", "--config", r.cfgPath, "--user", "ci-deployer")
 	require.Equal(t, 0, code, out)
 	require.Contains(t, out, "grace period")
@@ -157,7 +157,7 @@ func TestMalformedSignalsAreReported(t *testing.T) {
 	// The rotation still works: proceed through both waits.
 	out, code = r.starter("proceed", "--config", r.cfgPath, "--user", "ci-deployer", "--reason", "checked")
 	require.Equal(t, 0, code, out)
-	awaitPhase(t, r, started.WorkflowID, workflows.PhaseWaitingToDelete)
+	awaitPhase(t, r, started.WorkflowID, contract.PhaseWaitingToDelete)
 	out, code = r.starter("proceed", "--config", r.cfgPath, "--user", "ci-deployer")
 	require.Equal(t, 0, code, out)
 	final, err := waitFor(t, r, started, time.Minute)
@@ -171,7 +171,7 @@ func TestStatusShowsEveryPhase(t *testing.T) {
 	p := fastPolicy()
 	p.GracePeriod, p.DeleteAfter = 3*time.Second, 3*time.Second
 	r := newRig(t, rigOptions{policy: p})
-	started := startAndAwait(t, r, "ci-deployer", workflows.PhaseGrace)
+	started := startAndAwait(t, r, "ci-deployer", contract.PhaseGrace)
 	requireListed(t, r, `KeyrotorPhase = "grace" AND KeyrotorUser = "ci-deployer" AND KeyrotorAccount = "demo"`, started)
 	out, code := r.starter("status", "--config", r.cfgPath, "--output", "json")
 	require.Equal(t, 0, code, out)
@@ -219,6 +219,6 @@ func listRequest(query string) *workflowservice.ListWorkflowExecutionsRequest {
 // requestOK sends an operator request as an update and requires it accepted.
 func requestOK(t *testing.T, r *rig, workflowID, name string) {
 	t.Helper()
-	_, err := operator.Request(context.Background(), r.client, workflowID, name, workflows.ProceedInput{})
+	_, err := operator.Request(context.Background(), r.client, workflowID, name, contract.ProceedInput{})
 	require.NoError(t, err)
 }

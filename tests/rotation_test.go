@@ -11,14 +11,14 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/keyrotor/keyrotor/internal/contract"
 	"github.com/keyrotor/keyrotor/internal/devstack"
 	"github.com/keyrotor/keyrotor/internal/emulator/faults"
 	"github.com/keyrotor/keyrotor/internal/model"
 	"github.com/keyrotor/keyrotor/internal/operator"
-	"github.com/keyrotor/keyrotor/workflows"
 )
 
-func rotate(t *testing.T, r *rig, user string) (workflows.Status, error) {
+func rotate(t *testing.T, r *rig, user string) (contract.Status, error) {
 	t.Helper()
 	rot, err := r.cfg.Rotation("", user)
 	require.NoError(t, err)
@@ -34,11 +34,11 @@ func TestRotationEndToEnd(t *testing.T) {
 	r := newRig(t, rigOptions{})
 	st, err := rotate(t, r, "ci-deployer")
 	require.NoError(t, err)
-	require.Equal(t, workflows.PhaseDone, st.Phase)
+	require.Equal(t, contract.PhaseDone, st.Phase)
 	require.Equal(t, r.oldKeys["ci-deployer"].ID, st.OldKeyID)
 	r.requireRotated("ci-deployer", st.NewKeyID, devstack.DemoTargets())
 	for _, ts := range st.Targets {
-		require.Equal(t, workflows.TargetConfirmed, ts.State, ts.Target)
+		require.Equal(t, contract.TargetConfirmed, ts.State, ts.Target)
 	}
 }
 
@@ -52,7 +52,7 @@ func TestRotationThroughFaultsAndRateLimits(t *testing.T) {
 	r.emu.GitLab.Faults.Add(faults.Rule{Op: "/groups/", Status: 429, RetryAfter: time.Second, Times: 1})
 	st, err := rotate(t, r, "ci-deployer")
 	require.NoError(t, err)
-	require.Equal(t, workflows.PhaseDone, st.Phase)
+	require.Equal(t, contract.PhaseDone, st.Phase)
 	r.requireRotated("ci-deployer", st.NewKeyID, devstack.DemoTargets())
 }
 
@@ -73,7 +73,7 @@ func TestRotationPartialFailureKeepsOldKey(t *testing.T) {
 	r := newRig(t, rigOptions{users: map[string][]model.Target{"ci-deployer": targets}, noSeed: []model.Target{missing}})
 	st, err := rotate(t, r, "ci-deployer")
 	require.Error(t, err)
-	require.Equal(t, workflows.PhaseFailed, st.Phase)
+	require.Equal(t, contract.PhaseFailed, st.Phase)
 	failed := st.FailedTargets()
 	require.Len(t, failed, 1)
 	require.Equal(t, missing.String(), failed[0].Target)
@@ -97,7 +97,7 @@ func TestRotationRefusesTwoActiveKeys(t *testing.T) {
 	before := r.emu.AWS.Keys("ci-deployer")
 	st, err := rotate(t, r, "ci-deployer")
 	require.ErrorContains(t, err, "two active access keys")
-	require.Equal(t, workflows.PhaseFailed, st.Phase)
+	require.Equal(t, contract.PhaseFailed, st.Phase)
 	require.Equal(t, before, r.emu.AWS.Keys("ci-deployer"))
 }
 
@@ -117,7 +117,7 @@ func TestWorkerKilledMidRotation(t *testing.T) {
 	require.NoError(t, err)
 	require.Eventually(t, func() bool {
 		st, err := operator.Status(ctx, r.client, started.WorkflowID)
-		return err == nil && st.Phase == workflows.PhaseGrace
+		return err == nil && st.Phase == contract.PhaseGrace
 	}, time.Minute, 200*time.Millisecond, "rotation never reached the grace period")
 	require.NoError(t, first.Process.Signal(syscall.SIGKILL))
 	_, _ = first.Process.Wait()
@@ -148,9 +148,9 @@ func TestStarterCLI(t *testing.T) {
 	require.Contains(t, out, "started")
 	out, code = r.starter("rotate", "--config", r.cfgPath, "--user", "ci-deployer", "--wait", "--output", "json")
 	require.Equal(t, 0, code, out)
-	var st workflows.Status
+	var st contract.Status
 	require.NoError(t, json.Unmarshal([]byte(out), &st), out)
-	require.Equal(t, workflows.PhaseDone, st.Phase)
+	require.Equal(t, contract.PhaseDone, st.Phase)
 	r.requireRotated("ci-deployer", st.NewKeyID, devstack.DemoTargets())
 	require.NotContains(t, out, r.emu.AdminSecret.Reveal())
 
@@ -169,7 +169,7 @@ func TestRotationWithGitHubApp(t *testing.T) {
 	worker, workerLog := r.workerProcessLogged()
 	out, code := r.starter("rotate", "--config", r.cfgPath, "--user", "ci-deployer", "--wait", "--output", "json")
 	require.Equal(t, 0, code, out)
-	var st workflows.Status
+	var st contract.Status
 	require.NoError(t, json.Unmarshal([]byte(out), &st), out)
 	r.requireRotated("ci-deployer", st.NewKeyID, devstack.DemoTargets())
 	require.Equal(t, 1, r.emu.GitHub.Faults.Calls()["POST /app/installations/7890123/access_tokens"], "one installation token for every GitHub call")

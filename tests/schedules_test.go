@@ -13,10 +13,10 @@ import (
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 
+	"github.com/keyrotor/keyrotor/internal/contract"
 	"github.com/keyrotor/keyrotor/internal/devstack"
 	"github.com/keyrotor/keyrotor/internal/model"
 	"github.com/keyrotor/keyrotor/internal/operator"
-	"github.com/keyrotor/keyrotor/workflows"
 )
 
 // Schedule IDs are global to the namespace the tests share, so every test
@@ -181,7 +181,7 @@ func requireKeyrotorSchedule(t *testing.T, r *rig, user string, more func(*clien
 	require.Equal(t, enumspb.SCHEDULE_OVERLAP_POLICY_SKIP, d.Schedule.Policy.Overlap)
 	a, ok := d.Schedule.Action.(*client.ScheduleWorkflowAction)
 	require.True(t, ok)
-	require.Equal(t, workflows.ScheduledWorkflowName, a.Workflow)
+	require.Equal(t, contract.ScheduledWorkflowName, a.Workflow)
 	require.Equal(t, "scheduled/demo/"+user, a.ID)
 	require.Equal(t, r.cfg.TaskQueue, a.TaskQueue)
 	more(d)
@@ -203,7 +203,7 @@ func TestScheduleTriggerRotates(t *testing.T) {
 	require.Equal(t, model.WorkflowID("demo", user), run.WorkflowID)
 
 	st := r.waitRotation(user)
-	require.Equal(t, workflows.PhaseDone, st.Phase)
+	require.Equal(t, contract.PhaseDone, st.Phase)
 	r.requireRotated(user, st.NewKeyID, devstack.DemoTargets())
 
 	out, code = r.schedules("list", "--user", user)
@@ -235,7 +235,7 @@ func TestScheduleTriggerSkipsRunningRotation(t *testing.T) {
 	out, code = r.schedules("trigger", "--user", user)
 	require.Equal(t, 0, code, out)
 	second := r.waitScheduledRun(user, 2)
-	require.Equal(t, workflows.ScheduledResult{WorkflowID: model.WorkflowID("demo", user), Skipped: workflows.SkippedAlreadyRunning}, second)
+	require.Equal(t, contract.ScheduledResult{WorkflowID: model.WorkflowID("demo", user), Skipped: contract.SkippedAlreadyRunning}, second)
 
 	desc, err := r.client.DescribeWorkflowExecution(context.Background(), model.WorkflowID("demo", user), "")
 	require.NoError(t, err)
@@ -282,7 +282,7 @@ func TestSchedulesPauseUnpause(t *testing.T) {
 
 // waitScheduledRun waits for the schedule's nth action (a ScheduledRotation
 // run) to finish and returns what it did.
-func (r *rig) waitScheduledRun(user string, n int) workflows.ScheduledResult {
+func (r *rig) waitScheduledRun(user string, n int) contract.ScheduledResult {
 	r.t.Helper()
 	var run *client.ScheduleWorkflowExecution
 	require.Eventually(r.t, func() bool {
@@ -301,7 +301,7 @@ func (r *rig) waitScheduledRun(user string, n int) workflows.ScheduledResult {
 }
 
 // waitRotation waits for the user's rotation (started by a schedule) to end.
-func (r *rig) waitRotation(user string) workflows.Status {
+func (r *rig) waitRotation(user string) contract.Status {
 	r.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
