@@ -6,15 +6,13 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"strings"
-	"text/tabwriter"
-	"time"
 
 	"go.temporal.io/sdk/client"
 
 	"github.com/keyrotor/keyrotor/internal/config"
 	"github.com/keyrotor/keyrotor/internal/model"
 	"github.com/keyrotor/keyrotor/internal/operator"
+	"github.com/keyrotor/keyrotor/internal/report"
 )
 
 const schedulesUsage = `Usage: starter schedules VERB --config FILE [flags]
@@ -139,34 +137,8 @@ func schedulesSyncCmd(ctx context.Context, args []string, stdout io.Writer) erro
 		}
 		return syncErr
 	}
-	printChanges(stdout, changes, *dryRun)
+	report.ScheduleChanges(stdout, changes, *dryRun)
 	return syncErr
-}
-
-// printChanges writes one line per schedule and a summary.
-func printChanges(w io.Writer, changes []operator.ScheduleChange, dryRun bool) {
-	counts := map[operator.ChangeKind]int{}
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	for _, ch := range changes {
-		counts[ch.Kind]++
-		verb := string(ch.Kind)
-		if dryRun && ch.Kind != operator.Unchanged && ch.Kind != operator.Conflict {
-			verb = "would be " + verb
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", verb, ch.ScheduleID, ch.Detail)
-	}
-	_ = tw.Flush()
-	var parts []string
-	for _, k := range []operator.ChangeKind{operator.Created, operator.Updated, operator.Deleted, operator.Unchanged, operator.Conflict} {
-		if counts[k] > 0 || k != operator.Conflict {
-			parts = append(parts, fmt.Sprintf("%d %s", counts[k], k))
-		}
-	}
-	suffix := ""
-	if dryRun {
-		suffix = " (dry run: nothing changed)"
-	}
-	fmt.Fprintf(w, "%s%s\n", strings.Join(parts, ", "), suffix)
 }
 
 func schedulesListCmd(ctx context.Context, args []string, stdout io.Writer) error {
@@ -192,30 +164,7 @@ func schedulesListCmd(ctx context.Context, args []string, stdout io.Writer) erro
 	if *f.output == "json" {
 		return writeJSON(stdout, list)
 	}
-	tw := tabwriter.NewWriter(stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "SCHEDULE\tSTATE\tTIMING\tNEXT RUN\tLAST RUN\tLAST RESULT")
-	for _, s := range list {
-		state := s.State
-		if s.State == operator.StatePaused && s.Note != "" {
-			state += " (" + s.Note + ")"
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", s.ScheduleID, state, dash(s.Timing), when(s.NextRun), when(s.LastRun), dash(s.LastResult))
-	}
-	return tw.Flush()
-}
-
-func when(t *time.Time) string {
-	if t == nil || t.IsZero() {
-		return "-"
-	}
-	return t.UTC().Format("2006-01-02 15:04:05Z")
-}
-
-func dash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
+	return report.Schedules(stdout, list)
 }
 
 // scheduleOp runs pause, unpause or trigger on one user's schedule; done is

@@ -9,6 +9,7 @@ import (
 
 	"github.com/keyrotor/keyrotor/internal/config"
 	"github.com/keyrotor/keyrotor/internal/preflight"
+	"github.com/keyrotor/keyrotor/internal/report"
 )
 
 func validateCmd(ctx context.Context, args []string, stdout io.Writer) error {
@@ -58,7 +59,7 @@ func checkAWSAccess(ctx context.Context, cfg *config.Config, stdout io.Writer) e
 	if err != nil {
 		return err
 	}
-	if err := rep.WriteText(stdout); err != nil {
+	if err := report.Preflight(stdout, rep); err != nil {
 		return err
 	}
 	if missing := rep.Missing(); len(missing) > 0 {

@@ -1,4 +1,4 @@
-package preflight
+package preflight_test
 
 import (
 	"context"
@@ -13,20 +13,22 @@ import (
 	"github.com/keyrotor/keyrotor/internal/config"
 	"github.com/keyrotor/keyrotor/internal/emulator/awsemu"
 	"github.com/keyrotor/keyrotor/internal/model"
+	"github.com/keyrotor/keyrotor/internal/preflight"
+	"github.com/keyrotor/keyrotor/internal/report"
 )
 
 // rotatorActions is the rotator's policy plus what the check itself uses.
-var rotatorActions = append(slices.Clone(Actions), "iam:GetUser", "iam:SimulatePrincipalPolicy")
+var rotatorActions = append(slices.Clone(preflight.Actions), "iam:GetUser", "iam:SimulatePrincipalPolicy")
 
 // without returns rotatorActions minus the given actions.
 func without(drop ...string) []string {
 	return slices.DeleteFunc(slices.Clone(rotatorActions), func(a string) bool { return slices.Contains(drop, a) })
 }
 
-// statuses is the expected status of every action of Actions, in order.
-type statuses [5]Status
+// statuses is the expected status of every action of preflight.Actions, in order.
+type statuses [5]preflight.Status
 
-var allOK = statuses{StatusOK, StatusOK, StatusOK, StatusOK, StatusOK}
+var allOK = statuses{preflight.StatusOK, preflight.StatusOK, preflight.StatusOK, preflight.StatusOK, preflight.StatusOK}
 
 func TestCheck(t *testing.T) {
 	const user = "ci"
@@ -63,7 +65,7 @@ func TestCheck(t *testing.T) {
 				id, s := e.AddPrincipal("rotator", without("iam:CreateAccessKey")...)
 				return id, s, ""
 			},
-			want:         statuses{StatusOK, StatusMissing, StatusOK, StatusOK, StatusOK},
+			want:         statuses{preflight.StatusOK, preflight.StatusMissing, preflight.StatusOK, preflight.StatusOK, preflight.StatusOK},
 			wantMissing:  []string{"account prod, user ci: iam:CreateAccessKey"},
 			wantInReason: "implicitDeny for arn:aws:iam::123456789012:user/rotator on arn:aws:iam::123456789012:user/keyrotor/ci",
 		},
@@ -73,7 +75,7 @@ func TestCheck(t *testing.T) {
 				id, s := e.AddPrincipal("rotator", without("iam:ListAccessKeys")...)
 				return id, s, ""
 			},
-			want:         statuses{StatusMissing, StatusOK, StatusOK, StatusOK, StatusOK},
+			want:         statuses{preflight.StatusMissing, preflight.StatusOK, preflight.StatusOK, preflight.StatusOK, preflight.StatusOK},
 			wantMissing:  []string{"account prod, user ci: iam:ListAccessKeys"},
 			wantInReason: "is not authorized to perform: iam:ListAccessKeys",
 		},
@@ -83,7 +85,7 @@ func TestCheck(t *testing.T) {
 				id, s := e.AddPrincipal("rotator", without("iam:SimulatePrincipalPolicy")...)
 				return id, s, ""
 			},
-			want:         statuses{StatusOK, StatusUnknown, StatusUnknown, StatusUnknown, StatusUnknown},
+			want:         statuses{preflight.StatusOK, preflight.StatusUnknown, preflight.StatusUnknown, preflight.StatusUnknown, preflight.StatusUnknown},
 			wantInReason: "not checked: iam:SimulatePrincipalPolicy is not allowed for arn:aws:iam::123456789012:user/rotator",
 		},
 		{
@@ -93,7 +95,7 @@ func TestCheck(t *testing.T) {
 				id, s := e.AddPrincipal("rotator", without("iam:GetUser", "iam:CreateAccessKey")...)
 				return id, s, ""
 			},
-			want:         statuses{StatusOK, StatusUnknown, StatusOK, StatusOK, StatusOK},
+			want:         statuses{preflight.StatusOK, preflight.StatusUnknown, preflight.StatusOK, preflight.StatusOK, preflight.StatusOK},
 			wantInReason: "the user's path is a guess",
 		},
 		{
@@ -114,7 +116,7 @@ func TestCheck(t *testing.T) {
 				id, s := e.AddPrincipal("rotator", "sts:AssumeRole")
 				return id, s, role
 			},
-			want:         statuses{StatusOK, StatusOK, StatusOK, StatusMissing, StatusOK},
+			want:         statuses{preflight.StatusOK, preflight.StatusOK, preflight.StatusOK, preflight.StatusMissing, preflight.StatusOK},
 			wantMissing:  []string{"account prod, user ci: iam:DeleteAccessKey"},
 			wantInReason: "implicitDeny for arn:aws:iam::123456789012:role/ops/keyrotor on",
 		},
@@ -185,12 +187,12 @@ func TestCheck(t *testing.T) {
 	}
 }
 
-// check runs Check with clients built as the starter builds them, signing
+// check runs preflight.Check with clients built as the starter builds them, signing
 // with the given key against the emulator.
-func check(t *testing.T, cfg *config.Config, url, id string, secret model.Secret) *Report {
+func check(t *testing.T, cfg *config.Config, url, id string, secret model.Secret) *preflight.Report {
 	t.Helper()
 	ctx := context.Background()
-	newClients, err := NewAWSClients(ctx, cfg,
+	newClients, err := preflight.NewAWSClients(ctx, cfg,
 		awsconfig.WithBaseEndpoint(url),
 		awsconfig.WithCredentialsProvider(credentials.NewStaticCredentialsProvider(id, secret.Reveal(), "")),
 		awsconfig.WithSharedConfigFiles(nil),
@@ -199,30 +201,30 @@ func check(t *testing.T, cfg *config.Config, url, id string, secret model.Secret
 	if err != nil {
 		t.Fatal(err)
 	}
-	rep, err := Check(ctx, cfg, newClients)
+	rep, err := preflight.Check(ctx, cfg, newClients)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return rep
 }
 
-func reportText(t *testing.T, rep *Report) string {
+func reportText(t *testing.T, rep *preflight.Report) string {
 	t.Helper()
 	var b strings.Builder
-	if err := rep.WriteText(&b); err != nil {
+	if err := report.Preflight(&b, rep); err != nil {
 		t.Fatal(err)
 	}
 	return b.String()
 }
 
-func checkStatuses(t *testing.T, acct AccountReport, want statuses, text string) {
+func checkStatuses(t *testing.T, acct preflight.AccountReport, want statuses, text string) {
 	t.Helper()
-	if len(acct.Users) != 1 || len(acct.Users[0].Actions) != len(Actions) {
-		t.Fatalf("want one user with %d actions:\n%s", len(Actions), text)
+	if len(acct.Users) != 1 || len(acct.Users[0].Actions) != len(preflight.Actions) {
+		t.Fatalf("want one user with %d actions:\n%s", len(preflight.Actions), text)
 	}
 	for i, res := range acct.Users[0].Actions {
-		if res.Action != Actions[i] || res.Status != want[i] || res.Reason == "" {
-			t.Errorf("action %d: %s %s (%q), want %s %s with a reason", i, res.Action, res.Status, res.Reason, Actions[i], want[i])
+		if res.Action != preflight.Actions[i] || res.Status != want[i] || res.Reason == "" {
+			t.Errorf("action %d: %s %s (%q), want %s %s with a reason", i, res.Action, res.Status, res.Reason, preflight.Actions[i], want[i])
 		}
 	}
 }
@@ -278,29 +280,5 @@ func TestCheckSeveralAccounts(t *testing.T) {
 	}
 	if !strings.Contains(text, "account idle: as "+e.UserARN("rotator")+"\n  no user is rotated in this account") {
 		t.Errorf("idle account:\n%s", text)
-	}
-}
-
-func TestPolicySourceOf(t *testing.T) {
-	tests := []struct {
-		roleARN, caller string
-		want            string
-		all             bool
-	}{
-		{"arn:aws:iam::1:role/p/r", "arn:aws:sts::1:assumed-role/r/s", "arn:aws:iam::1:role/p/r", false},
-		{"", "arn:aws:iam::1:user/ci/rotator", "arn:aws:iam::1:user/ci/rotator", false},
-		{"", "arn:aws-cn:sts::1:assumed-role/r/s", "arn:aws-cn:iam::1:role/r", false},
-		{"", "arn:aws:iam::1:root", "", true},
-		{"", "arn:aws:sts::1:federated-user/bob", "", false},
-		{"", "garbage", "", false},
-	}
-	for _, tt := range tests {
-		got := policySourceOf(tt.roleARN, tt.caller)
-		if got.arn != tt.want || got.all != tt.all {
-			t.Errorf("policySourceOf(%q, %q) = %+v, want arn %q all %v", tt.roleARN, tt.caller, got, tt.want, tt.all)
-		}
-		if got.arn == "" && !got.all && got.note == "" {
-			t.Errorf("policySourceOf(%q, %q): no note explains why nothing is simulated", tt.roleARN, tt.caller)
-		}
 	}
 }

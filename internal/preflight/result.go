@@ -1,10 +1,6 @@
 package preflight
 
-import (
-	"fmt"
-	"io"
-	"strings"
-)
+import "fmt"
 
 // Status is the outcome of checking one action.
 type Status string
@@ -79,45 +75,4 @@ func (r *Report) Unknown() int {
 		}
 	}
 	return n
-}
-
-// WriteText writes the report for a terminal, one line per action.
-func (r *Report) WriteText(w io.Writer) error {
-	var b strings.Builder
-	for _, a := range r.Accounts {
-		writeAccount(&b, a)
-	}
-	_, err := io.WriteString(w, b.String())
-	return err
-}
-
-func writeAccount(b *strings.Builder, a AccountReport) {
-	fmt.Fprintf(b, "account %s", a.Name)
-	if a.RoleARN != "" {
-		fmt.Fprintf(b, " (role %s)", a.RoleARN)
-	}
-	switch {
-	case a.Problem != "":
-		fmt.Fprintf(b, ": %s\n", a.Problem)
-		return
-	default:
-		fmt.Fprintf(b, ": as %s\n", a.Caller)
-	}
-	if len(a.Users) == 0 {
-		b.WriteString("  no user is rotated in this account\n")
-	}
-	for _, u := range a.Users {
-		writeUser(b, u)
-	}
-}
-
-func writeUser(b *strings.Builder, u UserReport) {
-	if u.Problem != "" {
-		fmt.Fprintf(b, "  user %s: %s\n", u.Name, u.Problem)
-		return
-	}
-	fmt.Fprintf(b, "  user %s (%s)\n", u.Name, u.ARN)
-	for _, res := range u.Actions {
-		fmt.Fprintf(b, "    %-8s %-25s %s\n", res.Status, res.Action, res.Reason)
-	}
 }

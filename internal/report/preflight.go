@@ -1,0 +1,51 @@
+package report
+
+import (
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/keyrotor/keyrotor/internal/preflight"
+)
+
+// Preflight writes the permissions check for a terminal, one line per
+// action.
+func Preflight(w io.Writer, r *preflight.Report) error {
+	var b strings.Builder
+	for _, a := range r.Accounts {
+		writeAccount(&b, a)
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+func writeAccount(b *strings.Builder, a preflight.AccountReport) {
+	fmt.Fprintf(b, "account %s", a.Name)
+	if a.RoleARN != "" {
+		fmt.Fprintf(b, " (role %s)", a.RoleARN)
+	}
+	switch {
+	case a.Problem != "":
+		fmt.Fprintf(b, ": %s\n", a.Problem)
+		return
+	default:
+		fmt.Fprintf(b, ": as %s\n", a.Caller)
+	}
+	if len(a.Users) == 0 {
+		b.WriteString("  no user is rotated in this account\n")
+	}
+	for _, u := range a.Users {
+		writeUser(b, u)
+	}
+}
+
+func writeUser(b *strings.Builder, u preflight.UserReport) {
+	if u.Problem != "" {
+		fmt.Fprintf(b, "  user %s: %s\n", u.Name, u.Problem)
+		return
+	}
+	fmt.Fprintf(b, "  user %s (%s)\n", u.Name, u.ARN)
+	for _, res := range u.Actions {
+		fmt.Fprintf(b, "    %-8s %-25s %s\n", res.Status, res.Action, res.Reason)
+	}
+}
