@@ -40,7 +40,7 @@ func retryable(errType, msg string, cause error) error {
 // rateLimited is retried after the provider's own wait (zero leaves the
 // delay to the retry policy).
 func rateLimited(msg string, wait time.Duration, cause error) error {
-	return temporal.NewApplicationErrorWithOptions(msg, ErrRateLimited,
+	return temporal.NewApplicationErrorWithOptions(msg, TypeRateLimited,
 		temporal.ApplicationErrorOptions{NextRetryDelay: wait, Cause: cause})
 }
 

@@ -91,7 +91,7 @@ func (a *GitHub) PushGitHubSecret(ctx context.Context, sealed PushInput) (PushRe
 	in.SecretNames = githubNames(withDefaultNames(in.SecretNames))
 	p := newPushAttempt(ctx, in, a.policy)
 	if err := validatePush(in); err != nil {
-		return PushResult{}, nonRetryable(ErrValidation, p.target+": "+err.Error(), nil)
+		return PushResult{}, nonRetryable(TypeValidation, p.target+": "+err.Error(), nil)
 	}
 	scope, err := a.scopeFor(ctx, p)
 	if err != nil {
@@ -538,7 +538,7 @@ func (p *pushAttempt) confirm(ctx context.Context, s secretScope) error {
 	}
 	p.progress.restart("read-back did not confirm the writes")
 	p.calls.heartbeat(ctx)
-	return retryable(ErrNotConfirmed,
+	return retryable(TypeNotConfirmed,
 		fmt.Sprintf("%s: read-back does not show the new secrets: %s", p.target, p.describe(missing)), nil)
 }
 
@@ -669,11 +669,11 @@ func (p *pushAttempt) classifyStatus(op string, er *github.ErrorResponse) failur
 			er.Response.Header.Get("X-RateLimit-Remaining") == "0"):
 		return p.rateLimited(op, "rate limited ("+strconv.Itoa(status)+")", githubWait(er.Response))
 	case status == http.StatusUnauthorized, status == http.StatusForbidden:
-		return failure{err: nonRetryable(ErrUnauthorized, msg, nil)}
+		return failure{err: nonRetryable(TypeUnauthorized, msg, nil)}
 	case status == http.StatusNotFound:
-		return failure{err: nonRetryable(ErrNotFound, msg, nil)}
+		return failure{err: nonRetryable(TypeNotFound, msg, nil)}
 	case status == http.StatusUnprocessableEntity, status == http.StatusBadRequest:
-		return failure{err: nonRetryable(ErrUnprocessable, msg, nil)}
+		return failure{err: nonRetryable(TypeUnprocessable, msg, nil)}
 	case status >= 500, status == http.StatusRequestTimeout:
 		return failure{err: errors.New(msg), transient: true}
 	default:

@@ -127,8 +127,8 @@ func TestGitHubAppRefused(t *testing.T) {
 			t.Logf("error: %v", err)
 			assertSafeError(t, err, repoTarget.String())
 			var ae *temporal.ApplicationError
-			if !errors.As(err, &ae) || ae.Type() != ErrUnauthorized || !ae.NonRetryable() {
-				t.Fatalf("want non-retryable %s, got %T %v", ErrUnauthorized, err, err)
+			if !errors.As(err, &ae) || ae.Type() != TypeUnauthorized || !ae.NonRetryable() {
+				t.Fatalf("want non-retryable %s, got %T %v", TypeUnauthorized, err, err)
 			}
 			if !strings.Contains(err.Error(), "401") || !strings.Contains(err.Error(), "installation token for GitHub App 123456") {
 				t.Errorf("error does not say the exchange was refused: %v", err)

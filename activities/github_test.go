@@ -215,33 +215,33 @@ func TestGitHubPushErrors(t *testing.T) {
 		retryable bool          // for ApplicationErrors
 		wantDelay time.Duration // NextRetryDelay, ±2s
 	}{
-		{name: "bad token 401", target: repoTarget, token: "ghs_wrong", wantType: ErrUnauthorized},
-		{name: "token without access 403", target: envTarget, token: "ghs_without_access", wantType: ErrUnauthorized},
-		{name: "unknown repository 404", target: model.Target{Kind: model.GitHubRepository, Repository: "acme/nope"}, wantType: ErrNotFound},
-		{name: "unknown environment 404", target: model.Target{Kind: model.GitHubEnvironment, Repository: "acme/web", Environment: "staging"}, wantType: ErrNotFound},
-		{name: "unknown organization 404", target: model.Target{Kind: model.GitHubOrganization, Organization: "nope", Visibility: "all"}, wantType: ErrNotFound},
-		{name: "unknown selected repository 404", wantType: ErrNotFound,
+		{name: "bad token 401", target: repoTarget, token: "ghs_wrong", wantType: TypeUnauthorized},
+		{name: "token without access 403", target: envTarget, token: "ghs_without_access", wantType: TypeUnauthorized},
+		{name: "unknown repository 404", target: model.Target{Kind: model.GitHubRepository, Repository: "acme/nope"}, wantType: TypeNotFound},
+		{name: "unknown environment 404", target: model.Target{Kind: model.GitHubEnvironment, Repository: "acme/web", Environment: "staging"}, wantType: TypeNotFound},
+		{name: "unknown organization 404", target: model.Target{Kind: model.GitHubOrganization, Organization: "nope", Visibility: "all"}, wantType: TypeNotFound},
+		{name: "unknown selected repository 404", wantType: TypeNotFound,
 			target: model.Target{Kind: model.GitHubOrganization, Organization: "acme", Visibility: "selected", Repositories: []string{"api", "nope"}}},
-		{name: "selected repository outside organization 422", wantType: ErrUnprocessable,
+		{name: "selected repository outside organization 422", wantType: TypeUnprocessable,
 			target: model.Target{Kind: model.GitHubOrganization, Organization: "acme", Visibility: "selected", Repositories: []string{"other/lib"}}},
-		{name: "public key rotated mid-push 422", target: repoTarget, wrap: rotateKeyAfterFetch, wantType: ErrUnprocessable},
-		{name: "422 echoing the secret", target: repoTarget, wantType: ErrUnprocessable,
+		{name: "public key rotated mid-push 422", target: repoTarget, wrap: rotateKeyAfterFetch, wantType: TypeUnprocessable},
+		{name: "422 echoing the secret", target: repoTarget, wantType: TypeUnprocessable,
 			fault: &faults.Rule{Op: "PUT ", Status: 422, Body: `{"message":"cannot store ` + ghKeySecret + `"}`, Times: 1}},
-		{name: "invalid target", target: model.Target{Kind: model.GitHubRepository, Repository: "no-slash"}, wantType: ErrValidation},
-		{name: "429 with Retry-After", target: repoTarget, wantType: ErrRateLimited, retryable: true, wantDelay: 7 * time.Second,
+		{name: "invalid target", target: model.Target{Kind: model.GitHubRepository, Repository: "no-slash"}, wantType: TypeValidation},
+		{name: "429 with Retry-After", target: repoTarget, wantType: TypeRateLimited, retryable: true, wantDelay: 7 * time.Second,
 			fault: ptr(githubemu.SecondaryRateLimit("PUT ", http.StatusTooManyRequests, 7*time.Second, 1))},
-		{name: "403 secondary limit with Retry-After", target: envTarget, wantType: ErrRateLimited, retryable: true, wantDelay: 30 * time.Second,
+		{name: "403 secondary limit with Retry-After", target: envTarget, wantType: TypeRateLimited, retryable: true, wantDelay: 30 * time.Second,
 			fault: ptr(githubemu.SecondaryRateLimit("public-key", http.StatusForbidden, 30*time.Second, 1))},
-		{name: "403 secondary limit without Retry-After", target: orgTarget, wantType: ErrRateLimited, retryable: true, wantDelay: time.Minute,
+		{name: "403 secondary limit without Retry-After", target: orgTarget, wantType: TypeRateLimited, retryable: true, wantDelay: time.Minute,
 			fault: ptr(githubemu.SecondaryRateLimit("GET /orgs", http.StatusForbidden, 0, 1))},
-		{name: "403 plain Retry-After", target: repoTarget, wantType: ErrRateLimited, retryable: true, wantDelay: 12 * time.Second,
+		{name: "403 plain Retry-After", target: repoTarget, wantType: TypeRateLimited, retryable: true, wantDelay: 12 * time.Second,
 			fault: &faults.Rule{Op: "GET ", Status: http.StatusForbidden, RetryAfter: 12 * time.Second, Times: 1}},
-		{name: "403 primary limit", target: repoTarget, wantType: ErrRateLimited, retryable: true, wantDelay: 90 * time.Second,
+		{name: "403 primary limit", target: repoTarget, wantType: TypeRateLimited, retryable: true, wantDelay: 90 * time.Second,
 			fault: ptr(githubemu.PrimaryRateLimit("secrets", reset, 1))},
 		{name: "503 on every try", target: repoTarget, fault: &faults.Rule{Op: "PUT ", Status: 503}},
 		{name: "500 on read-back", target: orgTarget, wrap: failPath(http.MethodGet, "/orgs/acme/actions/secrets", 500)},
 		{name: "timeout on every try", target: repoTarget, timeout: 200 * time.Millisecond, fault: &faults.Rule{Op: "public-key", Delay: 2 * time.Second}},
-		{name: "write not visible in read-back", target: repoTarget, wantType: ErrNotConfirmed, retryable: true,
+		{name: "write not visible in read-back", target: repoTarget, wantType: TypeNotConfirmed, retryable: true,
 			fault: &faults.Rule{Op: "PUT /repos/acme/api/actions/secrets/AWS_SECRET_ACCESS_KEY", Status: http.StatusNoContent, Times: 1}},
 	}
 	for _, tt := range tests {
@@ -313,12 +313,12 @@ func TestGitHubRidesOutFailures(t *testing.T) {
 		{name: "short 429 + Retry-After", fault: githubemu.SecondaryRateLimit("public-key", http.StatusTooManyRequests, time.Second, 1), wantCalls: 5},
 		{name: "short primary limit", fault: githubemu.PrimaryRateLimit("PUT ", time.Now().Add(time.Second), 1), wantCalls: 5},
 		{name: "long secondary limit", fault: githubemu.SecondaryRateLimit("PUT ", http.StatusForbidden, 10*time.Second, 1),
-			wantCalls: 2, wantType: ErrRateLimited, wantDelay: 10 * time.Second},
+			wantCalls: 2, wantType: TypeRateLimited, wantDelay: 10 * time.Second},
 		{name: "long primary limit", fault: githubemu.PrimaryRateLimit("PUT ", time.Now().Add(time.Hour), 1),
-			wantCalls: 2, wantType: ErrRateLimited, wantDelay: time.Hour},
-		{name: "422 is not repeated", fault: faults.Rule{Op: "PUT ", Status: 422, Times: 1}, wantCalls: 2, wantType: ErrUnprocessable},
-		{name: "404 is not repeated", fault: faults.Rule{Op: "public-key", Status: 404, Times: 1}, wantCalls: 1, wantType: ErrNotFound},
-		{name: "plain 403 is not repeated", fault: faults.Rule{Op: "public-key", Status: 403, Times: 1}, wantCalls: 1, wantType: ErrUnauthorized},
+			wantCalls: 2, wantType: TypeRateLimited, wantDelay: time.Hour},
+		{name: "422 is not repeated", fault: faults.Rule{Op: "PUT ", Status: 422, Times: 1}, wantCalls: 2, wantType: TypeUnprocessable},
+		{name: "404 is not repeated", fault: faults.Rule{Op: "public-key", Status: 404, Times: 1}, wantCalls: 1, wantType: TypeNotFound},
+		{name: "plain 403 is not repeated", fault: faults.Rule{Op: "public-key", Status: 403, Times: 1}, wantCalls: 1, wantType: TypeUnauthorized},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -382,8 +382,8 @@ func TestGitHubSameNameInTwoCases(t *testing.T) {
 	names := model.SecretNames{AccessKeyID: "AWS_KEY", SecretAccessKey: "aws_key"}
 	_, err := env.activity(t, ghToken, 0, pushConfig(names, repoTarget)).PushGitHubSecret(context.Background(), pushInput(repoTarget))
 	var ae *temporal.ApplicationError
-	if !errors.As(err, &ae) || ae.Type() != ErrValidation || env.emu.Faults.Total() != 0 {
-		t.Fatalf("got %v after %d calls, want %s before any", err, env.emu.Faults.Total(), ErrValidation)
+	if !errors.As(err, &ae) || ae.Type() != TypeValidation || env.emu.Faults.Total() != 0 {
+		t.Fatalf("got %v after %d calls, want %s before any", err, env.emu.Faults.Total(), TypeValidation)
 	}
 }
 
@@ -447,7 +447,7 @@ func TestGitHubOrgSelectionNotConfirmed(t *testing.T) {
 	})
 	_, err := env.activity(t, ghToken, 0, pushConfig(model.SecretNames{}, target)).PushGitHubSecret(context.Background(), pushInput(target))
 	var ae *temporal.ApplicationError
-	if !errors.As(err, &ae) || ae.Type() != ErrNotConfirmed || !strings.Contains(err.Error(), "not shared with acme/web") {
-		t.Fatalf("got %v, want %s naming acme/web", err, ErrNotConfirmed)
+	if !errors.As(err, &ae) || ae.Type() != TypeNotConfirmed || !strings.Contains(err.Error(), "not shared with acme/web") {
+		t.Fatalf("got %v, want %s naming acme/web", err, TypeNotConfirmed)
 	}
 }

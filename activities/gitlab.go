@@ -144,7 +144,7 @@ func (a *GitLab) storeFor(t model.Target) (gitlabStore, error) {
 	case t.Kind == model.GitLabGroup && t.Group != "":
 		return gitlabGroupStore{api: a.groups, gid: t.Group}, nil
 	}
-	return nil, nonRetryable(ErrValidation, fmt.Sprintf("%s: not a GitLab project or group target", t.String()), nil)
+	return nil, nonRetryable(TypeValidation, fmt.Sprintf("%s: not a GitLab project or group target", t.String()), nil)
 }
 
 // gitlabVariablesFor validates the input before any call, so that a mistake
@@ -153,10 +153,10 @@ func gitlabVariablesFor(in pushRequest) ([]gitlabVariable, error) {
 	target := in.Target.String()
 	names := in.SecretNames
 	if names.AccessKeyID == names.SecretAccessKey {
-		return nil, nonRetryable(ErrValidation, fmt.Sprintf("%s: the key ID and the secret need different variable names", target), nil)
+		return nil, nonRetryable(TypeValidation, fmt.Sprintf("%s: the key ID and the secret need different variable names", target), nil)
 	}
 	if in.Key.ID == "" || in.Key.Secret.Reveal() == "" {
-		return nil, nonRetryable(ErrValidation, fmt.Sprintf("%s: the access key to push is empty", target), nil)
+		return nil, nonRetryable(TypeValidation, fmt.Sprintf("%s: the access key to push is empty", target), nil)
 	}
 	scope := in.Target.EnvironmentScope
 	if scope == "" {
@@ -170,10 +170,10 @@ func gitlabVariablesFor(in pushRequest) ([]gitlabVariable, error) {
 		v := &vars[i]
 		v.scope, v.protected, v.masked = scope, in.Target.Protected, in.Target.Masked
 		if !validGitLabKey(v.key) {
-			return nil, nonRetryable(ErrValidation, fmt.Sprintf("%s: variable name %q is not valid in GitLab (letters, digits and '_', at most 255)", target, v.key), nil)
+			return nil, nonRetryable(TypeValidation, fmt.Sprintf("%s: variable name %q is not valid in GitLab (letters, digits and '_', at most 255)", target, v.key), nil)
 		}
 		if v.masked && !gitlabMaskable(v.Value.Reveal()) {
-			return nil, nonRetryable(ErrUnmaskable, fmt.Sprintf("%s: the value of variable %s cannot be masked by GitLab (it needs 8 or more characters and no whitespace)",
+			return nil, nonRetryable(TypeUnmaskable, fmt.Sprintf("%s: the value of variable %s cannot be masked by GitLab (it needs 8 or more characters and no whitespace)",
 				target, v.key), nil)
 		}
 	}
@@ -263,7 +263,7 @@ func (p *gitlabPusher) write(ctx context.Context, v gitlabVariable) error {
 	case ownerMissing:
 		// The variable was missing and now the owner is too: the project
 		// or group does not exist or the token cannot see it.
-		return nonRetryable(ErrNotFound, fmt.Sprintf("%s: %s not found (or not visible to the token)", p.target, p.store.kind()), nil)
+		return nonRetryable(TypeNotFound, fmt.Sprintf("%s: %s not found (or not visible to the token)", p.target, p.store.kind()), nil)
 	case taken:
 		if missing, err = update(); err == nil && missing {
 			return errors.New(p.target + ": variable " + v.key + " (scope " + v.scope + ") appeared and disappeared while being written; retrying")
@@ -342,19 +342,19 @@ func (p *gitlabPusher) readBack(ctx context.Context, vars []gitlabVariable) (map
 func (p *gitlabPusher) check(v gitlabVariable, found map[[2]string]gitlabReadVariable) error {
 	got, ok := found[[2]string{v.key, v.scope}]
 	if !ok {
-		return retryable(ErrNotConfirmed, fmt.Sprintf("%s: variable %s (scope %s) not found on read-back", p.target, v.key, v.scope), nil)
+		return retryable(TypeNotConfirmed, fmt.Sprintf("%s: variable %s (scope %s) not found on read-back", p.target, v.key, v.scope), nil)
 	}
 	if got.hidden {
 		// GitLab never returns a hidden variable's value: retrying cannot
 		// confirm it, a person has to replace the variable.
-		return nonRetryable(ErrUnprocessable, fmt.Sprintf("%s: variable %s (scope %s) is hidden, so its value cannot be read back to confirm it; delete it and let keyrotor recreate it",
+		return nonRetryable(TypeUnprocessable, fmt.Sprintf("%s: variable %s (scope %s) is hidden, so its value cannot be read back to confirm it; delete it and let keyrotor recreate it",
 			p.target, v.key, v.scope), nil)
 	}
 	if got.Value.Reveal() != v.Value.Reveal() {
-		return retryable(ErrNotConfirmed, fmt.Sprintf("%s: variable %s (scope %s) does not hold the new value on read-back", p.target, v.key, v.scope), nil)
+		return retryable(TypeNotConfirmed, fmt.Sprintf("%s: variable %s (scope %s) does not hold the new value on read-back", p.target, v.key, v.scope), nil)
 	}
 	if got.masked != v.masked || got.protected != v.protected {
-		return retryable(ErrNotConfirmed, fmt.Sprintf("%s: variable %s (scope %s) reads back masked=%t protected=%t, want masked=%t protected=%t",
+		return retryable(TypeNotConfirmed, fmt.Sprintf("%s: variable %s (scope %s) reads back masked=%t protected=%t, want masked=%t protected=%t",
 			p.target, v.key, v.scope, got.masked, got.protected, v.masked, v.protected), nil)
 	}
 	return nil
@@ -387,31 +387,31 @@ func (p *gitlabPusher) fail(ctx context.Context, op string, v gitlabVariable, re
 		// Without a delay from GitLab, back off like for a 5xx.
 		return failure{err: rateLimited(detail, delay, nil), wait: delay, transient: delay == 0}
 	case status == http.StatusUnauthorized:
-		return failure{err: nonRetryable(ErrUnauthorized, detail+" (the token is invalid, expired or revoked)", nil)}
+		return failure{err: nonRetryable(TypeUnauthorized, detail+" (the token is invalid, expired or revoked)", nil)}
 	case status == http.StatusForbidden:
-		return failure{err: nonRetryable(ErrUnauthorized, detail+" (the token needs the Maintainer role)", nil)}
+		return failure{err: nonRetryable(TypeUnauthorized, detail+" (the token needs the Maintainer role)", nil)}
 	case status == http.StatusNotFound:
-		return failure{err: nonRetryable(ErrNotFound, detail, nil)}
+		return failure{err: nonRetryable(TypeNotFound, detail, nil)}
 	case status == http.StatusBadRequest || status == http.StatusUnprocessableEntity:
 		return failure{err: p.refused(detail, v, msg)}
 	case status == http.StatusRequestTimeout || status >= 500:
 		return failure{err: errors.New(detail), transient: true}
 	}
-	return failure{err: nonRetryable(ErrUnprocessable, detail, nil)}
+	return failure{err: nonRetryable(TypeUnprocessable, detail, nil)}
 }
 
 // refused classifies a 400/422: an unmaskable value, a create that raced
 // with another writer (retrying will update instead), or anything else.
 func (p *gitlabPusher) refused(detail string, v gitlabVariable, msg gitlabMessage) error {
 	if _, aboutValue := msg.fields["value"]; aboutValue && v.masked {
-		return nonRetryable(ErrUnmaskable, detail+" (GitLab refuses to mask this value)", nil)
+		return nonRetryable(TypeUnmaskable, detail+" (GitLab refuses to mask this value)", nil)
 	}
 	for _, m := range msg.fields["key"] {
 		if strings.Contains(m, "has already been taken") {
 			return errors.New(detail + " (created concurrently; retrying updates it)")
 		}
 	}
-	return nonRetryable(ErrUnprocessable, detail, nil)
+	return nonRetryable(TypeUnprocessable, detail, nil)
 }
 
 // transportError reports a call that got no HTTP response (timeout, refused

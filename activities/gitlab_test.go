@@ -219,12 +219,12 @@ func TestGitLabPushRejectsBeforeCalling(t *testing.T) {
 		wantType string
 		wantIn   string
 	}{
-		{"secret with whitespace", func(in *PushInput, _ *model.SecretNames) { in.Key = mustSeal(in.Key.ID, "abcd efgh ijkl") }, ErrUnmaskable, "AWS_SECRET_ACCESS_KEY"},
-		{"secret with newline", func(in *PushInput, _ *model.SecretNames) { in.Key = mustSeal(in.Key.ID, "abcdefgh\nijkl") }, ErrUnmaskable, "AWS_SECRET_ACCESS_KEY"},
-		{"key ID too short", func(in *PushInput, _ *model.SecretNames) { in.Key = mustSeal("AKIA", gitlabTestSecret) }, ErrUnmaskable, "AWS_ACCESS_KEY_ID"},
-		{"invalid variable name", func(_ *PushInput, n *model.SecretNames) { n.AccessKeyID = "AWS-KEY" }, ErrValidation, "AWS-KEY"},
-		{"same names", func(_ *PushInput, n *model.SecretNames) { n.SecretAccessKey = n.AccessKeyID }, ErrValidation, "different"},
-		{"no project", func(in *PushInput, _ *model.SecretNames) { in.Target.Project = "" }, ErrValidation, "not a GitLab"},
+		{"secret with whitespace", func(in *PushInput, _ *model.SecretNames) { in.Key = mustSeal(in.Key.ID, "abcd efgh ijkl") }, TypeUnmaskable, "AWS_SECRET_ACCESS_KEY"},
+		{"secret with newline", func(in *PushInput, _ *model.SecretNames) { in.Key = mustSeal(in.Key.ID, "abcdefgh\nijkl") }, TypeUnmaskable, "AWS_SECRET_ACCESS_KEY"},
+		{"key ID too short", func(in *PushInput, _ *model.SecretNames) { in.Key = mustSeal("AKIA", gitlabTestSecret) }, TypeUnmaskable, "AWS_ACCESS_KEY_ID"},
+		{"invalid variable name", func(_ *PushInput, n *model.SecretNames) { n.AccessKeyID = "AWS-KEY" }, TypeValidation, "AWS-KEY"},
+		{"same names", func(_ *PushInput, n *model.SecretNames) { n.SecretAccessKey = n.AccessKeyID }, TypeValidation, "different"},
+		{"no project", func(in *PushInput, _ *model.SecretNames) { in.Target.Project = "" }, TypeValidation, "not a GitLab"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -259,19 +259,19 @@ func TestGitLabPushErrors(t *testing.T) {
 		wantDelay    time.Duration
 		wantIn       string
 	}{
-		{name: "unknown token", target: project, token: "glpat-wrong", wantType: ErrUnauthorized, nonRetryable: true, wantIn: "401"},
-		{name: "developer token", target: project, token: "glpat-developer", wantType: ErrUnauthorized, nonRetryable: true, wantIn: "403"},
-		{name: "missing project", target: model.Target{Kind: model.GitLabProject, Project: "acme/nope"}, wantType: ErrNotFound, nonRetryable: true, wantIn: "project not found"},
-		{name: "missing group", target: model.Target{Kind: model.GitLabGroup, Group: "nope"}, wantType: ErrNotFound, nonRetryable: true, wantIn: "group not found"},
+		{name: "unknown token", target: project, token: "glpat-wrong", wantType: TypeUnauthorized, nonRetryable: true, wantIn: "401"},
+		{name: "developer token", target: project, token: "glpat-developer", wantType: TypeUnauthorized, nonRetryable: true, wantIn: "403"},
+		{name: "missing project", target: model.Target{Kind: model.GitLabProject, Project: "acme/nope"}, wantType: TypeNotFound, nonRetryable: true, wantIn: "project not found"},
+		{name: "missing group", target: model.Target{Kind: model.GitLabGroup, Group: "nope"}, wantType: TypeNotFound, nonRetryable: true, wantIn: "group not found"},
 		{
 			name: "rate limited with Retry-After", target: project,
 			rule:     &faults.Rule{Op: "PUT ", Status: 429, RetryAfter: 17 * time.Second},
-			wantType: ErrRateLimited, wantDelay: 17 * time.Second, wantIn: "429",
+			wantType: TypeRateLimited, wantDelay: 17 * time.Second, wantIn: "429",
 		},
 		{
 			name: "rate limited with RateLimit-Reset", target: project,
 			rule:     &faults.Rule{Op: "PUT ", Status: 429, Header: http.Header{"Ratelimit-Reset": {strconv.FormatInt(time.Now().Add(time.Minute).Unix(), 10)}}},
-			wantType: ErrRateLimited, wantDelay: time.Minute, wantIn: "429",
+			wantType: TypeRateLimited, wantDelay: time.Minute, wantIn: "429",
 		},
 		{
 			name: "server unavailable", target: project,
@@ -282,17 +282,17 @@ func TestGitLabPushErrors(t *testing.T) {
 			name: "value refused by GitLab", target: project,
 			// The update finds nothing, so the create carries the value and is refused.
 			rule:     &faults.Rule{Op: "POST ", Status: 400, Body: `{"message":{"value":["is invalid"]}}`},
-			wantType: ErrUnmaskable, nonRetryable: true, wantIn: "value is invalid",
+			wantType: TypeUnmaskable, nonRetryable: true, wantIn: "value is invalid",
 		},
 		{
 			name: "server echoes the secret", target: project,
 			rule:     &faults.Rule{Op: "PUT ", Status: 400, Body: `{"message":{"value":["` + gitlabTestSecret + ` is invalid"]}}`},
-			wantType: ErrUnmaskable, nonRetryable: true, wantIn: "[REDACTED]",
+			wantType: TypeUnmaskable, nonRetryable: true, wantIn: "[REDACTED]",
 		},
 		{
 			name: "other validation error", target: project,
 			rule:     &faults.Rule{Op: "PUT ", Status: 400, Body: `{"message":{"environment_scope":["is invalid"]}}`},
-			wantType: ErrUnprocessable, nonRetryable: true, wantIn: "environment_scope is invalid",
+			wantType: TypeUnprocessable, nonRetryable: true, wantIn: "environment_scope is invalid",
 		},
 		{
 			name: "taken on create, gone on update", target: project,
@@ -303,7 +303,7 @@ func TestGitLabPushErrors(t *testing.T) {
 			name: "read-back shows another value", target: project,
 			rule: &faults.Rule{Op: "GET ", Status: 200, Body: `[{"key":"AWS_ACCESS_KEY_ID","value":"AKIAOTHER0000000000","masked":true,` +
 				`"protected":false,"raw":true,"environment_scope":"production","variable_type":"env_var"}]`},
-			wantType: ErrNotConfirmed, wantIn: "does not hold the new value",
+			wantType: TypeNotConfirmed, wantIn: "does not hold the new value",
 		},
 	}
 	for _, tt := range tests {
@@ -395,8 +395,8 @@ func TestGitLabRidesOutFailures(t *testing.T) {
 		// update 404, create lost, create again: taken, update: 4 calls for the first variable.
 		{name: "create answer lost", rule: faults.Rule{Op: "POST ", Status: 502, LoseResult: true, Times: 1}, wantCalls: 7},
 		{name: "429 with a long Retry-After", rule: faults.Rule{Op: "PUT ", Status: 429, RetryAfter: time.Minute, Times: 1},
-			wantCalls: 1, wantType: ErrRateLimited, wantDelay: time.Minute},
-		{name: "403 is not repeated", rule: faults.Rule{Op: "PUT ", Status: 403, Times: 1}, wantCalls: 1, wantType: ErrUnauthorized},
+			wantCalls: 1, wantType: TypeRateLimited, wantDelay: time.Minute},
+		{name: "403 is not repeated", rule: faults.Rule{Op: "PUT ", Status: 403, Times: 1}, wantCalls: 1, wantType: TypeUnauthorized},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -417,7 +417,7 @@ func TestGitLabRidesOutFailures(t *testing.T) {
 				t.Errorf("%d calls, want %d: %v", n, tt.wantCalls, env.emu.Faults.Calls())
 			}
 			if tt.wantType != "" {
-				appErr := gitlabAppError(t, err, in, tt.wantType, tt.wantType != ErrRateLimited)
+				appErr := gitlabAppError(t, err, in, tt.wantType, tt.wantType != TypeRateLimited)
 				if d := appErr.NextRetryDelay(); d < tt.wantDelay-2*time.Second || d > tt.wantDelay {
 					t.Errorf("NextRetryDelay = %s, want %s", d, tt.wantDelay)
 				}

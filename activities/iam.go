@@ -88,7 +88,7 @@ func (a *IAM) InspectKeys(ctx context.Context, in InspectKeysInput) (InspectKeys
 	}
 	active, inactive := iamSplitByStatus(keys)
 	if len(active) > 1 {
-		return InspectKeysResult{}, nonRetryable(ErrTwoActiveKeys, fmt.Sprintf(
+		return InspectKeysResult{}, nonRetryable(TypeTwoActiveKeys, fmt.Sprintf(
 			"IAM user %q in account %q has two active access keys (%s, %s); nothing was changed: deactivate or delete the one that is not in use, then rotate again",
 			t.user, t.account, active[0].ID, active[1].ID), nil)
 	}
@@ -216,20 +216,20 @@ func (a *IAM) VerifyAccessKey(ctx context.Context, in VerifyAccessKeyInput) (Ver
 	}
 	api, err := a.clients.STSWithKey(ctx, t.account, key)
 	if err != nil {
-		return VerifyAccessKeyResult{}, nonRetryable(ErrValidation, err.Error(), nil)
+		return VerifyAccessKeyResult{}, nonRetryable(TypeValidation, err.Error(), nil)
 	}
 	out, err := api.GetCallerIdentity(ctx, &sts.GetCallerIdentityInput{}, stsSingleAttempt)
 	if err != nil {
 		switch iamErrorCode(err) {
 		case "InvalidClientTokenId", "SignatureDoesNotMatch":
-			return VerifyAccessKeyResult{}, retryable(ErrKeyNotAccepted,
+			return VerifyAccessKeyResult{}, retryable(TypeKeyNotAccepted,
 				fmt.Sprintf("STS does not accept access key %s of IAM user %q (yet)", t.keyID, t.user), err)
 		}
 		return VerifyAccessKeyResult{}, t.fail("GetCallerIdentity", err)
 	}
 	arn := aws.ToString(out.Arn)
 	if !iamIsUserARN(arn, t.user) {
-		return VerifyAccessKeyResult{}, nonRetryable(ErrWrongIdentity, fmt.Sprintf("access key %s signs as %s, not as IAM user %q", t.keyID, arn, t.user), nil)
+		return VerifyAccessKeyResult{}, nonRetryable(TypeWrongIdentity, fmt.Sprintf("access key %s signs as %s, not as IAM user %q", t.keyID, arn, t.user), nil)
 	}
 	return VerifyAccessKeyResult{ARN: arn}, nil
 }
@@ -280,7 +280,7 @@ func (a *IAM) DeactivateAccessKey(ctx context.Context, in KeyInput) (KeyChangeRe
 }
 
 // ActivateAccessKey sets the key Active again (rollback). A missing key
-// cannot be brought back: that is a non-retryable ErrNoSuchEntity.
+// cannot be brought back: that is a non-retryable TypeNoSuchEntity.
 func (a *IAM) ActivateAccessKey(ctx context.Context, in KeyInput) (KeyChangeResult, error) {
 	return a.setKeyStatus(ctx, in, types.StatusTypeActive)
 }
@@ -361,7 +361,7 @@ func (a *IAM) target(account, user, keyID string, needKey bool) (iamTarget, erro
 func (a *IAM) iamAPI(ctx context.Context, t iamTarget) (IAMAPI, error) {
 	api, err := a.clients.IAM(ctx, t.account)
 	if err != nil {
-		return nil, nonRetryable(ErrValidation, err.Error(), nil)
+		return nil, nonRetryable(TypeValidation, err.Error(), nil)
 	}
 	return api, nil
 }
@@ -470,7 +470,7 @@ func (t iamTarget) validate(needKey bool) error {
 		missing = append(missing, "access key ID")
 	}
 	if len(missing) > 0 {
-		return nonRetryable(ErrValidation, "missing "+strings.Join(missing, ", "), nil)
+		return nonRetryable(TypeValidation, "missing "+strings.Join(missing, ", "), nil)
 	}
 	return nil
 }
@@ -484,7 +484,7 @@ func (t iamTarget) String() string {
 }
 
 func (t iamTarget) keyLimit(kept []string) error {
-	return nonRetryable(ErrKeyLimit, fmt.Sprintf(
+	return nonRetryable(TypeKeyLimit, fmt.Sprintf(
 		"%s already has two access keys (%s) that the rotation knows about; neither can be removed safely",
 		t, strings.Join(kept, ", ")), nil)
 }
@@ -505,7 +505,7 @@ func (t iamTarget) limitRace(kept []string, err error) error {
 // foreignKey stops the rotation on an unknown key it cannot prove its own.
 // t.keyID is that key.
 func (t iamTarget) foreignKey(k model.AccessKey, why string) error {
-	return nonRetryable(ErrForeignKey, fmt.Sprintf(
+	return nonRetryable(TypeForeignKey, fmt.Sprintf(
 		"IAM user %q in account %q has access key %s, created %s, that this rotation did not create (%s); nothing was deleted. "+
 			"Find out who made it and whether it is in use (aws iam get-access-key-last-used --access-key-id %s); "+
 			"deactivate or delete it if nobody needs it, then rotate again",
@@ -513,7 +513,7 @@ func (t iamTarget) foreignKey(k model.AccessKey, why string) error {
 }
 
 func (t iamTarget) noSuchKey() error {
-	return nonRetryable(ErrNoSuchEntity, fmt.Sprintf("access key %s of IAM user %q in account %q does not exist", t.keyID, t.user, t.account), nil)
+	return nonRetryable(TypeNoSuchEntity, fmt.Sprintf("access key %s of IAM user %q in account %q does not exist", t.keyID, t.user, t.account), nil)
 }
 
 // missingKey is the outcome of a status change on a key that does not exist.
@@ -534,13 +534,13 @@ func (t iamTarget) fail(op string, err error) error {
 	}
 	switch code := iamErrorCode(err); code {
 	case "NoSuchEntity":
-		return nonRetryable(ErrNoSuchEntity, fmt.Sprintf("%s: IAM user %q does not exist in account %q", op, t.user, t.account), err)
+		return nonRetryable(TypeNoSuchEntity, fmt.Sprintf("%s: IAM user %q does not exist in account %q", op, t.user, t.account), err)
 	case "AccessDenied", "AccessDeniedException", "UnauthorizedOperation",
 		"InvalidClientTokenId", "UnrecognizedClientException", "SignatureDoesNotMatch",
 		"MissingAuthenticationToken", "IncompleteSignature":
-		return nonRetryable(ErrUnauthorized, fmt.Sprintf("%s for %s: keyrotor's AWS credentials were refused (%s)", op, t, code), err)
+		return nonRetryable(TypeUnauthorized, fmt.Sprintf("%s for %s: keyrotor's AWS credentials were refused (%s)", op, t, code), err)
 	case "ValidationError", "InvalidInput", "MalformedInput":
-		return nonRetryable(ErrValidation, fmt.Sprintf("%s for %s: %s", op, t, code), err)
+		return nonRetryable(TypeValidation, fmt.Sprintf("%s for %s: %s", op, t, code), err)
 	}
 	return fmt.Errorf("%s for %s: %w", op, t, err)
 }

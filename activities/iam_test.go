@@ -159,10 +159,10 @@ func TestIAMInspectKeys(t *testing.T) {
 		{name: "one active key", seed: []string{model.KeyActive}, wantActive: 0},
 		{name: "inactive leftover deleted", seed: []string{model.KeyInactive, model.KeyActive}, wantActive: 1, wantDeleted: []int{0}},
 		{name: "only inactive keys", seed: []string{model.KeyInactive, model.KeyInactive}, wantActive: -1, wantDeleted: []int{0, 1}},
-		{name: "two active keys refused", seed: []string{model.KeyActive, model.KeyActive}, wantErr: ErrTwoActiveKeys},
-		{name: "unknown user", user: "nobody", wantErr: ErrNoSuchEntity},
-		{name: "unknown account", account: "staging", wantErr: ErrValidation},
-		{name: "user not configured", user: "intruder", wantErr: ErrNotConfigured},
+		{name: "two active keys refused", seed: []string{model.KeyActive, model.KeyActive}, wantErr: TypeTwoActiveKeys},
+		{name: "unknown user", user: "nobody", wantErr: TypeNoSuchEntity},
+		{name: "unknown account", account: "staging", wantErr: TypeValidation},
+		{name: "user not configured", user: "intruder", wantErr: TypeNotConfigured},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -241,11 +241,11 @@ func TestIAMCreateAccessKey(t *testing.T) {
 		{name: "next to the active key", seed: []iamSeed{{active, true, true}}, notBefore: 1},
 		{name: "stray from a lost attempt deleted", seed: []iamSeed{{active, true, true}, {active, false, false}}, notBefore: 1, wantStray: []int{1}},
 		{name: "inactive stray deleted", seed: []iamSeed{{active, true, true}, {inactive, false, false}}, notBefore: 1, wantStray: []int{1}},
-		{name: "out-of-band key made before the step refused", seed: []iamSeed{{active, true, true}, {active, false, false}}, notBefore: 2, wantErr: ErrForeignKey, wantNamed: 1},
-		{name: "unknown key made after the step but used refused", seed: []iamSeed{{active, true, true}, {active, false, true}}, notBefore: 1, wantErr: ErrForeignKey, wantNamed: 1},
-		{name: "no NotBefore: no unknown key deleted", seed: []iamSeed{{active, true, true}, {active, false, false}}, notBefore: -1, wantErr: ErrForeignKey, wantNamed: 1},
-		{name: "a foreign key protects a stray too", seed: []iamSeed{{active, false, true}, {active, false, false}}, notBefore: 1, wantErr: ErrForeignKey, wantNamed: 0},
-		{name: "two known keys", seed: []iamSeed{{active, true, true}, {inactive, true, false}}, notBefore: 2, wantErr: ErrKeyLimit},
+		{name: "out-of-band key made before the step refused", seed: []iamSeed{{active, true, true}, {active, false, false}}, notBefore: 2, wantErr: TypeForeignKey, wantNamed: 1},
+		{name: "unknown key made after the step but used refused", seed: []iamSeed{{active, true, true}, {active, false, true}}, notBefore: 1, wantErr: TypeForeignKey, wantNamed: 1},
+		{name: "no NotBefore: no unknown key deleted", seed: []iamSeed{{active, true, true}, {active, false, false}}, notBefore: -1, wantErr: TypeForeignKey, wantNamed: 1},
+		{name: "a foreign key protects a stray too", seed: []iamSeed{{active, false, true}, {active, false, false}}, notBefore: 1, wantErr: TypeForeignKey, wantNamed: 0},
+		{name: "two known keys", seed: []iamSeed{{active, true, true}, {inactive, true, false}}, notBefore: 2, wantErr: TypeKeyLimit},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -279,7 +279,7 @@ func TestIAMCreateAccessKey(t *testing.T) {
 				if after := env.keyIDs(); !slices.Equal(before, after) {
 					t.Errorf("keys changed: %v → %v", before, after)
 				}
-				if tt.wantErr == ErrForeignKey {
+				if tt.wantErr == TypeForeignKey {
 					named := seeded[tt.wantNamed]
 					for _, want := range []string{named.ID, `"` + iamTestUser + `"`, `"` + iamTestAccount + `"`, "nothing was deleted", "rotate again",
 						env.emu.Keys(iamTestUser)[tt.wantNamed].CreatedAt.Format(time.RFC3339)} {
@@ -418,7 +418,7 @@ func TestIAMVerifyAccessKey(t *testing.T) {
 				t.Fatal(err)
 			}
 			return k
-		}, wantErr: ErrKeyNotAccepted, wantRetryable: true},
+		}, wantErr: TypeKeyNotAccepted, wantRetryable: true},
 		{name: "wrong secret refused", prepare: func(t *testing.T, env *iamEnv) model.NewAccessKey {
 			k := iamCreate(t, env)
 			other, err := env.emu.CreateKey(iamTestUser)
@@ -427,7 +427,7 @@ func TestIAMVerifyAccessKey(t *testing.T) {
 			}
 			k.Secret = other.Secret
 			return k
-		}, wantErr: ErrKeyNotAccepted, wantRetryable: true},
+		}, wantErr: TypeKeyNotAccepted, wantRetryable: true},
 		{name: "key of another user", prepare: func(t *testing.T, env *iamEnv) model.NewAccessKey {
 			env.emu.AddUser("intruder")
 			k, err := env.emu.CreateKey("intruder")
@@ -435,7 +435,7 @@ func TestIAMVerifyAccessKey(t *testing.T) {
 				t.Fatal(err)
 			}
 			return k
-		}, wantErr: ErrWrongIdentity},
+		}, wantErr: TypeWrongIdentity},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -464,7 +464,7 @@ func TestIAMVerifyAccessKeyAfterDelay(t *testing.T) {
 	k := iamCreate(t, env)
 	in := VerifyAccessKeyInput{Account: iamTestAccount, User: iamTestUser, Key: sealKey(k)}
 	_, err := env.act.VerifyAccessKey(context.Background(), in)
-	iamAppError(t, err, ErrKeyNotAccepted, false)
+	iamAppError(t, err, TypeKeyNotAccepted, false)
 	env.clock.Advance(10 * time.Second)
 	if _, err := env.act.VerifyAccessKey(context.Background(), in); err != nil {
 		t.Fatalf("after the delay: %v", err)
@@ -506,7 +506,7 @@ func TestIAMKeyChangesAreIdempotent(t *testing.T) {
 		{"delete", del, false, "", ""},
 		{"delete again", del, true, "", ""},
 		{"deactivate a deleted key", deactivate, true, "", ""},
-		{"activate a deleted key", activate, false, ErrNoSuchEntity, ""},
+		{"activate a deleted key", activate, false, TypeNoSuchEntity, ""},
 	}
 	for _, s := range steps {
 		res, err := s.call()
@@ -551,7 +551,7 @@ func TestIAMGetAccessKeyLastUsed(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = env.act.GetAccessKeyLastUsed(ctx, env.keyInput(other.ID))
-	iamAppError(t, err, ErrNoSuchEntity, true)
+	iamAppError(t, err, TypeNoSuchEntity, true)
 }
 
 func TestIAMThrottling(t *testing.T) {
@@ -571,7 +571,7 @@ func TestIAMThrottling(t *testing.T) {
 			env := newIAMEnv(t)
 			env.emu.Faults.Add(tt.rule)
 			_, err := env.act.InspectKeys(context.Background(), InspectKeysInput{Account: iamTestAccount, User: iamTestUser})
-			ae := iamAppError(t, err, ErrRateLimited, false)
+			ae := iamAppError(t, err, TypeRateLimited, false)
 			if ae.NextRetryDelay() != tt.wantDelay {
 				t.Errorf("NextRetryDelay = %v, want %v", ae.NextRetryDelay(), tt.wantDelay)
 			}
@@ -602,7 +602,7 @@ func TestIAMRotatorCredentialsRefused(t *testing.T) {
 	k := env.seedKey(t, model.KeyActive)
 	act := NewIAM(env.clientsFor(t, k.ID, k.Secret, clients.AWSAccount{Name: iamTestAccount}), testSealer(), iamTestRotations)
 	_, err := act.InspectKeys(context.Background(), InspectKeysInput{Account: iamTestAccount, User: iamTestUser})
-	iamAppError(t, err, ErrUnauthorized, true)
+	iamAppError(t, err, TypeUnauthorized, true)
 	iamNoSecret(t, err, k.Secret)
 }
 
@@ -705,7 +705,7 @@ func TestIAMRefusesUnconfiguredUser(t *testing.T) {
 		for name, call := range calls {
 			t.Run(tt.name+"/"+name, func(t *testing.T) {
 				err := call()
-				iamAppError(t, err, ErrNotConfigured, true)
+				iamAppError(t, err, TypeNotConfigured, true)
 				iamNoSecret(t, err, k.Secret)
 			})
 		}

@@ -177,7 +177,7 @@ func TestPushResumesFromHeartbeat(t *testing.T) {
 				t.Fatalf("attempts: %+v", attempts)
 			}
 			var ae *temporal.ApplicationError
-			if !errors.As(attempts[0].err, &ae) || ae.Type() != ErrRateLimited {
+			if !errors.As(attempts[0].err, &ae) || ae.Type() != TypeRateLimited {
 				t.Errorf("first attempt: %v", attempts[0].err)
 			}
 			if got := attempts[1].res.Calls; got != tt.wantCalls {

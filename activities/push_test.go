@@ -83,8 +83,8 @@ func TestPushRefusesUnconfiguredTarget(t *testing.T) {
 				_, err = gl.act.PushGitLabVariable(context.Background(), in)
 			}
 			var ae *temporal.ApplicationError
-			if !errors.As(err, &ae) || ae.Type() != ErrNotConfigured || !ae.NonRetryable() {
-				t.Fatalf("want non-retryable %s, got %T %v", ErrNotConfigured, err, err)
+			if !errors.As(err, &ae) || ae.Type() != TypeNotConfigured || !ae.NonRetryable() {
+				t.Fatalf("want non-retryable %s, got %T %v", TypeNotConfigured, err, err)
 			}
 			if strings.Contains(err.Error(), ghKeySecret) {
 				t.Fatalf("error shows the secret: %v", err)

@@ -7,23 +7,24 @@ import (
 	"github.com/keyrotor/keyrotor/internal/model"
 )
 
-// Error type names carried by non-retryable (and rate-limit) application
-// errors. The workflow and the report read them; keep them stable.
+// The Type* constants are the type names of the application errors the
+// activities return (see errors.go for the three kinds). The workflow, the
+// report and operators' alerts read them; keep them stable.
 const (
-	ErrValidation     = "Validation"     // bad input: retrying cannot help
-	ErrNoSuchEntity   = "NoSuchEntity"   // the IAM user or key does not exist
-	ErrTwoActiveKeys  = "TwoActiveKeys"  // the user already has two active keys: nothing was touched
-	ErrKeyLimit       = "KeyLimit"       // the user has two keys and neither can be removed safely
-	ErrKeyNotAccepted = "KeyNotAccepted" // STS kept refusing the new key
-	ErrWrongIdentity  = "WrongIdentity"  // the new key signs as someone else
-	ErrUnauthorized   = "Unauthorized"   // 401 / 403 without rate limit: the token cannot do this
-	ErrNotFound       = "NotFound"       // 404: the repository, environment, organization, project or group does not exist
-	ErrUnprocessable  = "Unprocessable"  // 422 / 400: the provider refused the request
-	ErrUnmaskable     = "Unmaskable"     // GitLab cannot mask this value
-	ErrRateLimited    = "RateLimited"    // retryable, with NextRetryDelay from Retry-After
-	ErrNotConfirmed   = "NotConfirmed"   // the read-back did not show the new value (retryable)
-	ErrNotConfigured  = "NotConfigured"  // the user or target is not in this worker's configuration
-	ErrForeignKey     = "ForeignKey"     // the user holds a key this rotation cannot prove it created: nothing was deleted
+	TypeValidation     = "Validation"     // bad input: retrying cannot help
+	TypeNoSuchEntity   = "NoSuchEntity"   // the IAM user or key does not exist
+	TypeTwoActiveKeys  = "TwoActiveKeys"  // the user already has two active keys: nothing was touched
+	TypeKeyLimit       = "KeyLimit"       // the user has two keys and neither can be removed safely
+	TypeKeyNotAccepted = "KeyNotAccepted" // STS kept refusing the new key
+	TypeWrongIdentity  = "WrongIdentity"  // the new key signs as someone else
+	TypeUnauthorized   = "Unauthorized"   // 401 / 403 without rate limit: the token cannot do this
+	TypeNotFound       = "NotFound"       // 404: the repository, environment, organization, project or group does not exist
+	TypeUnprocessable  = "Unprocessable"  // 422 / 400: the provider refused the request
+	TypeUnmaskable     = "Unmaskable"     // GitLab cannot mask this value
+	TypeRateLimited    = "RateLimited"    // retryable, with NextRetryDelay from Retry-After
+	TypeNotConfirmed   = "NotConfirmed"   // the read-back did not show the new value (retryable)
+	TypeNotConfigured  = "NotConfigured"  // the user or target is not in this worker's configuration
+	TypeForeignKey     = "ForeignKey"     // the user holds a key this rotation cannot prove it created: nothing was deleted
 )
 
 // Rotations is the worker's own configuration: the only source of which
@@ -140,7 +141,7 @@ type Sealer interface {
 func openKey(s Sealer, k model.SealedAccessKey, subject string) (model.NewAccessKey, error) {
 	secret, err := s.Open(k.ID, k.Secret)
 	if err != nil {
-		return model.NewAccessKey{}, nonRetryable(ErrValidation, subject+": "+err.Error(), nil)
+		return model.NewAccessKey{}, nonRetryable(TypeValidation, subject+": "+err.Error(), nil)
 	}
 	return model.NewAccessKey{ID: k.ID, Secret: secret}, nil
 }
@@ -160,11 +161,11 @@ func (in PushInput) resolve(rs Rotations, s Sealer) (pushRequest, error) {
 // configuredRotation returns the worker's configured rotation of the user.
 func configuredRotation(rs Rotations, account, user string) (model.Rotation, error) {
 	if account == "" || user == "" {
-		return model.Rotation{}, nonRetryable(ErrNotConfigured, "the input names no account or no user", nil)
+		return model.Rotation{}, nonRetryable(TypeNotConfigured, "the input names no account or no user", nil)
 	}
 	r, err := rs.Rotation(account, user)
 	if err != nil {
-		return model.Rotation{}, nonRetryable(ErrNotConfigured, "this worker's configuration does not rotate it: "+err.Error(), nil)
+		return model.Rotation{}, nonRetryable(TypeNotConfigured, "this worker's configuration does not rotate it: "+err.Error(), nil)
 	}
 	return r, nil
 }
@@ -182,7 +183,7 @@ func configuredTarget(rs Rotations, account, user string, requested model.Target
 			return t, r.SecretNames, nil
 		}
 	}
-	return model.Target{}, model.SecretNames{}, nonRetryable(ErrNotConfigured, fmt.Sprintf(
+	return model.Target{}, model.SecretNames{}, nonRetryable(TypeNotConfigured, fmt.Sprintf(
 		"target %q is not configured for IAM user %q in account %q on this worker; nothing was pushed", want, user, account), nil)
 }
 

@@ -140,7 +140,7 @@ func iwDrawFaults(rng *rand.Rand, r model.Rotation) iwFaults {
 	}
 	if rng.Float64() < 0.04 {
 		f.IAMPermanent = iwPick(rng, iwIAMOps)
-		f.IAMPermType = iwPick(rng, []string{activities.ErrNoSuchEntity, activities.ErrUnauthorized})
+		f.IAMPermType = iwPick(rng, []string{activities.TypeNoSuchEntity, activities.TypeUnauthorized})
 	}
 	f.VerifyBroken = rng.Float64() < 0.02
 	return f

@@ -357,7 +357,7 @@ func (w *iwWorld) InspectKeys(_ context.Context, in activities.InspectKeysInput)
 		}
 	}
 	if len(active) > 1 {
-		return activities.InspectKeysResult{}, temporal.NewNonRetryableApplicationError("two active keys", activities.ErrTwoActiveKeys, nil)
+		return activities.InspectKeysResult{}, temporal.NewNonRetryableApplicationError("two active keys", activities.TypeTwoActiveKeys, nil)
 	}
 	var res activities.InspectKeysResult
 	if len(active) == 1 {
@@ -401,7 +401,7 @@ func (w *iwWorld) CreateAccessKey(_ context.Context, in activities.CreateAccessK
 	res.DeletedStray = deleted
 	if len(w.keys) >= 2 {
 		w.violate("third-key", "CreateAccessKey called while the user holds %d keys (%v known)", len(w.keys), kept)
-		return activities.CreateAccessKeyResult{}, temporal.NewNonRetryableApplicationError("the user already has two access keys", activities.ErrKeyLimit, nil)
+		return activities.CreateAccessKeyResult{}, temporal.NewNonRetryableApplicationError("the user already has two access keys", activities.TypeKeyLimit, nil)
 	}
 	k := w.addKey(model.KeyActive, w.now())
 	w.log("created %s", k.ID)
@@ -428,7 +428,7 @@ func (w *iwWorld) sweepStrays(op string, in activities.CreateAccessKeyInput) (de
 			w.foreign++
 			w.log("%s: refused, unknown key %s is not provably a stray", op, k.ID)
 			return nil, nil, temporal.NewNonRetryableApplicationError(
-				"the user holds key "+k.ID+" that this rotation cannot prove it created; nothing was deleted", activities.ErrForeignKey, nil)
+				"the user holds key "+k.ID+" that this rotation cannot prove it created; nothing was deleted", activities.TypeForeignKey, nil)
 		}
 		w.remove(k.ID)
 		deleted = append(deleted, k.ID)
@@ -468,10 +468,10 @@ func (w *iwWorld) VerifyAccessKey(_ context.Context, in activities.VerifyAccessK
 		return activities.VerifyAccessKeyResult{}, err
 	}
 	if w.f.VerifyBroken {
-		return activities.VerifyAccessKeyResult{}, temporal.NewNonRetryableApplicationError("access key signs as someone else (injected)", activities.ErrWrongIdentity, nil)
+		return activities.VerifyAccessKeyResult{}, temporal.NewNonRetryableApplicationError("access key signs as someone else (injected)", activities.TypeWrongIdentity, nil)
 	}
 	if k := w.find(in.Key.ID); k == nil || k.Status != model.KeyActive {
-		return activities.VerifyAccessKeyResult{}, temporal.NewApplicationError("STS does not accept access key "+in.Key.ID, activities.ErrKeyNotAccepted)
+		return activities.VerifyAccessKeyResult{}, temporal.NewApplicationError("STS does not accept access key "+in.Key.ID, activities.TypeKeyNotAccepted)
 	}
 	return activities.VerifyAccessKeyResult{ARN: "arn:aws:iam::123456789012:user/" + in.User}, nil
 }
@@ -487,7 +487,7 @@ func (w *iwWorld) GetAccessKeyLastUsed(_ context.Context, in activities.KeyInput
 	}
 	k := w.find(in.AccessKeyID)
 	if k == nil {
-		return activities.KeyLastUsedResult{}, temporal.NewNonRetryableApplicationError("access key "+in.AccessKeyID+" does not exist", activities.ErrNoSuchEntity, nil)
+		return activities.KeyLastUsedResult{}, temporal.NewNonRetryableApplicationError("access key "+in.AccessKeyID+" does not exist", activities.TypeNoSuchEntity, nil)
 	}
 	now := w.now()
 	if w.inUse(k.ID, now) {
@@ -535,7 +535,7 @@ func (w *iwWorld) setStatus(op string, in activities.KeyInput, want string) (act
 	case k == nil && want == model.KeyInactive:
 		return activities.KeyChangeResult{AlreadyDone: true}, nil
 	case k == nil:
-		return activities.KeyChangeResult{}, temporal.NewNonRetryableApplicationError("access key "+in.AccessKeyID+" does not exist", activities.ErrNoSuchEntity, nil)
+		return activities.KeyChangeResult{}, temporal.NewNonRetryableApplicationError("access key "+in.AccessKeyID+" does not exist", activities.TypeNoSuchEntity, nil)
 	case k.Status == want:
 		return activities.KeyChangeResult{AlreadyDone: true}, nil
 	}
@@ -595,13 +595,13 @@ func (w *iwWorld) Push(ctx context.Context, in activities.PushInput) (activities
 	}
 	w.log("%s %s key=%s #%d", op, name, in.Key.ID, n)
 	if _, ok := w.holds[name]; !ok {
-		return activities.PushResult{}, temporal.NewNonRetryableApplicationError("target "+name+" is not configured", activities.ErrNotConfigured, nil)
+		return activities.PushResult{}, temporal.NewNonRetryableApplicationError("target "+name+" is not configured", activities.TypeNotConfigured, nil)
 	}
 	if err := w.failBefore(op, name, n); err != nil {
 		return activities.PushResult{}, err
 	}
 	if name == w.f.BrokenTarget && !w.repaired {
-		return activities.PushResult{}, temporal.NewNonRetryableApplicationError(name+": 404 Not Found (injected)", activities.ErrNotFound, nil)
+		return activities.PushResult{}, temporal.NewNonRetryableApplicationError(name+": 404 Not Found (injected)", activities.TypeNotFound, nil)
 	}
 	w.holds[name] = in.Key.ID
 	if k := w.find(in.Key.ID); k != nil {
@@ -732,7 +732,7 @@ func (w *iwWorld) register(env *testsuite.TestWorkflowEnvironment, r model.Rotat
 	env.OnActivity(iwConfigActs.ResolveRotation, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in activities.ResolveRotationInput) (activities.ResolveRotationResult, error) {
 			if in.Account != r.Account || in.User != r.User {
-				return activities.ResolveRotationResult{}, temporal.NewNonRetryableApplicationError("not configured", activities.ErrNotConfigured, nil)
+				return activities.ResolveRotationResult{}, temporal.NewNonRetryableApplicationError("not configured", activities.TypeNotConfigured, nil)
 			}
 			return activities.ResolveRotationResult{Rotation: r}, nil
 		})

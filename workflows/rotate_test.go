@@ -90,7 +90,7 @@ func (f *fakeAccount) register(env *testsuite.TestWorkflowEnvironment) {
 			defer f.mu.Unlock()
 			f.call("inspect")
 			if f.active() == 2 {
-				return activities.InspectKeysResult{}, temporal.NewNonRetryableApplicationError("user "+in.User+" has two active keys", activities.ErrTwoActiveKeys, nil)
+				return activities.InspectKeysResult{}, temporal.NewNonRetryableApplicationError("user "+in.User+" has two active keys", activities.TypeTwoActiveKeys, nil)
 			}
 			var res activities.InspectKeysResult
 			kept := f.keys[:0]
@@ -249,7 +249,7 @@ func finalStatus(t *testing.T, env *testsuite.TestWorkflowEnvironment) (Status, 
 }
 
 func TestRotateAccessKey(t *testing.T) {
-	errUnauthorized := temporal.NewNonRetryableApplicationError("github acme/api: 401 Bad credentials", activities.ErrUnauthorized, nil)
+	errUnauthorized := temporal.NewNonRetryableApplicationError("github acme/api: 401 Bad credentials", activities.TypeUnauthorized, nil)
 	tests := []struct {
 		name       string
 		keys       []string
@@ -273,7 +273,7 @@ func TestRotateAccessKey(t *testing.T) {
 			pushFail: map[string]error{"github acme/api": errUnauthorized}, wantPhase: PhaseFailed, wantKeys: 2,
 			avoidCalls: "deactivate", wantErr: "1 of 5 targets failed"},
 		{name: "a new key that fails verification is deleted", keys: []string{model.KeyActive}, targets: 2,
-			verifyErr: temporal.NewNonRetryableApplicationError("new key signs as someone else", activities.ErrWrongIdentity, nil),
+			verifyErr: temporal.NewNonRetryableApplicationError("new key signs as someone else", activities.TypeWrongIdentity, nil),
 			wantPhase: PhaseFailed, wantKeys: 1, avoidCalls: "push", wantErr: "someone else"},
 	}
 	for _, tc := range tests {

@@ -124,7 +124,7 @@ func TestRevokeNewKeyWhileATargetFailsForGood(t *testing.T) {
 	env := newEnv(t)
 	f := newFakeAccount(t, 2, model.KeyActive)
 	f.pushDelay = time.Minute
-	f.pushFail["github acme/api"] = temporal.NewNonRetryableApplicationError("github acme/api: 404 Not Found", activities.ErrNotFound, nil)
+	f.pushFail["github acme/api"] = temporal.NewNonRetryableApplicationError("github acme/api: 404 Not Found", activities.TypeNotFound, nil)
 	f.register(env)
 	oldKey := f.keys[0].ID
 	var leaked string
@@ -158,7 +158,7 @@ func TestHoldWhileRevokedAndTargetFails(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			env := newEnv(t)
 			f := newFakeAccount(t, 2, model.KeyActive)
-			f.pushFail["github acme/api"] = temporal.NewNonRetryableApplicationError("github acme/api: 401 Bad credentials", activities.ErrUnauthorized, nil)
+			f.pushFail["github acme/api"] = temporal.NewNonRetryableApplicationError("github acme/api: 401 Bad credentials", activities.TypeUnauthorized, nil)
 			f.allowEarlyDeactivate = true
 			f.register(env)
 			oldKey := f.keys[0].ID

@@ -163,7 +163,7 @@ func TestRollback(t *testing.T) {
 func TestRetryFailedTargetsWhileRevoked(t *testing.T) {
 	env := newEnv(t)
 	f := newFakeAccount(t, 2, model.KeyActive)
-	f.pushFail["gitlab acme/api@production"] = temporal.NewNonRetryableApplicationError("gitlab acme/api@production: 401", activities.ErrUnauthorized, nil)
+	f.pushFail["gitlab acme/api@production"] = temporal.NewNonRetryableApplicationError("gitlab acme/api@production: 401", activities.TypeUnauthorized, nil)
 	f.register(env)
 	var held Status
 	env.RegisterDelayedCallback(func() {
