@@ -25,7 +25,7 @@ const (
 	WorkflowName          = contract.WorkflowName
 	ScheduledWorkflowName = contract.ScheduledWorkflowName
 	StatusQuery           = contract.StatusQuery
-	ErrRotationFailed     = contract.ErrRotationFailed
+	TypeRotationFailed    = contract.TypeRotationFailed
 
 	RevokeSignal   = contract.RevokeSignal
 	ProceedSignal  = contract.ProceedSignal

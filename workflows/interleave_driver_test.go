@@ -177,7 +177,7 @@ func (r *iwRun) finalStatus() (Status, string, string) {
 			return s, "cancelled", ""
 		}
 		return r.queriedStatus(), "cancelled", "the cancellation carries no status"
-	case errors.As(err, &app) && app.Type() == ErrRotationFailed:
+	case errors.As(err, &app) && app.Type() == TypeRotationFailed:
 		if derr := app.Details(&s); derr != nil {
 			return r.queriedStatus(), "failed", "failure details do not decode: " + derr.Error()
 		}

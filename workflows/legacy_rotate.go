@@ -517,7 +517,7 @@ func (r *legacyRotation) end(ctx workflow.Context, phase Phase, msg string) (Rot
 func (r *legacyRotation) fail(ctx workflow.Context, err error) (RotateResult, error) {
 	r.status.Error = message(err)
 	r.setPhase(ctx, PhaseFailed, r.status.Error)
-	return RotateResult{}, temporal.NewNonRetryableApplicationError(r.status.Error, ErrRotationFailed, err, r.status)
+	return RotateResult{}, temporal.NewNonRetryableApplicationError(r.status.Error, TypeRotationFailed, err, r.status)
 }
 
 func (r *legacyRotation) setPhase(ctx workflow.Context, p Phase, msg string) {

@@ -628,7 +628,7 @@ func (r *rotation) fail(ctx workflow.Context, err error) (RotateResult, error) {
 	r.closeRevocations(dctx, "the rotation failed before the key it names existed")
 	r.status.Left = r.describeKeys()
 	r.setPhase(dctx, PhaseFailed, r.status.Error)
-	return RotateResult{}, temporal.NewNonRetryableApplicationError(r.status.Error, ErrRotationFailed, err, r.status)
+	return RotateResult{}, temporal.NewNonRetryableApplicationError(r.status.Error, TypeRotationFailed, err, r.status)
 }
 
 // cancel cleans up after the workflow was cancelled, in a context that is

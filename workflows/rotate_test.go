@@ -238,7 +238,7 @@ func finalStatus(t *testing.T, env *testsuite.TestWorkflowEnvironment) (Status, 
 	if err := env.GetWorkflowError(); err != nil {
 		var app *temporal.ApplicationError
 		require.True(t, errors.As(err, &app), "error %v", err)
-		require.Equal(t, ErrRotationFailed, app.Type())
+		require.Equal(t, TypeRotationFailed, app.Type())
 		var s Status
 		require.NoError(t, app.Details(&s))
 		return s, err

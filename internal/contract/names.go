@@ -4,8 +4,8 @@ package contract
 const (
 	WorkflowName = "RotateAccessKey"
 	StatusQuery  = "status"
-	// ErrRotationFailed is the type of the error a failed rotation ends with;
+	// TypeRotationFailed is the type of the error a failed rotation ends with;
 	// its details hold the final Status. A cancelled rotation ends with a
 	// CanceledError whose details hold the final Status.
-	ErrRotationFailed = "RotationFailed"
+	TypeRotationFailed = "RotationFailed"
 )

@@ -67,7 +67,7 @@ func Wait(ctx context.Context, c client.Client, s Started) (contract.Status, err
 		return res.Status, nil
 	}
 	var app *temporal.ApplicationError
-	if errors.As(err, &app) && app.Type() == contract.ErrRotationFailed {
+	if errors.As(err, &app) && app.Type() == contract.TypeRotationFailed {
 		var st contract.Status
 		if derr := app.Details(&st); derr == nil {
 			return st, fmt.Errorf("rotation %s failed: %s", s.WorkflowID, app.Message())

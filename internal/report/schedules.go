@@ -64,4 +64,3 @@ func dash(s string) string {
 	}
 	return s
 }
-
