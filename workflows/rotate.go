@@ -43,6 +43,9 @@ const (
 	// sweepOnFailChange: a failed rotation sweeps a key its interrupted
 	// create may have left, as a cancelled one does.
 	sweepOnFailChange = "sweep-strays-on-fail"
+	// revokeWhileSettlingChange: a mode-now revoke is carried out while
+	// stopped pushes settle, not after.
+	revokeWhileSettlingChange = "revoke-now-while-settling"
 	// keepSentKeyChange: a cancel keeps a new key that a target may hold.
 	keepSentKeyChange = "keep-sent-key-on-cancel"
 )
@@ -138,7 +141,12 @@ func (r *rotation) run(ctx workflow.Context) (RotateResult, error) {
 		default:
 			return r.fail(ctx, fmt.Errorf("internal error: no handler for step %q", s))
 		}
-		if err != nil && !r.cancelled(ctx) {
+		if err != nil {
+			if r.cancelled(ctx) {
+				// A step that failed once the rotation was cancelled is not
+				// tried again: the cleanup works with what is known.
+				return r.cancel(ctx)
+			}
 			return r.fail(ctx, err)
 		}
 	}
@@ -326,9 +334,22 @@ func (r *rotation) startPush(ctx workflow.Context, i int) workflow.Future {
 // settle waits, whatever happened to ctx, until done holds: pushes that were
 // asked to stop report back before the rotation moves on, so no write of a
 // revoked key can land after its replacement.
+//
+// A key revoked with mode now is deactivated meanwhile: a push that does
+// not report back (its worker died) takes a heartbeat timeout to settle,
+// and the revocation must not wait for it.
 func (r *rotation) settle(ctx workflow.Context, done func() bool) {
 	dctx, _ := workflow.NewDisconnectedContext(ctx)
-	_ = workflow.Await(dctx, done) // a disconnected context is never cancelled
+	// Rotations that settled before this change waited for the pushes first.
+	revokeMeanwhile := workflow.GetVersion(dctx, revokeWhileSettlingChange, workflow.DefaultVersion, 1) == 1
+	for {
+		// A disconnected context is never cancelled.
+		_ = workflow.Await(dctx, func() bool { return done() || (revokeMeanwhile && r.revokeNowDue() != nil) })
+		if done() && (!revokeMeanwhile || r.revokeNowDue() == nil) {
+			return
+		}
+		r.revokeNow(dctx)
+	}
 }
 
 func pushActivity(t model.Target) any {
@@ -640,6 +661,9 @@ func (r *rotation) fail(ctx workflow.Context, err error) (RotateResult, error) {
 func (r *rotation) cancel(ctx workflow.Context) (RotateResult, error) {
 	dctx := r.runCtx(ctx)
 	r.setPhase(dctx, PhaseCancelling, "cancelled: cleaning up")
+	for r.revokeNowDue() != nil {
+		r.revokeNow(dctx) // carried out, or marked failed: the loop ends
+	}
 	var problems []string
 	if problem := r.sweepInterruptedCreate(dctx, ""); problem != "" {
 		problems = append(problems, problem)
@@ -739,6 +763,9 @@ func (r *rotation) closeRevocations(ctx workflow.Context, why string) {
 // cutting it off would break the pipelines that use it. The revocation then
 // ends failed, with this reason, so nobody takes the key for dead.
 func (r *rotation) stillNeeded(ctx workflow.Context, k *trackedKey) string {
+	if r.revoked(k.ID, func(rv Revocation) bool { return rv.Mode == RevokeModeNow }) {
+		return "" // the operator accepted that pipelines stop
+	}
 	other := &r.newKey
 	if k == &r.newKey {
 		other = &r.oldKey
