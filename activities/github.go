@@ -55,18 +55,19 @@ type GitHub struct {
 	// rotations is the worker's configuration: where keys may go.
 	rotations Rotations
 	policy    callPolicy
+	opts      options
 }
 
 // NewGitHub uses an authenticated go-github client for every call, and s
 // to open the sealed secret it pushes.
-func NewGitHub(client *github.Client, s Sealer, rs Rotations) *GitHub {
-	return NewGitHubFromAPIs(client.Actions, client.Repositories, GitHubEnvByName{Client: client}, s, rs)
+func NewGitHub(client *github.Client, s Sealer, rs Rotations, opts ...Option) *GitHub {
+	return NewGitHubFromAPIs(client.Actions, client.Repositories, GitHubEnvByName{Client: client}, s, rs, opts...)
 }
 
 // NewGitHubFromAPIs builds the activity from its narrow client interfaces
 // (fakes in tests).
-func NewGitHubFromAPIs(actions GitHubActions, repos GitHubRepos, envs GitHubEnvSecrets, s Sealer, rs Rotations) *GitHub {
-	return &GitHub{actions: actions, repos: repos, envs: envs, sealer: s, rotations: rs, policy: defaultCallPolicy}
+func NewGitHubFromAPIs(actions GitHubActions, repos GitHubRepos, envs GitHubEnvSecrets, s Sealer, rs Rotations, opts ...Option) *GitHub {
+	return &GitHub{actions: actions, repos: repos, envs: envs, sealer: s, rotations: rs, policy: defaultCallPolicy, opts: newOptions(opts)}
 }
 
 // defaultRateLimitWait is used when GitHub signals a rate limit without
@@ -83,13 +84,15 @@ const defaultRateLimitWait = time.Minute
 // Failed calls are retried in place (see callPolicy), and each completed
 // step is recorded in the heartbeat (PushProgress): a later attempt does
 // not write again what an earlier one wrote.
-func (a *GitHub) PushGitHubSecret(ctx context.Context, sealed PushInput) (PushResult, error) {
+func (a *GitHub) PushGitHubSecret(ctx context.Context, sealed PushInput) (res PushResult, err error) {
+	defer func() { a.opts.pushDone(ctx, "github", sealed, res, err) }()
 	in, err := sealed.resolve(a.rotations, a.sealer)
 	if err != nil {
 		return PushResult{}, err
 	}
 	in.SecretNames = githubNames(withDefaultNames(in.SecretNames))
 	p := newPushAttempt(ctx, in, a.policy)
+	p.calls.onWait = a.opts.onRateLimit(ctx, "github", sealed)
 	if err := validatePush(in); err != nil {
 		return PushResult{}, nonRetryable(TypeValidation, p.target+": "+err.Error(), nil)
 	}

@@ -44,6 +44,7 @@ type GitLab struct {
 	rotations Rotations
 	now       func() time.Time
 	policy    callPolicy
+	opts      options
 }
 
 // NewGitLab returns the activities using client (see clients.NewGitLabClient).
@@ -51,12 +52,12 @@ type GitLab struct {
 // own retries turned off: the activity retries each call itself, honouring
 // the delay GitLab asks for (see callPolicy), and the call count of an
 // attempt stays exact. s opens the sealed secret it pushes.
-func NewGitLab(client *gitlab.Client, s Sealer, rs Rotations) *GitLab {
-	return newGitLab(client.ProjectVariables, client.GroupVariables, s, rs)
+func NewGitLab(client *gitlab.Client, s Sealer, rs Rotations, opts ...Option) *GitLab {
+	return newGitLab(client.ProjectVariables, client.GroupVariables, s, rs, opts...)
 }
 
-func newGitLab(projects GitLabProjectVariables, groups GitLabGroupVariables, s Sealer, rs Rotations) *GitLab {
-	return &GitLab{projects: projects, groups: groups, sealer: s, rotations: rs, now: time.Now, policy: defaultCallPolicy}
+func newGitLab(projects GitLabProjectVariables, groups GitLabGroupVariables, s Sealer, rs Rotations, opts ...Option) *GitLab {
+	return &GitLab{projects: projects, groups: groups, sealer: s, rotations: rs, now: time.Now, policy: defaultCallPolicy, opts: newOptions(opts)}
 }
 
 // gitlabVariableDescription is set on variables keyrotor creates, so people
@@ -72,7 +73,8 @@ const gitlabVariableDescription = "Managed by keyrotor: rotated automatically"
 // does not, plus one read-back: 3 to 5 in all. Failed calls are retried in
 // place (see callPolicy), and each completed write is recorded in the
 // heartbeat (PushProgress): a later attempt does not write it again.
-func (a *GitLab) PushGitLabVariable(ctx context.Context, sealed PushInput) (PushResult, error) {
+func (a *GitLab) PushGitLabVariable(ctx context.Context, sealed PushInput) (res PushResult, err error) {
+	defer func() { a.opts.pushDone(ctx, "gitlab", sealed, res, err) }()
 	in, err := sealed.resolve(a.rotations, a.sealer)
 	if err != nil {
 		return PushResult{}, err
@@ -87,6 +89,7 @@ func (a *GitLab) PushGitLabVariable(ctx context.Context, sealed PushInput) (Push
 		return PushResult{}, err
 	}
 	p := newGitLabPusher(ctx, store, target, in.Key, a.policy, a.now)
+	p.calls.onWait = a.opts.onRateLimit(ctx, "gitlab", sealed)
 	pair := newPairWrites(ctx, len(p.progress.Written) > 0)
 	defer pair.stop()
 	for _, v := range vars {

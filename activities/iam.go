@@ -16,7 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/iam/types"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/aws/smithy-go"
-	"go.temporal.io/sdk/activity"
+	tlog "go.temporal.io/sdk/log"
 
 	"github.com/keyrotor/keyrotor/internal/clients"
 	"github.com/keyrotor/keyrotor/internal/model"
@@ -47,13 +47,14 @@ type IAM struct {
 	// rotations is the worker's configuration: only the users it lists are
 	// touched, whatever a workflow input says.
 	rotations Rotations
+	opts      options
 }
 
 // NewIAM returns the IAM activities using c for their AWS clients, s to
 // seal new secrets (and open them to verify) and rs to tell which users this
 // worker may rotate.
-func NewIAM(c IAMClients, s Sealer, rs Rotations) *IAM {
-	return &IAM{clients: c, sealer: s, rotations: rs}
+func NewIAM(c IAMClients, s Sealer, rs Rotations, opts ...Option) *IAM {
+	return &IAM{clients: c, sealer: s, rotations: rs, opts: newOptions(opts)}
 }
 
 // iamDefaultRetryDelay is the NextRetryDelay of a throttled call whose
@@ -86,6 +87,8 @@ func (a *IAM) InspectKeys(ctx context.Context, in InspectKeysInput) (InspectKeys
 	if err != nil {
 		return InspectKeysResult{}, err
 	}
+	// The active keys' ages count; the inactive ones are deleted below.
+	a.observe(t, keys)
 	active, inactive := iamSplitByStatus(keys)
 	if len(active) > 1 {
 		return InspectKeysResult{}, nonRetryable(TypeTwoActiveKeys, fmt.Sprintf(
@@ -101,7 +104,7 @@ func (a *IAM) InspectKeys(ctx context.Context, in InspectKeysInput) (InspectKeys
 		if err := iamDeleteKey(ctx, api, t.withKey(k.ID)); err != nil {
 			return InspectKeysResult{}, err
 		}
-		iamLog(ctx, "deleted inactive leftover access key", "user", t.user, "accessKeyId", k.ID)
+		t.log(ctx).Info("deleted inactive leftover access key", "accessKeyId", k.ID)
 		res.DeletedInactive = append(res.DeletedInactive, k.ID)
 	}
 	return res, nil
@@ -122,7 +125,7 @@ func (a *IAM) CreateAccessKey(ctx context.Context, in CreateAccessKeyInput) (Cre
 	if err != nil {
 		return CreateAccessKeyResult{}, err
 	}
-	deleted, kept, err := a.deleteStrays(ctx, api, t, in)
+	deleted, kept, listed, err := a.deleteStrays(ctx, api, t, in)
 	if err != nil {
 		return CreateAccessKeyResult{}, err
 	}
@@ -147,7 +150,8 @@ func (a *IAM) CreateAccessKey(ctx context.Context, in CreateAccessKeyInput) (Cre
 	}
 	res.Key = model.SealedAccessKey{ID: id, Secret: sealed}
 	res.CreatedAt = aws.ToTime(out.AccessKey.CreateDate)
-	iamLog(ctx, "created access key", "user", t.user, "accessKeyId", res.Key.ID)
+	a.observe(t, append(withoutKeys(listed, deleted), model.AccessKey{ID: id, Status: model.KeyActive, CreatedAt: res.CreatedAt}))
+	t.log(ctx).Info("created access key", "accessKeyId", res.Key.ID)
 	return res, nil
 }
 
@@ -288,10 +292,11 @@ func (a *IAM) ActivateAccessKey(ctx context.Context, in KeyInput) (KeyChangeResu
 // setKeyStatus looks first, so that a key already in the wanted state is
 // reported as AlreadyDone without a write.
 func (a *IAM) setKeyStatus(ctx context.Context, in KeyInput, want types.StatusType) (KeyChangeResult, error) {
-	t, api, k, err := a.findKey(ctx, in)
+	t, api, keys, err := a.findKey(ctx, in)
 	if err != nil {
 		return KeyChangeResult{}, err
 	}
+	k := keyByID(keys, t.keyID)
 	if k == nil {
 		return t.missingKey(want)
 	}
@@ -307,12 +312,14 @@ func (a *IAM) setKeyStatus(ctx context.Context, in KeyInput, want types.StatusTy
 	if err != nil {
 		return KeyChangeResult{}, t.fail("UpdateAccessKey", err)
 	}
-	iamLog(ctx, "changed access key status", "user", t.user, "accessKeyId", t.keyID, "status", string(want))
+	k.Status = string(want) // k points into keys
+	a.observe(t, keys)
+	t.log(ctx).Info("changed access key status", "accessKeyId", t.keyID, "status", string(want))
 	return KeyChangeResult{}, nil
 }
 
-// findKey validates the input and looks the key up (nil when it is gone).
-func (a *IAM) findKey(ctx context.Context, in KeyInput) (iamTarget, IAMAPI, *model.AccessKey, error) {
+// findKey validates the input and lists the user's keys (see keyByID).
+func (a *IAM) findKey(ctx context.Context, in KeyInput) (iamTarget, IAMAPI, []model.AccessKey, error) {
 	t, err := a.target(in.Account, in.User, in.AccessKeyID, true)
 	if err != nil {
 		return t, nil, nil, err
@@ -321,24 +328,32 @@ func (a *IAM) findKey(ctx context.Context, in KeyInput) (iamTarget, IAMAPI, *mod
 	if err != nil {
 		return t, nil, nil, err
 	}
-	k, err := iamFindKey(ctx, api, t)
-	return t, api, k, err
+	keys, err := iamListKeys(ctx, api, t)
+	return t, api, keys, err
 }
 
 // DeleteAccessKey deletes the key; a key already gone counts as done.
 func (a *IAM) DeleteAccessKey(ctx context.Context, in KeyInput) (KeyChangeResult, error) {
-	t, api, k, err := a.findKey(ctx, in)
+	t, api, keys, err := a.findKey(ctx, in)
 	if err != nil {
 		return KeyChangeResult{}, err
 	}
-	if k == nil {
+	if keyByID(keys, t.keyID) == nil {
+		a.observe(t, keys)
 		return KeyChangeResult{AlreadyDone: true}, nil
 	}
 	if err := iamDeleteKey(ctx, api, t); err != nil {
 		return KeyChangeResult{}, err
 	}
-	iamLog(ctx, "deleted access key", "user", t.user, "accessKeyId", t.keyID)
+	a.observe(t, withoutKeys(keys, []string{t.keyID}))
+	t.log(ctx).Info("deleted access key", "accessKeyId", t.keyID)
 	return KeyChangeResult{}, nil
+}
+
+// observe reports the user's keys, as this activity leaves them, to the
+// metrics (the age of the oldest active key).
+func (a *IAM) observe(t iamTarget, keys []model.AccessKey) {
+	a.opts.m().Keys(t.account, t.user, keys)
 }
 
 // --- helpers ---------------------------------------------------------------
@@ -352,7 +367,7 @@ func (a *IAM) target(account, user, keyID string, needKey bool) (iamTarget, erro
 	if err != nil {
 		return iamTarget{account: account, user: user, keyID: keyID}, err
 	}
-	t := iamTarget{account: account, user: r.User, keyID: keyID}
+	t := iamTarget{account: account, user: r.User, keyID: keyID, metrics: a.opts.m()}
 	return t, t.validate(needKey)
 }
 
@@ -387,18 +402,26 @@ func iamListKeys(ctx context.Context, api IAMAPI, t iamTarget) ([]model.AccessKe
 	return keys, nil
 }
 
-// iamFindKey returns the user's key t.keyID, or nil when the user has no such key.
-func iamFindKey(ctx context.Context, api IAMAPI, t iamTarget) (*model.AccessKey, error) {
-	keys, err := iamListKeys(ctx, api, t)
-	if err != nil {
-		return nil, err
-	}
-	for _, k := range keys {
-		if k.ID == t.keyID {
-			return &k, nil
+// keyByID returns the key called id among keys (a pointer into keys), or
+// nil when there is none.
+func keyByID(keys []model.AccessKey, id string) *model.AccessKey {
+	for i := range keys {
+		if keys[i].ID == id {
+			return &keys[i]
 		}
 	}
-	return nil, nil
+	return nil
+}
+
+// withoutKeys is keys less those whose IDs are listed.
+func withoutKeys(keys []model.AccessKey, ids []string) []model.AccessKey {
+	out := make([]model.AccessKey, 0, len(keys))
+	for _, k := range keys {
+		if !slices.Contains(ids, k.ID) {
+			out = append(out, k)
+		}
+	}
+	return out
 }
 
 // iamSplitByStatus separates Active keys from the others.
@@ -441,16 +464,16 @@ func iamIsUserARN(arn, name string) bool {
 // name as it was created, whatever the request said).
 func iamSameUser(a, b string) bool { return strings.EqualFold(a, b) }
 
-func iamLog(ctx context.Context, msg string, keyvals ...any) {
-	if activity.IsActivity(ctx) {
-		activity.GetLogger(ctx).Info(msg, keyvals...)
-	}
-}
-
-// iamTarget is what an activity works on, for validation and error messages.
-// It never holds a secret.
+// iamTarget is what an activity works on, for validation, error messages
+// and logs. It never holds a secret.
 type iamTarget struct {
 	account, user, keyID string
+	metrics              Metrics // counts AWS's throttling; nil counts nothing
+}
+
+// log is the logger of the IAM activities' lines (see activityLogger).
+func (t iamTarget) log(ctx context.Context) tlog.Logger {
+	return activityLogger(ctx, t.account, t.user, "iam")
 }
 
 func (t iamTarget) withKey(id string) iamTarget {
@@ -529,6 +552,9 @@ func (t iamTarget) missingKey(want types.StatusType) (KeyChangeResult, error) {
 // anything else is returned wrapped, for Temporal to retry.
 func (t iamTarget) fail(op string, err error) error {
 	if iamThrottled(err) {
+		if t.metrics != nil {
+			t.metrics.RateLimitWait("aws")
+		}
 		delay := iamRetryDelay(err)
 		return rateLimited(fmt.Sprintf("%s for %s: throttled by AWS, retrying in %s", op, t, delay), delay, err)
 	}

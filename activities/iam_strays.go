@@ -2,6 +2,8 @@ package activities
 
 import (
 	"context"
+
+	"github.com/keyrotor/keyrotor/internal/model"
 )
 
 // DeleteStrayKeysResult lists the strays deleted.
@@ -22,27 +24,31 @@ func (a *IAM) DeleteStrayKeys(ctx context.Context, in CreateAccessKeyInput) (Del
 	if err != nil {
 		return DeleteStrayKeysResult{}, err
 	}
-	deleted, _, err := a.deleteStrays(ctx, api, t, in)
+	deleted, _, listed, err := a.deleteStrays(ctx, api, t, in)
+	if err == nil {
+		a.observe(t, withoutKeys(listed, deleted))
+	}
 	return DeleteStrayKeysResult{DeletedStray: deleted}, err
 }
 
 // deleteStrays lists the user's keys and deletes the provable strays; kept
-// are the known keys that remain.
-func (a *IAM) deleteStrays(ctx context.Context, api IAMAPI, t iamTarget, in CreateAccessKeyInput) (deleted, kept []string, err error) {
+// are the known keys that remain, listed every key the listing showed
+// (strays included).
+func (a *IAM) deleteStrays(ctx context.Context, api IAMAPI, t iamTarget, in CreateAccessKeyInput) (deleted, kept []string, listed []model.AccessKey, err error) {
 	keys, err := iamListKeys(ctx, api, t)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	kept, strays, err := a.strayKeys(ctx, api, t, keys, in)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, keys, err
 	}
 	for _, id := range strays {
 		if err := iamDeleteKey(ctx, api, t.withKey(id)); err != nil {
-			return deleted, kept, err
+			return deleted, kept, keys, err
 		}
-		iamLog(ctx, "deleted stray access key from a lost attempt", "user", t.user, "accessKeyId", id)
+		t.log(ctx).Info("deleted stray access key from a lost attempt", "accessKeyId", id)
 		deleted = append(deleted, id)
 	}
-	return deleted, kept, nil
+	return deleted, kept, keys, nil
 }

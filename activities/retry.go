@@ -50,6 +50,9 @@ type caller struct {
 	policy   callPolicy
 	calls    int
 	progress *PushProgress
+	// onWait, when set, hears of every answer that asks to wait (a rate
+	// limit), with the wait asked for (0: none given).
+	onWait func(time.Duration)
 }
 
 // do calls call until it succeeds, fails for good, or the retries are spent.
@@ -63,6 +66,9 @@ func (c *caller) do(ctx context.Context, call func() error, judge func(error) fa
 			return nil
 		}
 		f := judge(err)
+		if c.onWait != nil && (f.wait > 0 || isRateLimited(f.err)) {
+			c.onWait(f.wait)
+		}
 		if ctx.Err() != nil {
 			return f.err
 		}

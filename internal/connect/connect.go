@@ -42,6 +42,9 @@ func Dial(ctx context.Context, logger *slog.Logger, keys *codec.Keyring, options
 		logger = slog.Default()
 	}
 	opts.Logger = tlog.NewStructuredLogger(logger)
+	if o.metrics != nil {
+		opts.MetricsHandler = o.metrics
+	}
 	c, err := client.DialContext(ctx, opts)
 	if err != nil {
 		addr := opts.HostPort
@@ -57,7 +60,15 @@ func Dial(ctx context.Context, logger *slog.Logger, keys *codec.Keyring, options
 type DialOption func(*dialOptions)
 
 type dialOptions struct {
-	strict []reflect.Type
+	strict  []reflect.Type
+	metrics client.MetricsHandler
+}
+
+// WithMetricsHandler gives the client (and the worker built on it) a
+// metrics handler for the SDK's own metrics (requests, polls, task
+// latencies, slots).
+func WithMetricsHandler(h client.MetricsHandler) DialOption {
+	return func(o *dialOptions) { o.metrics = h }
 }
 
 // WithStrictInputs makes the client's data converter refuse values of the

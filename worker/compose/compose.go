@@ -10,10 +10,12 @@ import (
 	"fmt"
 	"log/slog"
 	"reflect"
+	"time"
 
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/google/go-github/v60/github"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/interceptor"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
@@ -23,6 +25,7 @@ import (
 	"github.com/keyrotor/keyrotor/internal/config"
 	"github.com/keyrotor/keyrotor/internal/connect"
 	"github.com/keyrotor/keyrotor/internal/contract"
+	"github.com/keyrotor/keyrotor/internal/metrics"
 	"github.com/keyrotor/keyrotor/workflows"
 )
 
@@ -32,7 +35,8 @@ type Options struct {
 	// AWS options applied after the standard chain (tests and the demo
 	// point the SDK at the emulator with static credentials).
 	AWS []func(*awsconfig.LoadOptions) error
-	// Logger for the Temporal SDK; slog's default when nil.
+	// Logger for the worker's own lines (the SDK logs through the
+	// client's logger); slog's default when nil.
 	Logger *slog.Logger
 	// Namespace the worker's client is connected to, where the search
 	// attributes are registered; "default" when empty.
@@ -40,6 +44,14 @@ type Options struct {
 	// Keys seal each new secret before it leaves the Create activity and
 	// open it where it is pushed (the same keys as the payload codec).
 	Keys *codec.Keyring
+	// Metrics, when set, counts what the worker does (the activities
+	// report to it, a worker interceptor counts the rotations) and learns
+	// from RunWorker when the worker is ready. Pass its SDKHandler to the
+	// client (connect.WithMetricsHandler) for the SDK's own metrics.
+	Metrics *metrics.Metrics
+	// MetricsPoll is how often RunWorker reads the rotations' state from
+	// visibility for the metrics (metrics.DefaultPollEvery when zero).
+	MetricsPoll time.Duration
 }
 
 // WorkerInputs are the types the worker only accepts encrypted: the
@@ -60,18 +72,21 @@ func NewWorker(ctx context.Context, c client.Client, cfg *config.Config, o Optio
 	if err := cfg.CheckWorker(); err != nil {
 		return nil, err
 	}
-	ns := o.Namespace
-	if ns == "" {
-		ns = client.DefaultNamespace
-	}
-	if err := connect.EnsureSearchAttributes(ctx, c, ns); err != nil {
+	if err := connect.EnsureSearchAttributes(ctx, c, namespaceOf(o)); err != nil {
 		return nil, err
 	}
 	acts, err := newActivities(ctx, cfg, o)
 	if err != nil {
 		return nil, err
 	}
-	w := worker.New(c, cfg.TaskQueue, worker.Options{})
+	var wo worker.Options
+	if o.Metrics != nil {
+		o.Metrics.Configure(cfg.Rotations)
+		// The codec's converter reads revoke signals' payloads, encrypted
+		// (the starter) or not (the temporal CLI, the Web UI).
+		wo.Interceptors = []interceptor.WorkerInterceptor{o.Metrics.Interceptor(codec.NewDataConverter(o.Keys))}
+	}
+	w := worker.New(c, cfg.TaskQueue, wo)
 	w.RegisterWorkflowWithOptions(workflows.RotateAccessKey, workflow.RegisterOptions{Name: contract.WorkflowName})
 	w.RegisterWorkflowWithOptions(workflows.ScheduledRotation, workflow.RegisterOptions{Name: contract.ScheduledWorkflowName})
 	for _, a := range acts {
@@ -93,20 +108,24 @@ func newActivities(ctx context.Context, cfg *config.Config, o Options) ([]any, e
 	if err != nil {
 		return nil, fmt.Errorf("AWS clients: %w", err)
 	}
-	acts := []any{activities.NewConfig(cfg), activities.NewIAM(aws, o.Keys, cfg)}
+	var opts []activities.Option
+	if o.Metrics != nil {
+		opts = append(opts, activities.WithMetrics(o.Metrics))
+	}
+	acts := []any{activities.NewConfig(cfg), activities.NewIAM(aws, o.Keys, cfg, opts...)}
 	if cfg.GitHub != nil {
 		gh, err := newGitHubClient(cfg.GitHub)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", cfg.File, err)
 		}
-		acts = append(acts, activities.NewGitHub(gh, o.Keys, cfg))
+		acts = append(acts, activities.NewGitHub(gh, o.Keys, cfg, opts...))
 	}
 	if cfg.GitLab != nil {
 		gl, err := clients.NewGitLabClient(cfg.GitLab.BaseURL, cfg.GitLab.Token)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", cfg.File, err)
 		}
-		acts = append(acts, activities.NewGitLab(gl, o.Keys, cfg))
+		acts = append(acts, activities.NewGitLab(gl, o.Keys, cfg, opts...))
 	}
 	return acts, nil
 }
@@ -127,7 +146,9 @@ func newGitHubClient(gh *config.GitHub) (*github.Client, error) {
 }
 
 // RunWorker runs the worker until ctx is cancelled, then stops it cleanly
-// (in-flight activities finish or are handed back to the server).
+// (in-flight activities finish or are handed back to the server). With
+// o.Metrics, the worker counts as ready once it polls its task queue, and
+// as not ready from the moment it begins to stop.
 func RunWorker(ctx context.Context, c client.Client, cfg *config.Config, o Options) error {
 	w, err := NewWorker(ctx, c, cfg, o)
 	if err != nil {
@@ -136,7 +157,22 @@ func RunWorker(ctx context.Context, c client.Client, cfg *config.Config, o Optio
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("start worker on task queue %s: %w", cfg.TaskQueue, err)
 	}
+	if o.Metrics != nil {
+		o.Metrics.Watch(ctx, c, metrics.WatchOptions{
+			Namespace: namespaceOf(o), TaskQueue: cfg.TaskQueue, PollEvery: o.MetricsPoll, Logger: o.Logger,
+		})
+	}
 	<-ctx.Done()
+	if o.Metrics != nil {
+		o.Metrics.Stopping()
+	}
 	w.Stop()
 	return nil
+}
+
+func namespaceOf(o Options) string {
+	if o.Namespace == "" {
+		return client.DefaultNamespace
+	}
+	return o.Namespace
 }

@@ -1,0 +1,183 @@
+package metrics
+
+import (
+	"context"
+	"log/slog"
+	"strings"
+	"time"
+
+	commonpb "go.temporal.io/api/common/v1"
+	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
+
+	"github.com/keyrotor/keyrotor/internal/contract"
+)
+
+// Defaults of WatchOptions.
+const (
+	defaultHealthEvery = 10 * time.Second
+	// DefaultPollEvery is how often the worker reads the rotations' state
+	// from visibility by default.
+	DefaultPollEvery = 30 * time.Second
+	// callTimeout bounds one health check or one visibility page.
+	callTimeout = 10 * time.Second
+	// maxPages bounds one visibility read (pages of pageSize executions).
+	maxPages = 50
+	pageSize = 200
+)
+
+// WatchOptions say what the worker watches.
+type WatchOptions struct {
+	Namespace string // the worker's namespace
+	TaskQueue string // the worker's task queue: only its rotations count
+	// PollEvery is how often visibility is read (DefaultPollEvery when 0).
+	PollEvery time.Duration
+	// HealthEvery is how often Temporal's health is checked (10s when 0).
+	HealthEvery time.Duration
+	Logger      *slog.Logger
+}
+
+// Watch is called once the worker polls its task queue (its Start
+// returned). Until ctx ends it checks Temporal's health (client
+// CheckHealth), for /readyz, and reads from Temporal's visibility store
+// which rotations hold and when each last completed. It returns at once;
+// the work goes on in the background.
+func (m *Metrics) Watch(ctx context.Context, c client.Client, o WatchOptions) {
+	if o.PollEvery <= 0 {
+		o.PollEvery = DefaultPollEvery
+	}
+	if o.HealthEvery <= 0 {
+		o.HealthEvery = defaultHealthEvery
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	m.ready.set(func(r *readiness) {
+		r.started = true
+		r.maxAge = 3 * o.HealthEvery
+	})
+	go every(ctx, o.HealthEvery, func() { m.checkHealth(ctx, c) })
+	go every(ctx, o.PollEvery, func() {
+		if err := m.poll(ctx, c, o); err != nil && ctx.Err() == nil {
+			o.Logger.Warn("could not read the rotations' state from Temporal's visibility for the metrics", "error", err)
+		}
+	})
+}
+
+// every runs f now and then every d until ctx ends.
+func every(ctx context.Context, d time.Duration, f func()) {
+	t := time.NewTicker(d)
+	defer t.Stop()
+	for {
+		f()
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (m *Metrics) checkHealth(ctx context.Context, c client.Client) {
+	cctx, cancel := context.WithTimeout(ctx, callTimeout)
+	defer cancel()
+	_, err := c.CheckHealth(cctx, &client.CheckHealthRequest{})
+	if ctx.Err() != nil {
+		return
+	}
+	now := m.now()
+	m.ready.set(func(r *readiness) {
+		r.err = err
+		if err == nil {
+			r.checked = now
+		}
+	})
+}
+
+// poll reads the rotations that hold now and the last completed rotation
+// of each user, by the search attributes the rotations keep up to date
+// (KeyrotorPhase, KeyrotorAccount, KeyrotorUser). Only the worker's task
+// queue counts, so deployments that share a namespace stay apart.
+func (m *Metrics) poll(ctx context.Context, c client.Client, o WatchOptions) error {
+	base := "WorkflowType = " + quote(contract.WorkflowName) + " AND TaskQueue = " + quote(o.TaskQueue)
+	holding := map[rotationKey]bool{}
+	err := m.list(ctx, c, o.Namespace, base+" AND ExecutionStatus = 'Running' AND KeyrotorPhase = "+quote(string(contract.PhaseHolding)),
+		func(account, user string, _ time.Time) { holding[keyOf(account, user)] = true })
+	if err != nil {
+		return err
+	}
+	done := map[rotationKey]time.Time{}
+	err = m.list(ctx, c, o.Namespace, base+" AND ExecutionStatus = 'Completed' AND KeyrotorPhase = "+quote(string(contract.PhaseDone)),
+		func(account, user string, closed time.Time) {
+			if k := keyOf(account, user); closed.After(done[k]) {
+				done[k] = closed
+			}
+		})
+	if err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.holding, m.polled = holding, true
+	for k, at := range done {
+		m.noteDone(k.account, k.user, at)
+	}
+	return nil
+}
+
+// list calls f with the account, user and close time of every execution the
+// query finds (at most maxPages pages).
+func (m *Metrics) list(ctx context.Context, c client.Client, namespace, query string, f func(account, user string, closed time.Time)) error {
+	req := &workflowservice.ListWorkflowExecutionsRequest{Namespace: namespace, Query: query, PageSize: pageSize}
+	for range maxPages {
+		cctx, cancel := context.WithTimeout(ctx, callTimeout)
+		resp, err := c.ListWorkflow(cctx, req)
+		cancel()
+		if err != nil {
+			return err
+		}
+		for _, ex := range resp.GetExecutions() {
+			account, user := rotationOf(ex.GetSearchAttributes().GetIndexedFields(), ex.GetExecution().GetWorkflowId())
+			if account != "" && user != "" {
+				f(account, user, ex.GetCloseTime().AsTime())
+			}
+		}
+		if len(resp.GetNextPageToken()) == 0 {
+			return nil
+		}
+		req.NextPageToken = resp.GetNextPageToken()
+	}
+	return nil
+}
+
+// rotationOf reads a rotation's account and user from its search
+// attributes, else from its workflow ID (rotate/<account>/<user>).
+func rotationOf(attrs map[string]*commonpb.Payload, workflowID string) (account, user string) {
+	account = keyword(attrs[contract.SearchAccount.GetName()])
+	user = keyword(attrs[contract.SearchUser.GetName()])
+	if account != "" && user != "" {
+		return account, user
+	}
+	rest, ok := strings.CutPrefix(workflowID, "rotate/") // model.WorkflowID
+	if !ok {
+		return "", ""
+	}
+	account, user, _ = strings.Cut(rest, "/")
+	return account, user
+}
+
+// keyword decodes a Keyword search attribute (search attributes are never
+// encrypted: they hold no secret).
+func keyword(p *commonpb.Payload) string {
+	var s string
+	if p == nil || converter.GetDefaultDataConverter().FromPayload(p, &s) != nil {
+		return ""
+	}
+	return s
+}
+
+// quote writes s as a string literal of Temporal's list filter.
+func quote(s string) string {
+	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(s) + "'"
+}
