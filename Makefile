@@ -4,6 +4,11 @@
 GO            ?= go
 BIN           := $(CURDIR)/bin
 TEMPORAL_CLI  := github.com/temporalio/cli/cmd/temporal@v1.5.1
+# The Temporal server and its schema tool, for the cluster test (tests/cluster):
+# a real cluster on PostgreSQL. Same version for both: the schema must match.
+TEMPORAL_SERVER_VERSION := v1.29.1
+TEMPORAL_SERVER   := go.temporal.io/server/cmd/server@$(TEMPORAL_SERVER_VERSION)
+TEMPORAL_SQL_TOOL := go.temporal.io/server/cmd/tools/sql@$(TEMPORAL_SERVER_VERSION)
 WORKFLOWCHECK := go.temporal.io/sdk/contrib/tools/workflowcheck@v0.6.0
 STATICCHECK   := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 GOLANGCI_LINT := github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.15.0
@@ -12,6 +17,8 @@ UNIT_PKGS      = $$($(GO) list ./... | grep -v '/tests$$')
 DEMO_ARGS     ?=
 
 export KEYROTOR_TEMPORAL_CLI := $(BIN)/temporal
+export KEYROTOR_TEMPORAL_SERVER := $(BIN)/temporal-server
+export KEYROTOR_TEMPORAL_SQL_TOOL := $(BIN)/temporal-sql-tool
 
 .PHONY: demo test lint unit e2e bench build tools clean chaos
 
@@ -52,10 +59,17 @@ lint: $(BIN)/workflowcheck $(BIN)/staticcheck $(BIN)/golangci-lint
 build:
 	$(GO) build -o $(BIN)/ ./worker ./starter
 
-tools: $(BIN)/temporal $(BIN)/workflowcheck $(BIN)/staticcheck $(BIN)/golangci-lint
+tools: $(BIN)/temporal $(BIN)/temporal-server $(BIN)/temporal-sql-tool $(BIN)/workflowcheck $(BIN)/staticcheck $(BIN)/golangci-lint
 
 $(BIN)/temporal:
 	GOBIN=$(BIN) $(GO) install $(TEMPORAL_CLI)
+
+# go install names them server and sql: install into a scratch directory, then rename.
+$(BIN)/temporal-server:
+	tmp=$$(mktemp -d) && GOBIN=$$tmp $(GO) install $(TEMPORAL_SERVER) && mkdir -p $(BIN) && mv $$tmp/server $@ && rm -rf $$tmp
+
+$(BIN)/temporal-sql-tool:
+	tmp=$$(mktemp -d) && GOBIN=$$tmp $(GO) install $(TEMPORAL_SQL_TOOL) && mkdir -p $(BIN) && mv $$tmp/sql $@ && rm -rf $$tmp
 
 $(BIN)/workflowcheck:
 	GOBIN=$(BIN) $(GO) install $(WORKFLOWCHECK)
