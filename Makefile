@@ -82,3 +82,13 @@ $(BIN)/golangci-lint:
 
 clean:
 	rm -rf $(BIN) .demo
+
+## image: build the container image $(IMAGE) from the Dockerfile (needs a running Docker engine)
+IMAGE          ?= keyrotor:dev
+IMAGE_VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+IMAGE_REVISION ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+.PHONY: image
+image:
+	@command -v docker >/dev/null 2>&1 || { echo "make image: docker not found; install Docker to build $(IMAGE) (or build the Dockerfile with another OCI image builder)" >&2; exit 1; }
+	@docker info >/dev/null 2>&1 || { echo "make image: no Docker engine answers (docker info failed); start one, or set DOCKER_HOST, to build $(IMAGE)" >&2; exit 1; }
+	docker build --file Dockerfile --tag $(IMAGE) --build-arg VERSION=$(IMAGE_VERSION) --build-arg REVISION=$(IMAGE_REVISION) .
