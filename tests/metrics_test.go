@@ -111,12 +111,16 @@ func TestMetricsAndHealth(t *testing.T) {
 	}, time.Minute, 250*time.Millisecond, "the hold never ended, or the failure never showed")
 	requireMetric(t, text, "keyrotor_rotations_started_total", byAccount, 4)
 	requireMetric(t, text, "keyrotor_rotations_completed_total", byAccount, 3)
+	// Every run ended on this worker: its key age stays (two active keys now).
+	_, ok = metricValue(text, "keyrotor_oldest_key_age_seconds", rot)
+	require.True(t, ok, "the key age was dropped:\n%s", text)
 
 	require.NoError(t, worker.Process.Signal(syscall.SIGTERM))
 	require.NoError(t, worker.Wait())
 	logBytes, err := os.ReadFile(logPath)
 	require.NoError(t, err)
 	requireJSONLogs(t, string(logBytes))
+	require.NotContains(t, string(logBytes), "could not read the rotations' state")
 	_, newSecret := r.emu.TargetValues(devstack.DemoTargets()[0], model.DefaultSecretNames)
 	requireNoSecrets(t, "the worker's output", string(logBytes), map[string]string{
 		"newest secret access key":  newSecret,

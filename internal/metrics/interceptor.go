@@ -67,7 +67,7 @@ func (i *rotationInterceptor) ExecuteWorkflow(ctx workflow.Context, in *intercep
 	res, err := i.Next.ExecuteWorkflow(ctx, in)
 	if !workflow.IsReplaying(ctx) {
 		if c := i.m.outcome(res, err); c != nil {
-			i.m.rotationEnded(c, account, user, time.Now())
+			i.m.rotationEnded(c, account, user, workflow.GetInfo(ctx).WorkflowExecution.RunID, time.Now())
 		}
 	}
 	return res, err

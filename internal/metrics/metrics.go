@@ -82,6 +82,8 @@ type Metrics struct {
 	configured map[rotationKey]model.Rotation // by lower-case user: IAM names ignore case
 	accounts   map[string]bool
 	oldestKey  map[rotationKey]time.Time // creation of the oldest active key
+	keysSeen   map[rotationKey]time.Time // when the IAM steps last reported the keys
+	endedHere  map[rotationKey]string    // the run ID of the last rotation run that ended on this worker
 	lastDone   map[rotationKey]time.Time // when the last rotation completed
 	holding    map[rotationKey]bool      // from the last visibility poll
 	polled     bool                      // a visibility poll succeeded
@@ -125,6 +127,8 @@ func New() (*Metrics, error) {
 		configured: map[rotationKey]model.Rotation{},
 		accounts:   map[string]bool{},
 		oldestKey:  map[rotationKey]time.Time{},
+		keysSeen:   map[rotationKey]time.Time{},
+		endedHere:  map[rotationKey]string{},
 		lastDone:   map[rotationKey]time.Time{},
 	}
 	m.ready.init()
@@ -215,22 +219,28 @@ func (m *Metrics) Keys(account, user string, keys []model.AccessKey) {
 	if _, ok := m.rotation(account, user); !ok {
 		return
 	}
+	k := keyOf(account, user)
+	m.keysSeen[k] = m.now()
 	if oldest.IsZero() {
-		delete(m.oldestKey, keyOf(account, user))
+		delete(m.oldestKey, k)
 		return
 	}
-	m.oldestKey[keyOf(account, user)] = oldest
+	m.oldestKey[k] = oldest
 }
 
-// rotationEnded counts a rotation's end; outcome is one of the counters.
-func (m *Metrics) rotationEnded(c *prometheus.CounterVec, account, user string, at time.Time) {
+// rotationEnded counts the end of run runID of a rotation on this worker;
+// c is the counter of its outcome.
+func (m *Metrics) rotationEnded(c *prometheus.CounterVec, account, user, runID string, at time.Time) {
 	c.WithLabelValues(m.accountLabel(account)).Inc()
-	if c != m.completed {
-		return
-	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.noteDone(account, user, at)
+	if _, ok := m.rotation(account, user); !ok {
+		return
+	}
+	m.endedHere[keyOf(account, user)] = runID
+	if c == m.completed {
+		m.noteDone(account, user, at)
+	}
 }
 
 // noteDone records that the rotation completed at at, unless a later
@@ -255,7 +265,7 @@ var (
 		"1 while the rotation holds (waits for an operator: failed targets while its old key is revoked, or an old key still in use), else 0; from Temporal's visibility.",
 		[]string{"account", "user"}, nil)
 	oldestKeyDesc = prometheus.NewDesc(OldestKeyAge,
-		"Age of the user's oldest active access key, as the IAM activities last saw the keys on this worker.",
+		"Age of the user's oldest active access key, as the IAM activities last saw the keys on this worker (dropped once another worker ended a later run).",
 		[]string{"account", "user"}, nil)
 	sinceLastDesc = prometheus.NewDesc(SinceLastRotation,
 		"Seconds since the user's last rotation completed (done), from Temporal's visibility (within the namespace's retention) and this worker.",

@@ -127,7 +127,7 @@ func TestGauges(t *testing.T) {
 	m.Keys("prod", "stranger", []model.AccessKey{{ID: "AKIAX", Status: model.KeyActive, CreatedAt: now}})
 	m.Keys("prod", "weekly", []model.AccessKey{{ID: "AKIAW", Status: model.KeyActive, CreatedAt: now.Add(-time.Hour)}})
 	m.Keys("prod", "weekly", []model.AccessKey{{ID: "AKIAW", Status: model.KeyInactive, CreatedAt: now.Add(-time.Hour)}})
-	m.rotationEnded(m.completed, "prod", "ci-deployer", now.Add(-2*time.Hour))
+	m.rotationEnded(m.completed, "prod", "ci-deployer", "run-1", now.Add(-2*time.Hour))
 
 	text := gather(t, m)
 	for _, want := range []string{
@@ -158,6 +158,43 @@ func TestGauges(t *testing.T) {
 		if !strings.Contains(text, want+"\n") {
 			t.Errorf("missing %s in\n%s", want, text)
 		}
+	}
+}
+
+// A poll of visibility sets holding and the last completion, and drops a
+// key age this worker saw before another worker ended a later run of the
+// user's rotation: that worker has the fresh one.
+func TestApplyPoll(t *testing.T) {
+	m := newMetrics(t)
+	now := time.Date(2026, 3, 4, 12, 0, 0, 0, time.UTC)
+	m.now = func() time.Time { return now }
+	active := []model.AccessKey{{ID: "AKIAK", Status: model.KeyActive, CreatedAt: now.Add(-time.Hour)}}
+	m.Keys("prod", "ci-deployer", active)
+	m.Keys("prod", "weekly", active)
+	m.rotationEnded(m.completed, "prod", "weekly", "run-here", now.Add(time.Minute))
+
+	m.apply(pollResult{
+		holding: []execution{{account: "prod", user: "ci-deployer", runID: "run-3", phase: contract.PhaseHolding}},
+		closed: []execution{
+			{account: "prod", user: "ci-deployer", runID: "run-1", phase: contract.PhaseDone, closed: now.Add(-time.Hour)},
+			{account: "prod", user: "ci-deployer", runID: "run-2", phase: contract.PhaseFailed, closed: now.Add(time.Hour)},
+			{account: "prod", user: "weekly", runID: "run-here", phase: contract.PhaseDone, closed: now.Add(time.Minute)},
+		},
+	})
+	text := gather(t, m)
+	for _, want := range []string{
+		`keyrotor_rotations_holding{account="prod",user="CI-Deployer"} 1`,
+		`keyrotor_rotations_holding{account="prod",user="weekly"} 0`,
+		`keyrotor_seconds_since_last_rotation{account="prod",user="CI-Deployer"} 3600`,
+		`keyrotor_oldest_key_age_seconds{account="prod",user="weekly"} 3600`,
+	} {
+		if !strings.Contains(text, want+"\n") {
+			t.Errorf("missing %s in\n%s", want, text)
+		}
+	}
+	// run-2 ended elsewhere after this worker last saw ci-deployer's keys.
+	if strings.Contains(text, `keyrotor_oldest_key_age_seconds{account="prod",user="CI-Deployer"}`) {
+		t.Errorf("a stale key age is still reported:\n%s", text)
 	}
 }
 

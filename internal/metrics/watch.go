@@ -95,40 +95,77 @@ func (m *Metrics) checkHealth(ctx context.Context, c client.Client) {
 	})
 }
 
-// poll reads the rotations that hold now and the last completed rotation
-// of each user, by the search attributes the rotations keep up to date
+// poll reads the rotations that hold now and the last closed rotation of
+// each user, by the search attributes the rotations keep up to date
 // (KeyrotorPhase, KeyrotorAccount, KeyrotorUser). Only the worker's task
 // queue counts, so deployments that share a namespace stay apart.
 func (m *Metrics) poll(ctx context.Context, c client.Client, o WatchOptions) error {
 	base := "WorkflowType = " + quote(contract.WorkflowName) + " AND TaskQueue = " + quote(o.TaskQueue)
-	holding := map[rotationKey]bool{}
+	var res pollResult
 	err := m.list(ctx, c, o.Namespace, base+" AND ExecutionStatus = 'Running' AND KeyrotorPhase = "+quote(string(contract.PhaseHolding)),
-		func(account, user string, _ time.Time) { holding[keyOf(account, user)] = true })
+		func(ex execution) { res.holding = append(res.holding, ex) })
 	if err != nil {
 		return err
 	}
-	done := map[rotationKey]time.Time{}
-	err = m.list(ctx, c, o.Namespace, base+" AND ExecutionStatus = 'Completed' AND KeyrotorPhase = "+quote(string(contract.PhaseDone)),
-		func(account, user string, closed time.Time) {
-			if k := keyOf(account, user); closed.After(done[k]) {
-				done[k] = closed
-			}
-		})
+	err = m.list(ctx, c, o.Namespace, base+" AND ExecutionStatus != 'Running'",
+		func(ex execution) { res.closed = append(res.closed, ex) })
 	if err != nil {
 		return err
+	}
+	m.apply(res)
+	return nil
+}
+
+// execution is one rotation run as visibility lists it.
+type execution struct {
+	account, user, runID string
+	phase                contract.Phase // KeyrotorPhase
+	closed               time.Time      // zero while it runs
+}
+
+// pollResult is what one poll read.
+type pollResult struct {
+	holding []execution // running, in phase holding
+	closed  []execution // ended (done, failed, rolled back, cancelled, terminated…)
+}
+
+// apply records a poll: which rotations hold, when each user's rotation
+// last completed, and which key ages are stale. A worker's key age is a
+// snapshot of what its own IAM steps last saw; when another worker has
+// since ended a run of that user's rotation (it deleted or deactivated
+// keys this worker never heard of), the snapshot is dropped rather than
+// kept growing: the worker that ended the run reports the fresh age.
+func (m *Metrics) apply(res pollResult) {
+	holding := map[rotationKey]bool{}
+	for _, ex := range res.holding {
+		holding[keyOf(ex.account, ex.user)] = true
+	}
+	lastClosed := map[rotationKey]execution{}
+	for _, ex := range res.closed {
+		k := keyOf(ex.account, ex.user)
+		if ex.closed.After(lastClosed[k].closed) {
+			lastClosed[k] = ex
+		}
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.holding, m.polled = holding, true
-	for k, at := range done {
-		m.noteDone(k.account, k.user, at)
+	for _, ex := range res.closed {
+		if ex.phase == contract.PhaseDone {
+			m.noteDone(ex.account, ex.user, ex.closed)
+		}
 	}
-	return nil
+	for k, ex := range lastClosed {
+		if seen, ok := m.keysSeen[k]; ok && seen.Before(ex.closed) && m.endedHere[k] != ex.runID {
+			delete(m.oldestKey, k)
+			delete(m.keysSeen, k)
+		}
+	}
 }
 
-// list calls f with the account, user and close time of every execution the
-// query finds (at most maxPages pages).
-func (m *Metrics) list(ctx context.Context, c client.Client, namespace, query string, f func(account, user string, closed time.Time)) error {
+// list calls f with every rotation run the query finds (at most maxPages
+// pages of them).
+func (m *Metrics) list(ctx context.Context, c client.Client, namespace, query string, f func(execution)) error {
 	req := &workflowservice.ListWorkflowExecutionsRequest{Namespace: namespace, Query: query, PageSize: pageSize}
 	for range maxPages {
 		cctx, cancel := context.WithTimeout(ctx, callTimeout)
@@ -137,10 +174,15 @@ func (m *Metrics) list(ctx context.Context, c client.Client, namespace, query st
 		if err != nil {
 			return err
 		}
-		for _, ex := range resp.GetExecutions() {
-			account, user := rotationOf(ex.GetSearchAttributes().GetIndexedFields(), ex.GetExecution().GetWorkflowId())
-			if account != "" && user != "" {
-				f(account, user, ex.GetCloseTime().AsTime())
+		for _, info := range resp.GetExecutions() {
+			attrs := info.GetSearchAttributes().GetIndexedFields()
+			ex := execution{runID: info.GetExecution().GetRunId(), phase: contract.Phase(keyword(attrs[contract.SearchPhase.GetName()]))}
+			ex.account, ex.user = rotationOf(attrs, info.GetExecution().GetWorkflowId())
+			if info.GetCloseTime() != nil {
+				ex.closed = info.GetCloseTime().AsTime()
+			}
+			if ex.account != "" && ex.user != "" {
+				f(ex)
 			}
 		}
 		if len(resp.GetNextPageToken()) == 0 {
