@@ -9,7 +9,8 @@ import (
 
 // Retry policies live here, next to the calls that use them; each says why.
 
-// IAM calls run as local activities: each is one short, idempotent API call,
+// IAM calls run as local activities (but CreateAccessKey, see createOptions):
+// each is one short, idempotent API call,
 // and as local activities they add one marker event to the history instead
 // of three activity events plus a workflow task each (see the README's
 // history figures). Every IAM activity is safe to run again after a crash
@@ -22,6 +23,26 @@ import (
 // stop at once.
 func iamOptions(ctx workflow.Context, summary string) workflow.Context {
 	return workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
+		StartToCloseTimeout: 30 * time.Second,
+		Summary:             summary,
+		RetryPolicy: &temporal.RetryPolicy{
+			InitialInterval:    time.Second,
+			BackoffCoefficient: 2,
+			MaximumInterval:    time.Minute,
+		},
+	})
+}
+
+// createOptions are for CreateAccessKey, which runs as a regular activity,
+// unlike the other IAM calls: creating a key is the one IAM call that is
+// not idempotent, and the server records a regular activity's result even
+// when the worker that ran the workflow task dies. A local activity's
+// result lives in the workflow task: a worker killed before the task
+// completed loses it, and the key it made can then no longer be told from
+// a key someone else made (the next attempt runs with a later NotBefore).
+// Same retries as iamOptions.
+func createOptions(ctx workflow.Context, summary string) workflow.Context {
+	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout: 30 * time.Second,
 		Summary:             summary,
 		RetryPolicy: &temporal.RetryPolicy{

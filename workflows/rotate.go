@@ -46,6 +46,8 @@ const (
 	// revokeWhileSettlingChange: a mode-now revoke is carried out while
 	// stopped pushes settle, not after.
 	revokeWhileSettlingChange = "revoke-now-while-settling"
+	// createAsActivityChange: CreateAccessKey is a regular activity.
+	createAsActivityChange = "create-as-activity"
 	// keepSentKeyChange: a cancel keeps a new key that a target may hold.
 	keepSentKeyChange = "keep-sent-key-on-cancel"
 )
@@ -233,7 +235,7 @@ func (r *rotation) create(ctx workflow.Context) error {
 		in.KnownKeyIDs = []string{r.oldKey.ID}
 	}
 	var res activities.CreateAccessKeyResult
-	if err := workflow.ExecuteLocalActivity(iamOptions(noCancel(ctx), "create a key for "+r.user), iamActs.CreateAccessKey, in).Get(ctx, &res); err != nil {
+	if err := r.startCreate(ctx, in).Get(ctx, &res); err != nil {
 		return err
 	}
 	for _, id := range res.DeletedStray {
@@ -247,6 +249,18 @@ func (r *rotation) create(ctx workflow.Context) error {
 	r.event(ctx, "created new key "+res.Key.ID)
 	r.resolveRevocations(ctx)
 	return nil
+}
+
+// startCreate runs CreateAccessKey: a regular activity, whose result the
+// server keeps whatever happens to the worker (see createOptions).
+func (r *rotation) startCreate(ctx workflow.Context, in activities.CreateAccessKeyInput) workflow.Future {
+	summary := "create a key for " + r.user
+	// Rotations that created their keys before this change used a local
+	// activity; they replay that way.
+	if workflow.GetVersion(ctx, createAsActivityChange, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+		return workflow.ExecuteLocalActivity(iamOptions(noCancel(ctx), summary), iamActs.CreateAccessKey, in)
+	}
+	return workflow.ExecuteActivity(createOptions(noCancel(ctx), summary), iamActs.CreateAccessKey, in)
 }
 
 // verify checks the new key with STS. A key that never works is deleted,
