@@ -13,7 +13,7 @@ WORKFLOWCHECK := go.temporal.io/sdk/contrib/tools/workflowcheck@v0.6.0
 STATICCHECK   := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 GOLANGCI_LINT := github.com/golangci/golangci-lint/v2/cmd/golangci-lint@v2.15.0
 # Every package but the end-to-end tests, which need a Temporal dev server.
-UNIT_PKGS      = $$($(GO) list ./... | grep -v '/tests$$')
+UNIT_PKGS      = $$($(GO) list ./... | grep -v -e '/tests$$' -e '/tests/cluster$$')
 DEMO_ARGS     ?=
 
 export KEYROTOR_TEMPORAL_CLI := $(BIN)/temporal
@@ -34,9 +34,9 @@ test: tools lint
 unit:
 	$(GO) test -race -count=1 -timeout 15m $(UNIT_PKGS)
 
-## e2e: the end-to-end tests in tests/ (start their own Temporal dev server from the pinned CLI)
-e2e: $(BIN)/temporal
-	$(GO) test -race -count=1 -timeout 30m ./tests/
+## e2e: the end-to-end tests: tests/ on a Temporal dev server from the pinned CLI, tests/cluster/ on a Temporal cluster on PostgreSQL
+e2e: tools
+	$(GO) test -race -count=1 -timeout 30m ./tests/ ./tests/cluster/
 
 ## bench: rotations against the emulators on a local dev server; prints calls and history sizes
 bench: $(BIN)/temporal
