@@ -158,9 +158,9 @@ func TestAlertRulesFire(t *testing.T) {
 		},
 		{
 			alert: "KeyrotorKeyOlderThanPolicy",
-			series: append(append(both("keyrotor_oldest_key_age_seconds", user("late"), func(m int) float64 { return 29*day.Seconds() + float64(m)*3600 }),
+			series: append(append(both("keyrotor_oldest_key_age_seconds", user("late"), func(m int) float64 { return 44*day.Seconds() + float64(m)*3600 }),
 				both("keyrotor_oldest_key_age_seconds", user("ok"), constant(3*day.Seconds()))...), policies...),
-			// 29 days + m hours passes 30 days at m = 24; fires 15 minutes later.
+			// 44 days + m hours passes 1.5 × 30 days at m = 24; fires 15 minutes later.
 			at: map[time.Duration][]string{23 * time.Minute: nil, 38 * time.Minute: nil, 40 * time.Minute: {"late"}},
 		},
 		{
@@ -180,9 +180,9 @@ func TestAlertRulesFire(t *testing.T) {
 		},
 		{
 			alert: "KeyrotorNoSuccessfulRotation",
-			series: append(append(both("keyrotor_seconds_since_last_rotation", user("late"), func(m int) float64 { return 29.9*day.Seconds() + float64(m)*60 }),
+			series: append(append(both("keyrotor_seconds_since_last_rotation", user("late"), func(m int) float64 { return 44.9*day.Seconds() + float64(m)*60 }),
 				both("keyrotor_seconds_since_last_rotation", user("ok"), func(m int) float64 { return day.Seconds() + float64(m)*60 })...), policies...),
-			// 29.9 days pass 30 days after 144 minutes; fires 15 minutes later.
+			// 44.9 days pass 1.5 × 30 days after 144 minutes; fires 15 minutes later.
 			at: map[time.Duration][]string{150 * time.Minute: nil, 160 * time.Minute: {"late"}},
 		},
 		{
