@@ -125,6 +125,12 @@ func run(ctx context.Context, exit bool, grace, deleteAfter time.Duration) error
 	link := fmt.Sprintf("http://localhost:%s/namespaces/default/workflows/%s/%s/history", uiPort, url.PathEscape(started.WorkflowID), started.RunID)
 	fmt.Printf("    watch it in the Temporal UI: %s\n", link)
 	st, rotErr := waitShowingPhases(ctx, c, started)
+	if ctx.Err() != nil {
+		// Ctrl-C before the rotation ended: say where it stands, from the
+		// rotation itself (the wait was cut short, it has no report).
+		stopped(c, started)
+		return nil
+	}
 
 	fmt.Println()
 	_ = report.Text(os.Stdout, st)
@@ -143,6 +149,24 @@ func run(ctx context.Context, exit bool, grace, deleteAfter time.Duration) error
 	fmt.Println("\nEverything stays up so you can look around in the UI. Press Ctrl-C to stop.")
 	<-ctx.Done()
 	return nil
+}
+
+// stopped tells, after Ctrl-C, where the rotation stands. The dev server
+// stops with the demo, and the rotation with it.
+func stopped(c client.Client, started operator.Started) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	fmt.Println("\nThe demo was stopped (Ctrl-C) before the rotation ended.")
+	st, err := operator.Status(ctx, c, started.WorkflowID)
+	if err != nil {
+		fmt.Printf("Rotation %s: could not read its status (%v).\n", started.WorkflowID, err)
+		return
+	}
+	fmt.Printf("Rotation %s was in phase %s", started.WorkflowID, st.Phase)
+	if st.Waiting != "" {
+		fmt.Printf(" (waiting: %s)", st.Waiting)
+	}
+	fmt.Println("; the demo's dev server stops with it, so nothing is left running.")
 }
 
 // waitShowingPhases waits for the rotation, printing each phase as it starts.
