@@ -93,14 +93,13 @@ func TestClusterOnPostgres(t *testing.T) {
 
 	// The same fleet again; worker-a is SIGKILLed while rotations are
 	// mid-flight, and worker-b finishes every one of them. The kill comes
-	// once every rotation pushes its new key, so every key's creation is
-	// recorded in its history. Killed earlier, while keys are still being
-	// created, a rotation whose CreateAccessKey ran but was not recorded yet
-	// fails today: the next worker replays it from the start, and
-	// InspectKeys takes the key the lost attempt made for a second active
-	// key (TwoActiveKeys, both keys left active).
-	// KEYROTOR_CLUSTER_KILL_DURING_CREATE=1 kills there instead.
-	duringCreate := os.Getenv("KEYROTOR_CLUSTER_KILL_DURING_CREATE") == "1"
+	// while keys are still being created: half the fleet has made its new
+	// key, the rest has not. Before CreateAccessKey ran as a regular
+	// activity, a rotation whose create ran in a workflow task that the
+	// kill lost failed here (the next worker's inspect found the lost
+	// attempt's key as a second active key, and left it).
+	// KEYROTOR_CLUSTER_KILL_WHEN_PUSHING=1 kills once every rotation pushes.
+	duringCreate := os.Getenv("KEYROTOR_CLUSTER_KILL_WHEN_PUSHING") != "1"
 	var killedAt time.Time
 	var createdAtKill, pushingAtKill, doneAtKill int
 	second := s.fleet(fleetUsers(), func() bool {
