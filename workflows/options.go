@@ -40,10 +40,12 @@ func iamOptions(ctx workflow.Context, summary string) workflow.Context {
 // result lives in the workflow task: a worker killed before the task
 // completed loses it, and the key it made can then no longer be told from
 // a key someone else made (the next attempt runs with a later NotBefore).
-// Same retries as iamOptions.
+// Same retries as iamOptions; a shorter start-to-close (one IAM call takes
+// well under a second), so an attempt lost with a stopped worker is retried
+// soon.
 func createOptions(ctx workflow.Context, summary string) workflow.Context {
 	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
-		StartToCloseTimeout: 30 * time.Second,
+		StartToCloseTimeout: 10 * time.Second,
 		Summary:             summary,
 		RetryPolicy: &temporal.RetryPolicy{
 			InitialInterval:    time.Second,

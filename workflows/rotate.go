@@ -235,7 +235,11 @@ func (r *rotation) create(ctx workflow.Context) error {
 		in.KnownKeyIDs = []string{r.oldKey.ID}
 	}
 	var res activities.CreateAccessKeyResult
-	if err := r.startCreate(ctx, in).Get(ctx, &res); err != nil {
+	f, isActivity := r.startCreate(ctx, in)
+	if isActivity {
+		r.revokeWhileWaiting(ctx, f)
+	}
+	if err := f.Get(ctx, &res); err != nil {
 		return err
 	}
 	for _, id := range res.DeletedStray {
@@ -253,14 +257,28 @@ func (r *rotation) create(ctx workflow.Context) error {
 
 // startCreate runs CreateAccessKey: a regular activity, whose result the
 // server keeps whatever happens to the worker (see createOptions).
-func (r *rotation) startCreate(ctx workflow.Context, in activities.CreateAccessKeyInput) workflow.Future {
+func (r *rotation) startCreate(ctx workflow.Context, in activities.CreateAccessKeyInput) (f workflow.Future, isActivity bool) {
 	summary := "create a key for " + r.user
 	// Rotations that created their keys before this change used a local
 	// activity; they replay that way.
 	if workflow.GetVersion(ctx, createAsActivityChange, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
-		return workflow.ExecuteLocalActivity(iamOptions(noCancel(ctx), summary), iamActs.CreateAccessKey, in)
+		return workflow.ExecuteLocalActivity(iamOptions(noCancel(ctx), summary), iamActs.CreateAccessKey, in), false
 	}
-	return workflow.ExecuteActivity(createOptions(noCancel(ctx), summary), iamActs.CreateAccessKey, in)
+	return workflow.ExecuteActivity(createOptions(noCancel(ctx), summary), iamActs.CreateAccessKey, in), true
+}
+
+// revokeWhileWaiting waits until f is ready, carrying out a revoke with
+// mode now meanwhile: a create lost with a stopped worker takes its
+// start-to-close timeout to come back, and the revocation must not wait.
+func (r *rotation) revokeWhileWaiting(ctx workflow.Context, f workflow.Future) {
+	dctx := noCancel(ctx)
+	for {
+		_ = workflow.Await(dctx, func() bool { return f.IsReady() || r.revokeNowDue() != nil })
+		if f.IsReady() {
+			return
+		}
+		r.revokeNow(dctx)
+	}
 }
 
 // verify checks the new key with STS. A key that never works is deleted,
