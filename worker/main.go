@@ -9,8 +9,11 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
+
+	"go.temporal.io/sdk/worker"
 
 	"github.com/keyrotor/keyrotor/internal/config"
 	"github.com/keyrotor/keyrotor/internal/connect"
@@ -19,6 +22,7 @@ import (
 )
 
 const usage = `Usage: worker --config FILE [--metrics-addr ADDR [--metrics-poll DURATION]] [--log-format auto|json|text]
+              [--deployment-name NAME --build-id ID]
 
 Runs the keyrotor worker until SIGINT or SIGTERM.
 
@@ -34,6 +38,13 @@ Metrics:   with --metrics-addr (e.g. :9090), one listener serves
            /healthz  200 while the process runs
            /readyz   200 once connected to Temporal and polling the task queue, else 503
 Logs:      on stderr, JSON when stderr is not a terminal (--log-format auto), else text
+Versions:  with --deployment-name and --build-id (or KEYROTOR_DEPLOYMENT_NAME and
+           KEYROTOR_BUILD_ID; both or neither), the worker polls as that version of
+           that Temporal Worker Deployment, and every rotation that starts on it stays
+           pinned to it until it ends. New rotations go to the deployment's current
+           version; make a version current (after its workers poll) with:
+           temporal worker deployment set-current-version --deployment-name NAME --build-id ID
+           Without them the worker is unversioned. See docs/upgrading.md.
 
 Flags:
 `
@@ -63,6 +74,8 @@ func run() error {
 	metricsAddr := fs.String("metrics-addr", "", "serve /metrics, /healthz and /readyz on this `address`, e.g. :9090 or 127.0.0.1:9090 (default: off)")
 	metricsPoll := fs.Duration("metrics-poll", metrics.DefaultPollEvery, "how often to read which rotations hold and when each last completed from Temporal's visibility, for the metrics")
 	logFormat := fs.String("log-format", "auto", "log `format`: json, text, or auto (JSON unless stderr is a terminal)")
+	deploymentName := fs.String("deployment-name", os.Getenv(envDeploymentName), "Temporal Worker Deployment `name` this worker belongs to; needs --build-id (default $"+envDeploymentName+")")
+	buildID := fs.String("build-id", os.Getenv(envBuildID), "this worker's build `ID` in its deployment; needs --deployment-name (default $"+envBuildID+")")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), usage)
 		fs.PrintDefaults()
@@ -79,6 +92,10 @@ func run() error {
 	}
 	if *metricsPoll <= 0 {
 		return fmt.Errorf("--metrics-poll must be positive, not %s", *metricsPoll)
+	}
+	deployment, err := deploymentVersion(*deploymentName, *buildID)
+	if err != nil {
+		return err
 	}
 	logger, json, err := newLogger(*logFormat, os.Stderr)
 	if err != nil {
@@ -126,13 +143,38 @@ func run() error {
 		return err
 	}
 	defer c.Close()
-	logger.Info("worker starting", "taskQueue", cfg.TaskQueue, "rotations", len(cfg.Rotations), "codecKeys", keys)
-	o := compose.Options{Logger: logger, Namespace: connect.Namespace(), Keys: keys, Metrics: m, MetricsPoll: *metricsPoll}
+	attrs := []any{"taskQueue", cfg.TaskQueue, "rotations", len(cfg.Rotations), "codecKeys", keys}
+	if deployment.DeploymentName != "" {
+		attrs = append(attrs, "deploymentName", deployment.DeploymentName, "buildID", deployment.BuildID)
+	}
+	logger.Info("worker starting", attrs...)
+	o := compose.Options{Logger: logger, Namespace: connect.Namespace(), Keys: keys, Metrics: m, MetricsPoll: *metricsPoll, Deployment: deployment}
 	if err := compose.RunWorker(ctx, c, cfg, o); err != nil {
 		return err
 	}
 	logger.Info("worker stopped")
 	return nil
+}
+
+// The environment variables the deployment flags default to.
+const (
+	envDeploymentName = "KEYROTOR_DEPLOYMENT_NAME"
+	envBuildID        = "KEYROTOR_BUILD_ID"
+)
+
+// deploymentVersion is the Worker Deployment version the worker runs as:
+// both a deployment name and a build ID, or neither (unversioned).
+func deploymentVersion(name, buildID string) (worker.WorkerDeploymentVersion, error) {
+	name, buildID = strings.TrimSpace(name), strings.TrimSpace(buildID)
+	switch {
+	case name == "" && buildID == "":
+		return worker.WorkerDeploymentVersion{}, nil
+	case buildID == "":
+		return worker.WorkerDeploymentVersion{}, fmt.Errorf("--deployment-name %q needs --build-id (or %s) too: a versioned worker needs both", name, envBuildID)
+	case name == "":
+		return worker.WorkerDeploymentVersion{}, fmt.Errorf("--build-id %q needs --deployment-name (or %s) too: a versioned worker needs both", buildID, envDeploymentName)
+	}
+	return worker.WorkerDeploymentVersion{DeploymentName: name, BuildID: buildID}, nil
 }
 
 // newLogger logs to w in the format asked for; auto is JSON unless w is a

@@ -52,6 +52,12 @@ type Options struct {
 	// MetricsPoll is how often RunWorker reads the rotations' state from
 	// visibility for the metrics (metrics.DefaultPollEvery when zero).
 	MetricsPoll time.Duration
+	// Deployment, when its DeploymentName is set, opts the worker into
+	// Worker Deployment versioning as this version (deployment name and
+	// build ID). Every workflow it runs is pinned: a rotation stays on the
+	// version it started on until it ends, whatever is deployed meanwhile.
+	// Unversioned when zero.
+	Deployment worker.WorkerDeploymentVersion
 }
 
 // WorkerInputs are the types the worker only accepts encrypted: the
@@ -80,6 +86,16 @@ func NewWorker(ctx context.Context, c client.Client, cfg *config.Config, o Optio
 		return nil, err
 	}
 	var wo worker.Options
+	if o.Deployment.DeploymentName != "" {
+		if o.Deployment.BuildID == "" {
+			return nil, fmt.Errorf("worker deployment %s: a build ID is required", o.Deployment.DeploymentName)
+		}
+		wo.DeploymentOptions = worker.DeploymentOptions{
+			UseVersioning:             true,
+			Version:                   o.Deployment,
+			DefaultVersioningBehavior: workflow.VersioningBehaviorPinned,
+		}
+	}
 	if o.Metrics != nil {
 		o.Metrics.Configure(cfg.Rotations)
 		// The codec's converter reads revoke signals' payloads, encrypted
