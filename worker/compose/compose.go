@@ -85,7 +85,11 @@ func NewWorker(ctx context.Context, c client.Client, cfg *config.Config, o Optio
 	if err != nil {
 		return nil, err
 	}
-	var wo worker.Options
+	// On SIGTERM, activities under way get this long to finish: a push
+	// cut off mid-flight is retried only after its heartbeat timeout (a
+	// minute), and a rotation waits for it. Kubernetes' grace period
+	// (deploy/kubernetes) leaves room for it.
+	wo := worker.Options{WorkerStopTimeout: workerStopTimeout}
 	if o.Deployment.DeploymentName != "" {
 		if o.Deployment.BuildID == "" {
 			return nil, fmt.Errorf("worker deployment %s: a build ID is required", o.Deployment.DeploymentName)
@@ -110,6 +114,10 @@ func NewWorker(ctx context.Context, c client.Client, cfg *config.Config, o Optio
 	}
 	return w, nil
 }
+
+// workerStopTimeout is how long a stopping worker lets its activities
+// finish.
+const workerStopTimeout = 20 * time.Second
 
 // newActivities builds one activities struct per external system.
 func newActivities(ctx context.Context, cfg *config.Config, o Options) ([]any, error) {
