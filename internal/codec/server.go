@@ -33,6 +33,13 @@ type ServerOptions struct {
 	Namespaces []string
 	// MaxBodyBytes bounds a request body; 0 means DefaultMaxBodyBytes.
 	MaxBodyBytes int64
+	// OIDC, when enabled (JWKSURL set), makes the server accept only the
+	// Web UI user's own access token (a JWT, which the UI forwards as
+	// "Authorization: Bearer ..." with its "pass access token" option)
+	// instead of Token, so the endpoint URL the UI shows holds no secret.
+	// Token must then be empty: neither a static bearer token nor a token
+	// in the path is accepted.
+	OIDC OIDCOptions
 }
 
 // DefaultMaxBodyBytes bounds request bodies when ServerOptions leaves it
@@ -55,6 +62,9 @@ func NewHTTPHandler(k *Keyring, opts ServerOptions) (http.Handler, error) {
 	if k == nil || len(k.keys) == 0 {
 		return nil, errors.New("codec server: keyring has no keys")
 	}
+	if opts.OIDC.Enabled() {
+		return newOIDCHandler(k, opts)
+	}
 	if opts.Token.Reveal() == "" && !opts.AllowUnauthenticated {
 		return nil, errors.New("codec server: no token configured; set one, or allow unauthenticated access explicitly (local demo only)")
 	}
@@ -63,20 +73,39 @@ func NewHTTPHandler(k *Keyring, opts ServerOptions) (http.Handler, error) {
 			return nil, fmt.Errorf("codec server: %w", err)
 		}
 	}
-	if opts.MaxBodyBytes <= 0 {
-		opts.MaxBodyBytes = DefaultMaxBodyBytes
-	}
-	h := &codecServer{
-		codec:      converter.NewPayloadCodecHTTPHandler(NewCodec(k)),
-		origins:    slices.Clone(opts.AllowedOrigins),
-		namespaces: slices.Clone(opts.Namespaces),
-		maxBody:    opts.MaxBodyBytes,
-	}
+	h := newCodecServer(k, opts)
 	if token := opts.Token.Reveal(); token != "" {
 		sum := sha256.Sum256([]byte(token))
 		h.tokenHash = &sum
 	}
 	return h, nil
+}
+
+// newOIDCHandler builds the handler for OIDC: the UI user's access token
+// is the only credential.
+func newOIDCHandler(k *Keyring, opts ServerOptions) (http.Handler, error) {
+	if opts.Token.Reveal() != "" {
+		return nil, errors.New("codec server: a static token and OIDC exclude each other: with OIDC only the UI user's access token is accepted, so no secret needs to appear in the UI's endpoint URL")
+	}
+	v, err := newOIDCVerifier(opts.OIDC)
+	if err != nil {
+		return nil, fmt.Errorf("codec server: %w", err)
+	}
+	h := newCodecServer(k, opts)
+	h.oidc = v
+	return h, nil
+}
+
+func newCodecServer(k *Keyring, opts ServerOptions) *codecServer {
+	if opts.MaxBodyBytes <= 0 {
+		opts.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	return &codecServer{
+		codec:      converter.NewPayloadCodecHTTPHandler(NewCodec(k)),
+		origins:    slices.Clone(opts.AllowedOrigins),
+		namespaces: slices.Clone(opts.Namespaces),
+		maxBody:    opts.MaxBodyBytes,
+	}
 }
 
 // TokenHowTo says how to make a codec server token that works everywhere.
@@ -132,7 +161,8 @@ func NewHTTPServer(h http.Handler) *http.Server {
 
 type codecServer struct {
 	codec      http.Handler
-	tokenHash  *[sha256.Size]byte // nil: unauthenticated
+	tokenHash  *[sha256.Size]byte // nil: unauthenticated, unless oidc is set
+	oidc       *oidcVerifier      // set: only the UI user's access token counts
 	origins    []string
 	namespaces []string
 	maxBody    int64
@@ -149,9 +179,26 @@ func (s *codecServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case r.Method != http.MethodPost:
 		w.Header().Set("Allow", "POST, OPTIONS")
 		http.Error(w, http.StatusText(http.StatusMethodNotAllowed), http.StatusMethodNotAllowed)
+	case s.oidc != nil:
+		if err := s.oidc.verify(r.Context(), bearerToken(r)); err != nil {
+			if err.status == http.StatusUnauthorized {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="keyrotor-codec", error="invalid_token"`)
+			}
+			http.Error(w, err.reason, err.status)
+			return
+		}
+		s.serveAuthorized(w, r)
 	case !s.authorized(r):
 		w.Header().Set("WWW-Authenticate", `Bearer realm="keyrotor-codec"`)
 		http.Error(w, http.StatusText(http.StatusUnauthorized), http.StatusUnauthorized)
+	default:
+		s.serveAuthorized(w, r)
+	}
+}
+
+// serveAuthorized serves a request whose credentials were accepted.
+func (s *codecServer) serveAuthorized(w http.ResponseWriter, r *http.Request) {
+	switch {
 	case !s.namespaceAllowed(r):
 		http.Error(w, "namespace not served by this codec server", http.StatusForbidden)
 	default:
@@ -187,11 +234,20 @@ func (s *codecServer) authorized(r *http.Request) bool {
 	if s.tokenHash == nil {
 		return true
 	}
-	if scheme, token, ok := strings.Cut(r.Header.Get(headerAuthorization), " "); ok && strings.EqualFold(scheme, "Bearer") && s.tokenMatches(strings.TrimSpace(token)) {
+	if token := bearerToken(r); token != "" && s.tokenMatches(token) {
 		return true
 	}
 	first, _, _ := strings.Cut(strings.TrimPrefix(r.URL.Path, "/"), "/")
 	return first != "encode" && first != "decode" && s.tokenMatches(first)
+}
+
+// bearerToken returns the token of "Authorization: Bearer <token>", or "".
+func bearerToken(r *http.Request) string {
+	scheme, token, ok := strings.Cut(r.Header.Get(headerAuthorization), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return ""
+	}
+	return strings.TrimSpace(token)
 }
 
 func (s *codecServer) tokenMatches(token string) bool {
