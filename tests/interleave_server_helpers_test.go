@@ -287,7 +287,7 @@ func (x *silRun) act(a silAction) {
 				if err != nil || st.NewKeyID == "" {
 					// No new key yet (or no worker to ask): a well-formed
 					// ID of no key of this user, which must be rejected.
-					in.AccessKeyID = "AKIAZZZZZZZZZZZZZZZZ"
+					in.AccessKeyID = "AKIAZZZZZZZZZEXAMPLE"
 				} else {
 					in.AccessKeyID = st.NewKeyID
 				}

@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
@@ -186,21 +185,7 @@ func TestReadyzBeforeTemporalAnswers(t *testing.T) {
 // loopback port and JSON logs, with extra environment variables.
 func (r *rig) metricsWorker(env []string, args ...string) (*exec.Cmd, string) {
 	r.t.Helper()
-	args = append([]string{"--config", r.cfgPath, "--metrics-addr", "127.0.0.1:0", "--log-format", "json"}, args...)
-	cmd := exec.Command(filepath.Join(binDir, "worker"), args...)
-	cmd.Env = append(append(append(os.Environ(), r.emu.Env()...), temporalEnv()...), env...)
-	logPath := filepath.Join(r.t.TempDir(), "worker.log")
-	out, err := os.Create(logPath)
-	require.NoError(r.t, err)
-	cmd.Stdout, cmd.Stderr = out, out
-	require.NoError(r.t, cmd.Start())
-	r.t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			_ = cmd.Process.Kill()
-			_, _ = cmd.Process.Wait()
-		}
-	})
-	return cmd, logPath
+	return r.workerBinary(env, append([]string{"--metrics-addr", "127.0.0.1:0", "--log-format", "json"}, args...)...)
 }
 
 // metricsBase waits for the worker's "serving metrics" line and returns

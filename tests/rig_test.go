@@ -182,10 +182,16 @@ func (r *rig) workerProcess() *exec.Cmd {
 // workerProcessLogged starts the worker binary and returns the file its
 // output goes to.
 func (r *rig) workerProcessLogged() (*exec.Cmd, string) {
+	return r.workerBinary(nil)
+}
+
+// workerBinary starts the worker binary with the rig's config, the
+// emulators' and the dev server's environment plus env, and extra flags;
+// it returns the file its output goes to. It is killed when the test ends.
+func (r *rig) workerBinary(env []string, args ...string) (*exec.Cmd, string) {
 	r.t.Helper()
-	cmd := exec.Command(filepath.Join(binDir, "worker"), "--config", r.cfgPath)
-	cmd.Env = append(os.Environ(), r.emu.Env()...)
-	cmd.Env = append(cmd.Env, temporalEnv()...)
+	cmd := exec.Command(filepath.Join(binDir, "worker"), append([]string{"--config", r.cfgPath}, args...)...)
+	cmd.Env = append(append(append(os.Environ(), r.emu.Env()...), temporalEnv()...), env...)
 	logPath := filepath.Join(r.t.TempDir(), "worker.log")
 	out, err := os.Create(logPath)
 	require.NoError(r.t, err)

@@ -3,9 +3,7 @@ package tests
 import (
 	"context"
 	"fmt"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -99,18 +97,7 @@ func TestVersionedRotationStaysOnItsBuild(t *testing.T) {
 // environment variables; it is killed when the test ends.
 func (r *rig) versionedWorker(t *testing.T, args, env []string) *exec.Cmd {
 	t.Helper()
-	cmd := exec.Command(filepath.Join(binDir, "worker"), append([]string{"--config", r.cfgPath}, args...)...)
-	cmd.Env = append(append(append(os.Environ(), r.emu.Env()...), temporalEnv()...), env...)
-	out, err := os.Create(filepath.Join(t.TempDir(), "worker.log"))
-	require.NoError(t, err)
-	cmd.Stdout, cmd.Stderr = out, out
-	require.NoError(t, cmd.Start())
-	t.Cleanup(func() {
-		if cmd.ProcessState == nil {
-			_ = cmd.Process.Kill()
-			_, _ = cmd.Process.Wait()
-		}
-	})
+	cmd, _ := r.workerBinary(env, args...)
 	return cmd
 }
 

@@ -108,7 +108,7 @@ func (r *rotation) run(ctx workflow.Context) (RotateResult, error) {
 		case stepInspect:
 			err = r.inspect(noCancel(ctx))
 		case stepRevokeNow:
-			r.revokeNow(r.runCtx(ctx))
+			r.revokeNow(noCancel(ctx))
 		case stepCancel:
 			return r.cancel(ctx)
 		case stepReplaceNewKey:
@@ -164,22 +164,12 @@ func (r *rotation) cancelled(ctx workflow.Context) bool {
 	return r.req.cancel
 }
 
-// runCtx is ctx, or once the rotation is cancelled a context that is not,
-// so the cleanup can still call IAM.
-func (r *rotation) runCtx(ctx workflow.Context) workflow.Context {
-	if ctx.Err() == nil {
-		return ctx
-	}
-	dctx, _ := workflow.NewDisconnectedContext(ctx)
-	return dctx
-}
-
-// noCancel is the context of a call to IAM that changes or lists keys
-// (inspect, create, deactivate, activate, delete): one that a cancel of the
-// workflow does not cut off. A call under way when the cancel comes
-// finishes and its answer is recorded, so the cleanup knows every key there
-// is; a create cut off mid-call could otherwise make a key after the
-// cleanup looked.
+// noCancel is ctx without its cancellation: the context of the cleanup
+// after a cancel, of the waits that must finish whatever happens, and of
+// every IAM call that changes or lists keys (inspect, create, deactivate,
+// activate, delete). A call under way when the cancel comes finishes and
+// its answer is recorded, so the cleanup knows every key there is; a create
+// cut off mid-call could otherwise make a key after the cleanup looked.
 func noCancel(ctx workflow.Context) workflow.Context {
 	dctx, _ := workflow.NewDisconnectedContext(ctx)
 	return dctx
@@ -371,7 +361,7 @@ func (r *rotation) startPush(ctx workflow.Context, i int) workflow.Future {
 // not report back (its worker died) takes a heartbeat timeout to settle,
 // and the revocation must not wait for it.
 func (r *rotation) settle(ctx workflow.Context, done func() bool) {
-	dctx, _ := workflow.NewDisconnectedContext(ctx)
+	dctx := noCancel(ctx)
 	// Rotations that settled before this change waited for the pushes first.
 	revokeMeanwhile := workflow.GetVersion(dctx, revokeWhileSettlingChange, workflow.DefaultVersion, 1) == 1
 	for {
@@ -673,7 +663,7 @@ func (r *rotation) end(ctx workflow.Context, phase Phase, msg string) (RotateRes
 // fail ends the rotation as failed, with the final status in the error's
 // details so the starter can print the report.
 func (r *rotation) fail(ctx workflow.Context, err error) (RotateResult, error) {
-	dctx := r.runCtx(ctx)
+	dctx := noCancel(ctx)
 	r.status.Error = message(err)
 	if problem := r.sweepInterruptedCreate(dctx, sweepOnFailChange); problem != "" {
 		r.status.Error += "; " + problem
@@ -691,7 +681,7 @@ func (r *rotation) fail(ctx workflow.Context, err error) (RotateResult, error) {
 // Revoked keys are deactivated unless that would leave the user with no
 // working key. The status says exactly what was left.
 func (r *rotation) cancel(ctx workflow.Context) (RotateResult, error) {
-	dctx := r.runCtx(ctx)
+	dctx := noCancel(ctx)
 	r.setPhase(dctx, PhaseCancelling, "cancelled: cleaning up")
 	for r.revokeNowDue() != nil {
 		r.revokeNow(dctx) // carried out, or marked failed: the loop ends
