@@ -70,3 +70,15 @@ const (
 	maxRevocations = contract.MaxRevocations
 	maxOperatorLen = contract.MaxOperatorLen
 )
+
+// Notifications (internal/contract/notify.go).
+type (
+	Notification = contract.Notification
+	NotifyInput  = contract.NotifyInput
+	NotifyResult = contract.NotifyResult
+)
+
+const (
+	NotifyWorkflowName = contract.NotifyWorkflowName
+	TypeNotifyFailed   = contract.TypeNotifyFailed
+)

@@ -66,6 +66,7 @@ type iwRun struct {
 	cancelled      bool // the operator cancelled the rotation
 	held           int  // operator rounds that found the rotation holding
 	stuckSeen      bool
+	receiver       *iwReceiver
 }
 
 // iwResult is what became of one schedule.
@@ -98,10 +99,13 @@ func runIWSchedule(s iwSchedule) iwResult {
 	env.SetTestTimeout(iwIdleTimeout)
 	env.RegisterWorkflow(RotateAccessKey)
 
+	s.Rotation = iwWithNotify(s.Seed, s.Rotation)
 	w := newIWWorld(s.Seed, s.Faults, start, env.Now)
 	w.setUp(s.Keys, s.Rotation.Targets, s.Stubborn)
 	w.register(env, s.Rotation)
-	r := &iwRun{s: s, env: env, w: w, start: start}
+	rc := newIWReceiver(s.Seed)
+	rc.register(env)
+	r := &iwRun{s: s, env: env, w: w, start: start, receiver: rc}
 	w.onRunaway = env.CancelWorkflow
 
 	var last time.Duration
@@ -142,6 +146,7 @@ func (r *iwRun) execute() (res iwResult) {
 	res.Phase = res.Status.Phase
 	snap := r.w.snapshot()
 	res.Violations = append(snap.Violations, iwCheck(r, res, snap)...)
+	res.Violations = append(res.Violations, iwCheckNotify(r, r.receiver, res)...)
 	res.KeysLeft = len(snap.Keys)
 	res.Held, res.Updates, res.Unknown, res.Signals = r.held, r.updates, r.updatesUnknown, r.signals
 	res.Trace = append(snap.Trace, res.Trace...)

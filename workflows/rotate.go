@@ -84,6 +84,12 @@ type rotation struct {
 
 	holdingForTargets bool
 	publishedPhase    Phase
+
+	// Notifications: events queued for the channels, how many were sent
+	// (each one's delivery ID counts them), and the starts not yet awaited.
+	outbox       []Notification
+	notified     int
+	notifyStarts []workflow.Future
 }
 
 func newRotation(ctx workflow.Context, in RotateInput) *rotation {
@@ -99,6 +105,7 @@ func (r *rotation) run(ctx workflow.Context) (RotateResult, error) {
 		// A cancel of the workflow (ctx done) becomes a request here, once
 		// for every step, so no step can miss it and loop.
 		r.cancelled(ctx)
+		r.flush(ctx)
 		var err error
 		switch s := r.next(); s {
 		// Resolving and inspecting go through even after a cancel: the
@@ -337,6 +344,7 @@ func (r *rotation) push(ctx workflow.Context) {
 		if r.revokeNowDue() != nil {
 			r.revokeNow(ctx)
 		}
+		r.flush(ctx) // a target that failed is told now, not when the others are done
 	}
 	if r.status.ConfirmedTargets() == len(r.status.Targets) {
 		r.done.pushed = true
@@ -391,6 +399,8 @@ func (r *rotation) recordPush(ctx workflow.Context, i int, err error) {
 	case err != nil:
 		ts.State, ts.Error = TargetFailed, message(err)
 		r.event(ctx, "push to "+ts.Target+" failed: "+ts.Error)
+		r.notify(Notification{Event: model.EventTargetFailed, Target: ts.Target, Reason: ts.Error,
+			Summary: "target " + ts.Target + " did not take the new key; the old key stays active"})
 	default:
 		now := workflow.Now(ctx)
 		ts.State, ts.Error, ts.ConfirmedAt = TargetConfirmed, "", &now
@@ -406,7 +416,7 @@ func (r *rotation) holdForTargets(ctx workflow.Context) {
 	defer func() { r.holdingForTargets = false }()
 	failed := len(r.status.FailedTargets())
 	reason := fmt.Sprintf("%d targets failed while the old key %s is revoked; fix them and send retry, or send proceed to retire the old key without them", failed, r.oldKey.ID)
-	if r.hold(ctx, reason, func() bool { return r.req.retry || r.req.cancel || r.revokeNowDue() != nil || r.newKeyRevoked() }) {
+	if r.hold(ctx, reason, r.holdResolutions(RetrySignal, ProceedSignal), func() bool { return r.req.retry || r.req.cancel || r.revokeNowDue() != nil || r.newKeyRevoked() }) {
 		r.done.pushed = true
 		r.pushedAt = workflow.Now(ctx)
 		r.event(ctx, "going on without the failed targets, as requested")
@@ -439,7 +449,7 @@ func (r *rotation) checkIdle(ctx workflow.Context) error {
 		}
 		usedBy := fmt.Sprintf("old key %s was used at %s (%s) after the push finished", r.oldKey.ID, res.LastUsed.UTC().Format("2006-01-02 15:04:05Z"), res.Service)
 		if check >= checks {
-			r.done.idleDone = r.hold(ctx, usedBy+": something still holds it; send proceed to deactivate it anyway", r.waitCutShort)
+			r.done.idleDone = r.hold(ctx, usedBy+": something still holds it; send proceed to deactivate it anyway", r.holdResolutions(ProceedSignal), r.waitCutShort)
 			return nil
 		}
 		r.event(ctx, usedBy)
@@ -635,10 +645,12 @@ func (r *rotation) wait(ctx workflow.Context, phase Phase, what string, d time.D
 
 // hold stops the rotation in a visible state until an operator sends proceed
 // (true) or until cut holds (false).
-func (r *rotation) hold(ctx workflow.Context, reason string, cut func() bool) bool {
+func (r *rotation) hold(ctx workflow.Context, reason string, resolve []string, cut func() bool) bool {
 	r.status.HeldReason = reason
 	r.setPhase(ctx, PhaseHolding, "holding: "+reason)
 	defer func() { r.status.HeldReason = "" }()
+	r.notify(Notification{Event: model.EventHolding, Summary: "holding: an operator is needed", Reason: reason, Resolve: resolve})
+	r.flush(ctx)
 	if err := workflow.Await(ctx, func() bool { return r.req.proceed || cut() }); err != nil {
 		r.cancelled(ctx)
 		return false
@@ -657,6 +669,12 @@ func (r *rotation) end(ctx workflow.Context, phase Phase, msg string) (RotateRes
 	r.closeRevocations(ctx, "the rotation ended before the key it names existed")
 	r.status.Left = r.describeKeys()
 	r.setPhase(ctx, phase, msg)
+	ev := Notification{Event: model.EventCompleted, Summary: fmt.Sprintf("rotated: %d targets hold the new key %s", len(r.status.Targets), r.newKey.ID), Left: r.status.Left}
+	if phase == PhaseRolledBack {
+		ev.Event, ev.Summary = model.EventRolledBack, msg
+	}
+	r.notify(ev)
+	r.flushAndWait(ctx)
 	return RotateResult{Status: r.status}, nil
 }
 
@@ -671,6 +689,8 @@ func (r *rotation) fail(ctx workflow.Context, err error) (RotateResult, error) {
 	r.closeRevocations(dctx, "the rotation failed before the key it names existed")
 	r.status.Left = r.describeKeys()
 	r.setPhase(dctx, PhaseFailed, r.status.Error)
+	r.notify(Notification{Event: model.EventFailed, Summary: "the rotation failed; left: " + orDefault(r.status.Left, "no key"), Reason: r.status.Error, Left: r.status.Left})
+	r.flushAndWait(dctx)
 	return RotateResult{}, temporal.NewNonRetryableApplicationError(r.status.Error, TypeRotationFailed, err, r.status)
 }
 
@@ -703,6 +723,7 @@ func (r *rotation) cancel(ctx workflow.Context) (RotateResult, error) {
 		msg += "; " + r.status.Error
 	}
 	r.setPhase(dctx, PhaseCancelled, msg)
+	r.flushAndWait(dctx)
 	return RotateResult{}, temporal.NewCanceledError(r.status)
 }
 

@@ -248,6 +248,7 @@ func (r *rotation) resolveRevocations(ctx workflow.Context) {
 			}
 			rv.Which, rv.State = "old", RevocationDone
 			r.event(ctx, "revoke of "+rv.AccessKeyID+": it is already deleted")
+			r.notifyRevoked(*rv)
 		case which == "":
 			// wait for the new key
 		default:
@@ -306,7 +307,11 @@ func (r *rotation) markRevocations(keyID, state, errMsg string) {
 	for i := range r.status.Revocations {
 		rv := &r.status.Revocations[i]
 		if rv.AccessKeyID == keyID && (rv.State == RevocationAccepted || rv.State == RevocationDeactivated) {
+			took := rv.State == RevocationAccepted && state != RevocationAccepted
 			rv.State, rv.Error = state, errMsg
+			if took {
+				r.notifyRevoked(*rv)
+			}
 		}
 	}
 }

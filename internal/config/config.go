@@ -65,6 +65,12 @@ type Config struct {
 	GitHub    *GitHub // nil when the file has no github section
 	GitLab    *GitLab // nil when the file has no gitlab section
 	TaskQueue string  // Temporal task queue
+	UIURL     string  // the Temporal Web UI (temporal.uiURL), for links in notifications; "" for none
+
+	// Notify are the file's notify channels, told about every rotation.
+	// A rotation's own channels are added to them (NotifyChannel).
+	Notify         []model.NotifyChannel
+	rotationNotify map[string][]model.NotifyChannel // by rotation workflow ID
 
 	// CodecKeyFiles are the payload encryption key files (codec.keyFile /
 	// codec.keyFiles), newest first; KEYROTOR_CODEC_KEY_FILE overrides them.
@@ -228,6 +234,7 @@ func (c *Config) CheckWorker() error {
 	} else {
 		check("gitlab", false, "", tokenSource{})
 	}
+	c.checkNotify(add)
 	if len(errs) > 0 {
 		return errs
 	}

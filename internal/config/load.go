@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/keyrotor/keyrotor/internal/model"
@@ -19,7 +20,7 @@ func (l *loader) load(data []byte) *Config {
 	if !ok {
 		return cfg
 	}
-	top := l.mapping(root, pos{1, 1}, "", "policy", "accounts", "github", "gitlab", "temporal", "codec", "rotations")
+	top := l.mapping(root, pos{1, 1}, "", "policy", "accounts", "github", "gitlab", "temporal", "codec", "notify", "rotations")
 
 	if f := top.m["policy"]; f != nil {
 		cfg.Policy = l.policy(f, "policy", model.DefaultPolicy)
@@ -46,14 +47,16 @@ func (l *loader) load(data []byte) *Config {
 		cfg.GitLab = gl
 	}
 	if f := top.m["temporal"]; f != nil {
-		fs := l.mapping(f.val, f.keyPos, "temporal", "taskQueue")
+		fs := l.mapping(f.val, f.keyPos, "temporal", "taskQueue", "uiURL")
 		if q := l.nonEmpty(fs, "taskQueue", ""); strings.TrimSpace(q) != "" {
 			cfg.TaskQueue = q
 		}
+		cfg.UIURL = l.uiURL(fs)
 	}
 	if f := top.m["codec"]; f != nil {
 		cfg.CodecKeyFiles = l.codecKeyFiles(f)
 	}
+	cfg.Notify = l.notifyChannels(top, "notify", "notify", nil)
 	cfg.Rotations = l.rotations(top, cfg)
 	return cfg
 }
@@ -158,7 +161,7 @@ func (l *loader) rotations(top fields, cfg *Config) []model.Rotation {
 	}
 	for i, item := range items {
 		path := index("rotations", i)
-		fs := l.mapping(item, top.keyPos("rotations"), path, "user", "account", "description", "policy", "secretNames", "targets")
+		fs := l.mapping(item, top.keyPos("rotations"), path, "user", "account", "description", "policy", "secretNames", "targets", "notify")
 		r := model.Rotation{
 			Account:     l.str(fs, "account"),
 			User:        l.str(fs, "user"),
@@ -191,6 +194,16 @@ func (l *loader) rotations(top fields, cfg *Config) []model.Rotation {
 		}
 		r.Targets = l.targets(fs, path, cfg)
 		r.SecretNames = l.secretNames(fs, path, r.Targets)
+		own := l.notifyChannels(fs, "notify", join(path, "notify"), cfg.Notify)
+		if len(own) > 0 {
+			if cfg.rotationNotify == nil {
+				cfg.rotationNotify = map[string][]model.NotifyChannel{}
+			}
+			cfg.rotationNotify[r.WorkflowID()] = own
+		}
+		for _, ch := range append(slices.Clone(cfg.Notify), own...) {
+			r.Notify = append(r.Notify, ch.Route())
+		}
 		out = append(out, r)
 	}
 	return out

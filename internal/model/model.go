@@ -143,6 +143,9 @@ type Rotation struct {
 	SecretNames SecretNames    `json:"secretNames"`
 	Targets     []Target       `json:"targets"`
 	Policy      RotationPolicy `json:"policy"`
+	// Notify are the channels told about the rotation (the file's notify
+	// section, then the rotation's own), without their addresses.
+	Notify []NotifyRoute `json:"notify,omitempty"`
 }
 
 // Digest fingerprints the rotation (targets, secret names, policy): the

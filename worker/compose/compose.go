@@ -109,6 +109,7 @@ func NewWorker(ctx context.Context, c client.Client, cfg *config.Config, o Optio
 	w := worker.New(c, cfg.TaskQueue, wo)
 	w.RegisterWorkflowWithOptions(workflows.RotateAccessKey, workflow.RegisterOptions{Name: contract.WorkflowName})
 	w.RegisterWorkflowWithOptions(workflows.ScheduledRotation, workflow.RegisterOptions{Name: contract.ScheduledWorkflowName})
+	w.RegisterWorkflowWithOptions(workflows.Notify, workflow.RegisterOptions{Name: contract.NotifyWorkflowName})
 	for _, a := range acts {
 		w.RegisterActivity(a)
 	}
@@ -136,7 +137,7 @@ func newActivities(ctx context.Context, cfg *config.Config, o Options) ([]any, e
 	if o.Metrics != nil {
 		opts = append(opts, activities.WithMetrics(o.Metrics))
 	}
-	acts := []any{activities.NewConfig(cfg), activities.NewIAM(aws, o.Keys, cfg, opts...)}
+	acts := []any{activities.NewConfig(cfg), activities.NewIAM(aws, o.Keys, cfg, opts...), activities.NewNotifier(cfg, cfg.UIURL, nil)}
 	if cfg.GitHub != nil {
 		gh, err := newGitHubClient(cfg.GitHub)
 		if err != nil {
