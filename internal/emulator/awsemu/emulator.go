@@ -1,22 +1,31 @@
-// Package awsemu is an in-process IAM + STS emulator that the real
-// aws-sdk-go-v2 iam and sts clients talk to over HTTP (AWS Query protocol:
-// form POST with Action=..., XML answers in the real shapes and namespaces).
+// Package awsemu is an in-process AWS emulator that the real aws-sdk-go-v2
+// clients talk to over HTTP: IAM and STS (AWS Query protocol: form POST
+// with Action=..., XML answers in the real shapes and namespaces), and
+// Secrets Manager and SSM Parameter Store (AWS JSON 1.1: POST / with
+// X-Amz-Target, JSON answers and {"__type", "message"} errors), with the
+// few KMS keys they encrypt with.
 //
 // One Emulator is one AWS account. Every request must carry a valid SigV4
 // signature made with a key the emulator knows, so a key that was deleted,
 // deactivated or mistyped is refused exactly as AWS would refuse it. That is
 // what gives keyrotor's Verify step and the CI pipelines' "old key still in
-// use" signal (LastUsed) their meaning in tests and in the demo.
+// use" signal (LastUsed) their meaning in tests and in the demo. Secrets,
+// parameters and KMS keys are regional, like AWS's: the region is the one
+// in the request's credential scope.
 //
-// Authorization is modelled per principal, by action only: administrators
-// (AddAdmin, and roles from AddRole) may call everything, principals from
-// AddPrincipal and roles from AddRoleAllowing only the actions they list,
-// plain users (AddUser) nothing but GetCallerIdentity. SimulatePrincipalPolicy
-// answers from the same model.
+// Authorization is modelled per principal by identity-based policies:
+// administrators (AddAdmin, and roles from AddRole) may call everything,
+// principals from AddPrincipal and roles from AddRoleAllowing only the
+// actions they list, on every resource, principals from
+// AddPrincipalWithPolicy and roles from AddRoleWithPolicy what their
+// statements allow on the resources they name (secret, parameter, KMS key
+// and user ARNs), plain users (AddUser) nothing but GetCallerIdentity.
+// SimulatePrincipalPolicy answers from the same model.
 //
 // Point an SDK at it with config.WithBaseEndpoint(server.URL) or the
-// AWS_ENDPOINT_URL_IAM / AWS_ENDPOINT_URL_STS environment variables; both
-// services are served by the same handler.
+// AWS_ENDPOINT_URL_<SERVICE> environment variables; every service is served
+// by the same handler, which tells them apart by X-Amz-Target and by the
+// service in the signature's credential scope.
 package awsemu
 
 import (
@@ -53,12 +62,17 @@ type Emulator struct {
 	roles       map[string]*role // by role ARN
 	seq         int              // creation order, to sort keys created in the same instant
 	admins      int
+
+	secrets    map[string]*secret    // by regionKey(region, name)
+	parameters map[string]*parameter // by regionKey(region, parameterKey(name))
+	kmsKeys    map[string]*kmsKey    // by regionKey(region, key ID)
+	kmsAliases map[string]*kmsKey    // by regionKey(region, "alias/...")
 }
 
 type user struct {
 	name, path, id, arn string
 	created             time.Time
-	grants              grants // IAM and STS actions the user may call
+	grants              grants // what the user may call, on which resources
 }
 
 type key struct {
@@ -120,6 +134,11 @@ func New(opts ...Option) *Emulator {
 		users:     map[string]*user{},
 		keys:      map[string]*key{},
 		roles:     map[string]*role{},
+
+		secrets:    map[string]*secret{},
+		parameters: map[string]*parameter{},
+		kmsKeys:    map[string]*kmsKey{},
+		kmsAliases: map[string]*kmsKey{},
 	}
 	for _, o := range opts {
 		o(e)
@@ -228,6 +247,12 @@ func (e *Emulator) AddRole(arn string) { e.addRole(arn, allActions) }
 // role whose policy lacks one of the rotator's actions.
 func (e *Emulator) AddRoleAllowing(arn string, allowed ...string) {
 	e.addRole(arn, grantsOf(allowed))
+}
+
+// AddRoleWithPolicy is AddRole for a role whose sessions may call only what
+// the statements allow, on the resources they name.
+func (e *Emulator) AddRoleWithPolicy(arn string, policy ...Statement) {
+	e.addRole(arn, policyOf(policy))
 }
 
 func (e *Emulator) addRole(arn string, g grants) {
@@ -346,9 +371,11 @@ func (e *Emulator) userKeysLocked(u *user) []*key {
 	return out
 }
 
-// Handler serves IAM and STS. Injected faults (Faults) apply first; a fault
-// without an XML body is answered as an AWS error so that the SDK maps it
-// (429 → Throttling, 503 → ServiceUnavailable, ...).
+// Handler serves IAM, STS, Secrets Manager and SSM. Injected faults
+// (Faults) apply first, matched against the Action (the operation of
+// X-Amz-Target for the JSON services: "PutSecretValue", "GetParameter"); a
+// fault without a body in the service's format is answered as an AWS error
+// so that the SDK maps it (429 → Throttling, 503 → ServiceUnavailable, ...).
 func (e *Emulator) Handler() http.Handler {
 	inner := http.HandlerFunc(e.serve)
 	return withAction(awsShapedFaults(e.Faults.Middleware(inner, actionFromContext)))

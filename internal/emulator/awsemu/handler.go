@@ -3,6 +3,7 @@ package awsemu
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"io"
 	"net/http"
 	"net/url"
@@ -15,15 +16,18 @@ import (
 	"github.com/keyrotor/keyrotor/internal/model"
 )
 
-// maxBody bounds the form bodies the emulator reads.
+// maxBody bounds the request bodies the emulator reads.
 const maxBody = 1 << 20
 
-// service is "iam" or "sts": the credential-scope service of an Action.
+// service is the credential-scope service of an Action, and the service
+// prefix of its IAM action name.
 type service string
 
 const (
-	serviceIAM service = "iam"
-	serviceSTS service = "sts"
+	serviceIAM            service = "iam"
+	serviceSTS            service = "sts"
+	serviceSecretsManager service = "secretsmanager"
+	serviceSSM            service = "ssm"
 )
 
 func (s service) namespace() string {
@@ -62,6 +66,7 @@ type principal struct {
 	arn, userID string
 	grants      grants // taken when the request was authenticated
 	user        *user  // nil for assumed-role sessions
+	region      string // of the request's credential scope: where regional resources live
 }
 
 // --- request plumbing ---
@@ -69,19 +74,27 @@ type principal struct {
 type ctxKey struct{}
 
 type requestInfo struct {
-	action string
+	action string // the Query Action, or the operation of a JSON X-Amz-Target
+	target string // X-Amz-Target ("secretsmanager.GetSecretValue"); "" for the Query protocol
 	form   url.Values
 	body   []byte
 }
 
-// withAction reads the form body once (restoring r.Body for the handlers
-// after it) and stores the Action, so the fault middleware can count and
-// match calls per Action.
+// withAction reads the body once (restoring r.Body for the handlers after
+// it) and stores the Action (for the JSON services, the operation named by
+// X-Amz-Target), so the fault middleware can count and match calls per
+// Action.
 func withAction(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(io.LimitReader(r.Body, maxBody))
 		_ = r.Body.Close()
 		r.Body = io.NopCloser(bytes.NewReader(body))
+		if target := r.Header.Get("X-Amz-Target"); target != "" {
+			_, op, _ := strings.Cut(target, ".")
+			info := &requestInfo{action: op, target: target, form: url.Values{}, body: body}
+			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), ctxKey{}, info)))
+			return
+		}
 		form, _ := url.ParseQuery(string(body))
 		for k, vs := range r.URL.Query() { // the Query protocol also accepts GET parameters
 			if _, ok := form[k]; !ok {
@@ -110,6 +123,10 @@ func (e *Emulator) serve(w http.ResponseWriter, r *http.Request) {
 	// emulator's own answers from injected faults.
 	w.Header().Set("X-Amzn-Requestid", reqID)
 	info := requestInfoOf(r)
+	if info.target != "" {
+		e.serveJSON(w, r, info)
+		return
+	}
 	spec, ok := actions[info.action]
 	if !ok {
 		writeError(w, iamNamespace, reqID, errorf(http.StatusBadRequest, "InvalidAction",
@@ -138,14 +155,18 @@ func (e *Emulator) serve(w http.ResponseWriter, r *http.Request) {
 func (e *Emulator) run(spec actionSpec, info *requestInfo, p principal) (any, *apiError) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if action := string(spec.service) + ":" + info.action; !spec.anyone && !p.grants.allows(action) {
-		return nil, errAccessDenied(p.arn, action, e.resourceOf(spec.service, info.form))
+	if !spec.anyone {
+		if aerr := authorize(p, string(spec.service)+":"+info.action, e.resourceOf(spec.service, info.form, p)); aerr != nil {
+			return nil, aerr
+		}
 	}
 	return spec.run(e, p, info.form)
 }
 
-// resourceOf names the resource in an AccessDenied message.
-func (e *Emulator) resourceOf(s service, form url.Values) string {
+// resourceOf is the resource an IAM or STS action is authorized on, and
+// that an AccessDenied message names: the user (by default the caller, as
+// IAM defaults UserName), the role to assume, or "*".
+func (e *Emulator) resourceOf(s service, form url.Values, p principal) string {
 	if s == serviceSTS {
 		if arn := form.Get("RoleArn"); arn != "" {
 			return arn
@@ -160,6 +181,9 @@ func (e *Emulator) resourceOf(s service, form url.Values) string {
 			return u.arn // with its path, as AWS names it
 		}
 		return "arn:aws:iam::" + e.accountID + ":user/" + name
+	}
+	if p.user != nil {
+		return p.user.arn
 	}
 	return "*"
 }
@@ -230,17 +254,19 @@ func (e *Emulator) recordUse(a authHeader) (principal, *apiError) {
 		if r, ok := e.roles[k.session.roleARN]; ok {
 			g = r.grants
 		}
-		return principal{arn: k.session.arn, userID: k.session.roleID + ":" + k.session.name, grants: g}, nil
+		return principal{arn: k.session.arn, userID: k.session.roleID + ":" + k.session.name, grants: g, region: a.region}, nil
 	}
-	return principal{arn: k.user.arn, userID: k.user.id, grants: k.user.grants, user: k.user}, nil
+	return principal{arn: k.user.arn, userID: k.user.id, grants: k.user.grants, user: k.user, region: a.region}, nil
 }
 
 // --- awsShapedFaults ---
 
 // awsShapedFaults rewrites injected faults (answers that did not come from
-// serve, which always sets X-Amzn-Requestid) into AWS XML errors, so the SDK
-// sees Throttling for 429, ServiceUnavailable for 503 and so on. A fault
-// whose Body already is XML is passed through unchanged.
+// serve, which always sets X-Amzn-Requestid) into AWS errors (XML for IAM
+// and STS, JSON for Secrets Manager and SSM), so the SDK sees Throttling for
+// 429, ServiceUnavailable for 503 and so on. A fault whose Body already is
+// an AWS error (XML, or for the JSON services JSON with a __type) is passed
+// through unchanged.
 func awsShapedFaults(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		fw := &faultWriter{ResponseWriter: w}
@@ -277,6 +303,19 @@ func (f *faultWriter) finish(r *http.Request) {
 	}
 	reqID := requestID()
 	f.Header().Set("X-Amzn-Requestid", reqID)
+	if info := requestInfoOf(r); info.target != "" {
+		// The faults package's own default body is JSON too, without the
+		// __type an AWS error carries: only a fault that set one is passed on.
+		var doc jsonErrorBody
+		if body := bytes.TrimSpace(f.buf.Bytes()); json.Unmarshal(body, &doc) == nil && doc.Type != "" {
+			f.Header().Set("Content-Type", jsonContentType)
+			f.ResponseWriter.WriteHeader(f.status)
+			_, _ = f.ResponseWriter.Write(body)
+			return
+		}
+		writeJSONError(f.ResponseWriter, jsonFaultError(jsonActions[info.target].service, f.status))
+		return
+	}
 	if body := bytes.TrimSpace(f.buf.Bytes()); bytes.HasPrefix(body, []byte("<")) {
 		f.Header().Set("Content-Type", "text/xml")
 		f.ResponseWriter.WriteHeader(f.status)

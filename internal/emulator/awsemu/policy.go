@@ -10,56 +10,166 @@ import (
 	"github.com/keyrotor/keyrotor/internal/model"
 )
 
-// grants is the emulator's stand-in for identity-based policies: a principal
-// may call every action or only the listed ones. Resources are not modelled;
-// an allowed action is allowed on every user, which is what the rotator's
-// tests need to tell a missing permission from a present one.
+// Statement is one statement of an identity-based policy: it allows (or,
+// with Deny, explicitly denies) Actions on Resources. An explicit Deny wins
+// over every Allow, and what no statement allows is denied, as in IAM.
+type Statement struct {
+	Deny bool
+	// Actions are "service:Action" patterns, compared without regard to
+	// case: "secretsmanager:PutSecretValue", "ssm:Get*", "kms:*", "*".
+	Actions []string
+	// Resources are ARN patterns with the * and ? wildcards of a policy,
+	// compared with regard to case:
+	// "arn:aws:secretsmanager:*:123456789012:secret:ci/github-??????",
+	// "arn:aws:ssm:eu-west-1:123456789012:parameter/ci/*". None means "*".
+	Resources []string
+}
+
+// grants is the emulator's stand-in for a principal's identity-based
+// policies: a list of statements evaluated the way IAM evaluates them
+// (explicit deny, then allow, else implicit deny), without conditions.
 type grants struct {
-	all     bool
-	actions map[string]bool // lower-cased "service:action" or "service:*"
+	statements []statement
+}
+
+type statement struct {
+	deny      bool
+	actions   []string // lower-cased patterns
+	resources []string // patterns; "*" when the Statement named none
 }
 
 // allActions is what administrators (AddAdmin) and AddRole's roles get.
-var allActions = grants{all: true}
+var allActions = grants{statements: []statement{{actions: []string{"*"}, resources: []string{"*"}}}}
 
-// grantsOf builds grants from action patterns: "iam:CreateAccessKey",
-// "iam:*" or "*". A pattern without a service prefix is a mistake in the
-// test that wrote it, which would otherwise only show up as a puzzling
-// AccessDenied, so it panics.
-func grantsOf(patterns []string) grants {
-	g := grants{actions: make(map[string]bool, len(patterns))}
-	for _, p := range patterns {
-		if p == "*" {
-			g.all = true
-			continue
+// grantsOf builds grants that allow the listed action patterns on every
+// resource: "iam:CreateAccessKey", "iam:*" or "*".
+func grantsOf(patterns []string) grants { return policyOf([]Statement{{Actions: patterns}}) }
+
+// policyOf builds grants from statements. An action without a service
+// prefix is a mistake in the test that wrote it, which would otherwise only
+// show up as a puzzling AccessDenied, so it panics.
+func policyOf(statements []Statement) grants {
+	var g grants
+	for _, s := range statements {
+		st := statement{deny: s.Deny, resources: s.Resources}
+		if len(st.resources) == 0 {
+			st.resources = []string{"*"}
 		}
-		if svc, name, ok := strings.Cut(p, ":"); !ok || svc == "" || name == "" {
-			panic(fmt.Sprintf("awsemu: action %q must be written service:Action, e.g. iam:ListAccessKeys", p))
+		for _, p := range s.Actions {
+			if svc, name, ok := strings.Cut(p, ":"); p != "*" && (!ok || svc == "" || name == "") {
+				panic(fmt.Sprintf("awsemu: action %q must be written service:Action, e.g. iam:ListAccessKeys", p))
+			}
+			// IAM compares action names without regard to case.
+			st.actions = append(st.actions, strings.ToLower(p))
 		}
-		// IAM compares action names without regard to case.
-		g.actions[strings.ToLower(p)] = true
+		g.statements = append(g.statements, st)
 	}
 	return g
 }
 
-// allows reports whether action ("iam:CreateAccessKey") is granted.
-func (g grants) allows(action string) bool {
-	if g.all {
-		return true
-	}
+// Decisions of SimulatePrincipalPolicy, and of every authorization.
+const (
+	decisionAllowed      = "allowed"
+	decisionImplicitDeny = "implicitDeny"
+	decisionExplicitDeny = "explicitDeny"
+)
+
+// decide evaluates action ("ssm:PutParameter") on resource (an ARN or "*").
+func (g grants) decide(action, resource string) string {
 	action = strings.ToLower(action)
-	svc, _, _ := strings.Cut(action, ":")
-	return g.actions[action] || g.actions[svc+":*"]
+	decision := decisionImplicitDeny
+	for _, s := range g.statements {
+		if !s.matches(action, resource) {
+			continue
+		}
+		if s.deny {
+			return decisionExplicitDeny
+		}
+		decision = decisionAllowed
+	}
+	return decision
+}
+
+func (s statement) matches(action, resource string) bool {
+	actionOK := false
+	for _, p := range s.actions {
+		if wildcardMatch(p, action) {
+			actionOK = true
+			break
+		}
+	}
+	if !actionOK {
+		return false
+	}
+	for _, p := range s.resources {
+		if wildcardMatch(p, resource) {
+			return true
+		}
+	}
+	return false
+}
+
+// wildcardMatch matches s against a policy pattern in which * stands for
+// any run of characters (slashes and colons included) and ? for one.
+func wildcardMatch(pattern, s string) bool {
+	p, i := 0, 0
+	star, mark := -1, 0
+	for i < len(s) {
+		switch {
+		case p < len(pattern) && (pattern[p] == '?' || pattern[p] == s[i]):
+			p++
+			i++
+		case p < len(pattern) && pattern[p] == '*':
+			star, mark = p, i
+			p++
+		case star >= 0:
+			p = star + 1
+			mark++
+			i = mark
+		default:
+			return false
+		}
+	}
+	for p < len(pattern) && pattern[p] == '*' {
+		p++
+	}
+	return p == len(pattern)
+}
+
+// authorize refuses an action the principal's policies do not allow on
+// resource, with AWS's message. JSON services answer it as
+// AccessDeniedException (see jsonCode).
+func authorize(p principal, action, resource string) *apiError {
+	switch p.grants.decide(action, resource) {
+	case decisionAllowed:
+		return nil
+	case decisionExplicitDeny:
+		return errorf(http.StatusForbidden, "AccessDenied",
+			"User: %s is not authorized to perform: %s on resource: %s with an explicit deny in an identity-based policy",
+			p.arn, action, resource)
+	}
+	return errAccessDenied(p.arn, action, resource)
 }
 
 // AddPrincipal creates an IAM user (path "/") that may call only the listed
-// actions ("iam:ListAccessKeys", "sts:AssumeRole", "iam:*", "*"), gives it
-// one active key and returns that key. It stands for a rotator whose policy
-// is incomplete: other IAM and STS actions are refused with AccessDenied
-// (GetCallerIdentity, which needs no permission, always works). Calling it
-// again for the same name replaces the user's grants and adds a key.
+// actions ("iam:ListAccessKeys", "sts:AssumeRole", "iam:*", "*") on any
+// resource, gives it one active key and returns that key. It stands for a
+// rotator whose policy is incomplete: other actions are refused with
+// AccessDenied (GetCallerIdentity, which needs no permission, always
+// works). Calling it again for the same name replaces the user's grants and
+// adds a key.
 func (e *Emulator) AddPrincipal(name string, allowed ...string) (id string, secret model.Secret) {
-	g := grantsOf(allowed)
+	return e.addPrincipal(name, grantsOf(allowed))
+}
+
+// AddPrincipalWithPolicy is AddPrincipal for a user whose policy names
+// resources, for least-privilege tests: it may call what the statements
+// allow, on the resources they allow it on, and nothing a statement denies.
+func (e *Emulator) AddPrincipalWithPolicy(name string, policy ...Statement) (id string, secret model.Secret) {
+	return e.addPrincipal(name, policyOf(policy))
+}
+
+func (e *Emulator) addPrincipal(name string, g grants) (id string, secret model.Secret) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	u := e.addUserLocked(name, "/", g)
@@ -67,13 +177,6 @@ func (e *Emulator) AddPrincipal(name string, allowed ...string) (id string, secr
 	k := e.newKeyLocked(u, false)
 	return k.id, model.Secret(k.secret)
 }
-
-// Decisions of SimulatePrincipalPolicy. The emulator has no Deny statements,
-// so it never answers explicitDeny.
-const (
-	decisionAllowed      = "allowed"
-	decisionImplicitDeny = "implicitDeny"
-)
 
 // simulatePrincipalPolicy evaluates ActionNames on ResourceArns (default
 // "*") for the user or role named by PolicySourceArn, one result per
@@ -93,13 +196,9 @@ func (e *Emulator) simulatePrincipalPolicy(_ principal, form url.Values) (any, *
 	}
 	var res simulatePolicyResult
 	for _, action := range actionNames {
-		decision := decisionImplicitDeny
-		if g.allows(action) {
-			decision = decisionAllowed
-		}
 		for _, resource := range resources {
 			res.EvaluationResults = append(res.EvaluationResults, evaluationResultXML{
-				EvalActionName: action, EvalResourceName: resource, EvalDecision: decision,
+				EvalActionName: action, EvalResourceName: resource, EvalDecision: g.decide(action, resource),
 			})
 		}
 	}

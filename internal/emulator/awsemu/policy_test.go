@@ -169,3 +169,86 @@ func TestAWSEmulatorRoleGrants(t *testing.T) {
 		t.Fatalf("AssumeRole without sts:AssumeRole: %v", err)
 	}
 }
+
+func TestAWSEmulatorWildcardMatch(t *testing.T) {
+	tests := []struct {
+		pattern, s string
+		want       bool
+	}{
+		{"*", "arn:aws:ssm:eu-west-1:1:parameter/ci/key", true},
+		{"arn:aws:ssm:*:1:parameter/ci/*", "arn:aws:ssm:eu-west-1:1:parameter/ci/a/b", true},
+		{"arn:aws:ssm:*:1:parameter/ci/*", "arn:aws:ssm:eu-west-1:1:parameter/cid", false},
+		{"arn:aws:secretsmanager:r:1:secret:ci-??????", "arn:aws:secretsmanager:r:1:secret:ci-AbC123", true},
+		{"arn:aws:secretsmanager:r:1:secret:ci-??????", "arn:aws:secretsmanager:r:1:secret:ci-AbC12", false},
+		{"arn:aws:secretsmanager:r:1:secret:ci-??????", "arn:aws:secretsmanager:r:1:secret:ci-x-AbC123", false},
+		{"a*b*c", "aXXbYYc", true},
+		{"a*b*c", "aXXbYY", false},
+		{"", "", true},
+		{"", "a", false},
+	}
+	for _, tt := range tests {
+		if got := wildcardMatch(tt.pattern, tt.s); got != tt.want {
+			t.Errorf("wildcardMatch(%q, %q) = %t, want %t", tt.pattern, tt.s, got, tt.want)
+		}
+	}
+}
+
+// Resource-scoped statements and explicit denies are what
+// SimulatePrincipalPolicy answers from, per action and resource, for users
+// and roles alike; sessions of such a role are held to them.
+func TestAWSEmulatorResourcePolicies(t *testing.T) {
+	e, url := start(t)
+	adminID, adminSecret := e.AddAdmin()
+	ciARN := e.AddUser("ci")
+	otherARN := e.AddUser("other")
+	policy := []Statement{
+		{Actions: []string{"iam:*AccessKey*"}, Resources: []string{ciARN}},
+		{Actions: []string{"ssm:PutParameter"}, Resources: []string{"arn:aws:ssm:*:*:parameter/ci/*"}},
+		{Deny: true, Actions: []string{"iam:DeleteAccessKey"}},
+	}
+	e.AddPrincipalWithPolicy("scoped", policy...)
+	roleARN := "arn:aws:iam::" + e.AccountID() + ":role/scoped"
+	e.AddRoleWithPolicy(roleARN, policy...)
+	admin := iamWith(url, adminID, adminSecret)
+	ctx := context.Background()
+	param := "arn:aws:ssm:eu-west-1:" + e.AccountID() + ":parameter/ci/key"
+
+	tests := []struct {
+		action, resource, want string
+	}{
+		{"iam:CreateAccessKey", ciARN, "allowed"},
+		{"iam:CreateAccessKey", otherARN, "implicitDeny"},
+		{"iam:ListAccessKeys", ciARN, "allowed"},
+		{"iam:DeleteAccessKey", ciARN, "explicitDeny"},
+		{"ssm:PutParameter", param, "allowed"},
+		{"ssm:PutParameter", "*", "implicitDeny"},
+		{"ssm:GetParameter", param, "implicitDeny"},
+	}
+	for _, source := range []string{e.UserARN("scoped"), roleARN} {
+		for _, tt := range tests {
+			out, err := admin.SimulatePrincipalPolicy(ctx, &iam.SimulatePrincipalPolicyInput{
+				PolicySourceArn: aws.String(source), ActionNames: []string{tt.action}, ResourceArns: []string{tt.resource},
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := string(out.EvaluationResults[0].EvalDecision); got != tt.want {
+				t.Errorf("%s: %s on %s = %s, want %s", source, tt.action, tt.resource, got, tt.want)
+			}
+		}
+	}
+
+	assumerID, assumerSecret := e.AddPrincipal("assumer", "sts:AssumeRole")
+	c := iam.NewFromConfig(sdkConfig(url, aws.NewCredentialsCache(stscreds.NewAssumeRoleProvider(stsWith(url, assumerID, assumerSecret), roleARN))))
+	if _, err := c.CreateAccessKey(ctx, &iam.CreateAccessKeyInput{UserName: aws.String("ci")}); err != nil {
+		t.Fatalf("allowed user: %v", err)
+	}
+	if _, err := c.CreateAccessKey(ctx, &iam.CreateAccessKeyInput{UserName: aws.String("other")}); errorCode(err) != "AccessDenied" {
+		t.Fatalf("other user: %v", err)
+	}
+	k := e.Keys("ci")[0]
+	_, err := c.DeleteAccessKey(ctx, &iam.DeleteAccessKeyInput{UserName: aws.String("ci"), AccessKeyId: aws.String(k.ID)})
+	if errorCode(err) != "AccessDenied" || !strings.Contains(err.Error(), "iam:DeleteAccessKey on resource: "+ciARN+" with an explicit deny") {
+		t.Fatalf("denied action: %v", err)
+	}
+}
