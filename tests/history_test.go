@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"maps"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -71,7 +74,11 @@ func TestRecordHistory(t *testing.T) {
 				}
 				out = func(string) string { return file }
 			}
-			rec := newRecorder(t, sc.targets, sc.noSeed, sc.policy, out)
+			var extra string
+			if sc.notify {
+				extra = notifyReceiverYAML(t)
+			}
+			rec := newRecorder(t, sc.targets, sc.noSeed, sc.policy, extra, out)
 			sc.run(t, rec)
 		})
 	}
@@ -106,6 +113,7 @@ type recordScenario struct {
 	targets []model.Target // nil: the demo's five
 	noSeed  []model.Target
 	policy  model.RotationPolicy
+	notify  bool // with a webhook channel for every event
 	run     func(t *testing.T, rec *recorder)
 }
 
@@ -118,6 +126,10 @@ func recordScenarios() []recordScenario {
 		{name: "revoke-start", policy: hourPolicy(), run: recordRevokeStart},
 		{
 			name: "hold-retry", policy: hourPolicy(), run: recordHoldRetry,
+			targets: append(devstack.DemoTargets(), ghostGroup), noSeed: []model.Target{ghostGroup},
+		},
+		{
+			name: "notify", policy: hourPolicy(), run: recordNotify, notify: true,
 			targets: append(devstack.DemoTargets(), ghostGroup), noSeed: []model.Target{ghostGroup},
 		},
 		{name: "rollback", policy: hourPolicy(), run: recordRollback},
@@ -209,7 +221,13 @@ func recordRevokeStart(t *testing.T, rec *recorder) {
 // GitLab group does not exist; its push is held back a few seconds so the
 // revoke lands first): the rotation holds instead of failing. The group is
 // created, retry re-pushes it, and the rotation ends done.
-func recordHoldRetry(t *testing.T, rec *recorder) {
+func recordHoldRetry(t *testing.T, rec *recorder) { holdRetry(t, rec, "hold-retry") }
+
+// notify: hold-retry with a webhook channel that wants every event: the
+// failed target, the revocation, the hold and the completion are told.
+func recordNotify(t *testing.T, rec *recorder) { holdRetry(t, rec, "notify") }
+
+func holdRetry(t *testing.T, rec *recorder, scenario string) {
 	rec.r.emu.GitLab.Faults.Add(faults.Rule{Op: "groups/ghost", Delay: 4 * time.Second, Times: 1})
 	started := rec.start(t)
 	awaitPhase(t, rec.r, started.WorkflowID, contract.PhasePushing)
@@ -223,7 +241,7 @@ func recordHoldRetry(t *testing.T, rec *recorder) {
 	st := rec.wait(t, started)
 	require.Equal(t, contract.PhaseDone, st.Phase)
 	rec.r.requireRotated(recordUser, st.NewKeyID, rec.targets)
-	rec.write(t, rotateFile("hold-retry"), started)
+	rec.write(t, rotateFile(scenario), started)
 }
 
 // rollback: proceed through the grace period, then roll back while the
@@ -333,11 +351,11 @@ type recorder struct {
 	secrets map[string]string // what the secret is → the secret
 }
 
-func newRecorder(t *testing.T, targets, noSeed []model.Target, p model.RotationPolicy, out func(string) string) *recorder {
+func newRecorder(t *testing.T, targets, noSeed []model.Target, p model.RotationPolicy, extraYAML string, out func(string) string) *recorder {
 	if targets == nil {
 		targets = devstack.DemoTargets()
 	}
-	r := newRig(t, rigOptions{users: map[string][]model.Target{recordUser: targets}, noSeed: noSeed, policy: p})
+	r := newRig(t, rigOptions{users: map[string][]model.Target{recordUser: targets}, noSeed: noSeed, policy: p, extraYAML: extraYAML})
 	codecKey, err := os.ReadFile(codecKeyFile)
 	require.NoError(t, err)
 	rec := &recorder{r: r, targets: targets, out: out, secrets: map[string]string{
@@ -668,4 +686,15 @@ func rewrite(m protoreflect.Message, f func(protoreflect.FieldDescriptor, string
 		}
 		return true
 	})
+}
+
+// notifyReceiverYAML starts a webhook receiver that takes every delivery
+// and returns the notify section that points at it.
+func notifyReceiverYAML(t *testing.T) string {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	t.Cleanup(srv.Close)
+	return "notify:\n  - webhook: " + srv.URL + "\n    secret: recorder-signing-key\n"
 }

@@ -5,6 +5,7 @@ package tests
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -105,6 +106,9 @@ type rigOptions struct {
 	noStart bool           // do not start an in-process worker
 	// githubApp authenticates to GitHub as an App instead of with a token.
 	githubApp bool
+	// extraYAML is appended to the generated configuration (top-level
+	// sections such as notify).
+	extraYAML string
 }
 
 func newRig(t testing.TB, o rigOptions) *rig {
@@ -138,6 +142,12 @@ func newRig(t testing.TB, o rigOptions) *rig {
 	}
 	path, err := emu.WriteConfig(t.TempDir(), spec)
 	require.NoError(t, err)
+	if o.extraYAML != "" {
+		f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+		require.NoError(t, err)
+		_, err = f.WriteString(o.extraYAML)
+		require.NoError(t, errors.Join(err, f.Close()))
+	}
 	r.cfgPath = path
 	r.cfg, err = emu.LoadConfig(path)
 	require.NoError(t, err)

@@ -83,7 +83,7 @@ func (r *rotation) notify(ev Notification) {
 // flush starts one Notify workflow per queued event: a child workflow that
 // outlives the rotation (ParentClosePolicy abandon), so a receiver that is
 // down never fails or delays the rotation. Its ID is the event's delivery
-// ID, unique per run and event: the start is recorded in the rotation's
+// ID, unique per rotation run and event: the start is recorded in the rotation's
 // history, so a worker crash or replay never sends an event twice.
 func (r *rotation) flush(ctx workflow.Context) {
 	if len(r.outbox) == 0 {
@@ -103,7 +103,11 @@ func (r *rotation) flush(ctx workflow.Context) {
 			}
 		}
 		r.notified++
-		ev.Delivery = fmt.Sprintf("notify/%s/%s/%d", info.ID, info.RunID, r.notified)
+		// Not the run ID: a replay of a recorded history runs under another
+		// one. The rotation's start time tells its runs apart as well (one
+		// runs at a time), and is part of the history.
+		ev.Delivery = fmt.Sprintf("notify/%s/%s/%d", model.WorkflowID(r.account, r.user),
+			r.status.StartedAt.UTC().Format("20060102T150405.000000000Z"), r.notified)
 		ev.Account, ev.User, ev.WorkflowID, ev.RunID = r.account, r.user, info.ID, info.RunID
 		ev.At, ev.Phase = workflow.Now(dctx), r.status.Phase
 		ev.OldKeyID, ev.NewKeyID = r.status.OldKeyID, r.status.NewKeyID

@@ -2,6 +2,7 @@ package workflows
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -100,7 +101,7 @@ func TestRotationNotifiesItsChannels(t *testing.T) {
 				require.Equal(t, "prod", n.Account)
 				require.Equal(t, "ci-deployer", n.User)
 				require.NotEmpty(t, n.WorkflowID)
-				require.Contains(t, n.Delivery, "notify/"+n.WorkflowID+"/")
+				require.True(t, strings.HasPrefix(n.Delivery, "notify/rotate/prod/ci-deployer/"), n.Delivery)
 				require.NotEmpty(t, n.OldKeyID)
 				require.Len(t, n.Targets, 5)
 				require.False(t, seen[n.Delivery+d.Channel], "delivered twice: %s to %s", n.Delivery, d.Channel)

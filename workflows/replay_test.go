@@ -26,6 +26,7 @@ var recordedHistories = []struct{ name, file string }{
 	{"v2 revoke-new: new key revoked in the grace period and replaced", "rotate_access_key.v2.revoke-new.history.json"},
 	{"v2 revoke-start: revoke with no rotation running starts one", "rotate_access_key.v2.revoke-start.history.json"},
 	{"v2 hold-retry: revoked old key and a failed target hold, retry ends it", "rotate_access_key.v2.hold-retry.history.json"},
+	{"v2 notify: hold-retry with a webhook told of each event (Notify child workflows)", "rotate_access_key.v2.notify.history.json"},
 	{"v2 rollback: rolled back while waiting to delete", "rotate_access_key.v2.rollback.history.json"},
 	{"v2 cancel: cancelled in the grace period", "rotate_access_key.v2.cancel.history.json"},
 	{"v2 scheduled-proceed: a schedule's child, proceeded through both waits", "rotate_access_key.v2.scheduled-proceed.history.json"},
