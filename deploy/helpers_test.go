@@ -244,6 +244,9 @@ var envReaders = map[string]envReader{
 	"AWS_PROFILE":                 {module: awsConfigModule},
 	"GITHUB_TOKEN":                {configVar: true},
 	"GITLAB_TOKEN":                {configVar: true},
+	"KEYROTOR_WEBHOOK_SECRET":     {configVar: true},
+	"SLACK_WEBHOOK_URL":           {configVar: true},
+	"TEAMS_WEBHOOK_URL":           {configVar: true},
 }
 
 // checkEnvIsRead fails for a variable no keyrotor code reads.

@@ -687,7 +687,12 @@ rotations:
 
 // The example the README points to must always load.
 func TestExamplesLoad(t *testing.T) {
-	env := func(name string) (string, bool) { return "set-from-env", true }
+	env := func(name string) (string, bool) {
+		if strings.HasSuffix(name, "_URL") {
+			return "https://hooks.example.com/set-from-env", true
+		}
+		return "set-from-env", true
+	}
 	data, err := os.ReadFile("../../examples/keyrotor.yaml")
 	if err != nil {
 		t.Fatal(err)
