@@ -108,7 +108,7 @@ func (a *GitLab) PushGitLabVariable(ctx context.Context, sealed PushInput) (res 
 	if err := p.confirm(ctx, vars); err != nil {
 		return PushResult{}, err
 	}
-	return PushResult{Target: target, ConfirmedAt: a.now().UTC(), Calls: p.calls.calls}, nil
+	return PushResult{Target: target, ConfirmedAt: a.now().UTC(), Calls: p.calls.calls, ConfirmedBy: ConfirmedReadBack}, nil
 }
 
 // gitlabVariable is one variable to write, common to projects and groups.

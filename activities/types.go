@@ -192,4 +192,7 @@ type PushResult struct {
 	Target      string    `json:"target"`      // Target.String()
 	ConfirmedAt time.Time `json:"confirmedAt"` // when the read-back confirmed it
 	Calls       int       `json:"calls"`       // API calls made by the successful attempt
+	// ConfirmedBy says how: ConfirmedReadBack, or ConfirmedMetadata (the
+	// provider never shows the value again) with what was compared.
+	ConfirmedBy string `json:"confirmedBy,omitempty"`
 }

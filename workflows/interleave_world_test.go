@@ -747,11 +747,7 @@ func (w *iwWorld) register(env *testsuite.TestWorkflowEnvironment, r model.Rotat
 	// One mock per target, so that each target draws its own slowness.
 	for _, t := range r.Targets {
 		name := t.String()
-		act := any(githubActs.PushGitHubSecret)
-		if t.Kind.Provider() == "gitlab" {
-			act = gitlabActs.PushGitLabVariable
-		}
-		env.OnActivity(act, mock.Anything, mock.MatchedBy(func(in activities.PushInput) bool { return in.Target.String() == name })).
+		env.OnActivity(targetActs.PushToTarget, mock.Anything, mock.MatchedBy(func(in activities.PushInput) bool { return in.Target.String() == name })).
 			AfterFn(w.delay("Push "+name, pushSlow)).Return(w.Push)
 	}
 }

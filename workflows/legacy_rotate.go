@@ -256,7 +256,7 @@ func (r *legacyRotation) push(ctx workflow.Context) {
 		t := r.in.Targets[i]
 		r.status.Targets[i].State = TargetPushing
 		in := activities.PushInput{Account: r.in.Account, User: r.in.User, Target: t, Key: r.newKey}
-		f := workflow.ExecuteActivity(pushOptions(ctx, "push to "+t.String(), r.in.Policy.PushRetryBudget()), pushActivity(t), in)
+		f := workflow.ExecuteActivity(pushOptions(ctx, "push to "+t.String(), r.in.Policy.PushRetryBudget()), legacyPushActivity(t), in)
 		running++
 		sel.AddFuture(f, func(f workflow.Future) {
 			running--
@@ -695,4 +695,13 @@ func validateRevoke(in RevokeInput) error {
 		return fmt.Errorf("accessKeyId is not an access key ID (AKIA followed by 16 capital letters or digits)")
 	}
 	return nil
+}
+
+// legacyPushActivity is the per-provider push activity the frozen code
+// calls.
+func legacyPushActivity(t model.Target) any {
+	if t.Kind.Provider() == "gitlab" {
+		return gitlabActs.PushGitLabVariable
+	}
+	return githubActs.PushGitHubSecret
 }

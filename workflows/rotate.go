@@ -27,6 +27,7 @@ var (
 	iamActs    *activities.IAM
 	githubActs *activities.GitHub
 	gitlabActs *activities.GitLab
+	targetActs *activities.Targets
 )
 
 // explicitStateChange marks rotations run by the explicit state machine
@@ -50,6 +51,8 @@ const (
 	createAsActivityChange = "create-as-activity"
 	// keepSentKeyChange: a cancel keeps a new key that a target may hold.
 	keepSentKeyChange = "keep-sent-key-on-cancel"
+	// pushToTargetChange: one push activity for every kind of target.
+	pushToTargetChange = "push-to-target"
 )
 
 // RotateAccessKey rotates one IAM user's access key, in runbook order:
@@ -327,7 +330,7 @@ func (r *rotation) push(ctx workflow.Context) {
 				var res activities.PushResult
 				err := f.Get(gctx, &res)
 				running--
-				r.recordPush(gctx, i, err)
+				r.recordPush(gctx, i, res, err)
 			})
 		}
 		if running == 0 && (next == len(todo) || stopping()) {
@@ -358,7 +361,7 @@ func (r *rotation) startPush(ctx workflow.Context, i int) workflow.Future {
 	r.status.Targets[i].State = TargetPushing
 	r.newKey.Sent = true
 	in := activities.PushInput{Account: r.account, User: r.user, Target: t, Key: r.sealed}
-	return workflow.ExecuteActivity(pushOptions(ctx, "push to "+t.String(), r.cfg.Policy.PushRetryBudget()), pushActivity(t), in)
+	return workflow.ExecuteActivity(pushOptions(ctx, "push to "+t.String(), r.cfg.Policy.PushRetryBudget()), pushActivity(ctx, t), in)
 }
 
 // settle waits, whatever happened to ctx, until done holds: pushes that were
@@ -382,14 +385,20 @@ func (r *rotation) settle(ctx workflow.Context, done func() bool) {
 	}
 }
 
-func pushActivity(t model.Target) any {
+// pushActivity is the activity that pushes to t: PushToTarget, whatever the
+// kind. Rotations that pushed before it existed called one activity per
+// provider; they replay that way.
+func pushActivity(ctx workflow.Context, t model.Target) any {
+	if workflow.GetVersion(ctx, pushToTargetChange, workflow.DefaultVersion, 1) == 1 {
+		return targetActs.PushToTarget
+	}
 	if t.Kind.Provider() == "gitlab" {
 		return gitlabActs.PushGitLabVariable
 	}
 	return githubActs.PushGitHubSecret
 }
 
-func (r *rotation) recordPush(ctx workflow.Context, i int, err error) {
+func (r *rotation) recordPush(ctx workflow.Context, i int, res activities.PushResult, err error) {
 	ts := &r.status.Targets[i]
 	var canceled *temporal.CanceledError
 	switch {
@@ -403,7 +412,7 @@ func (r *rotation) recordPush(ctx workflow.Context, i int, err error) {
 			Summary: "target " + ts.Target + " did not take the new key; the old key stays active"})
 	default:
 		now := workflow.Now(ctx)
-		ts.State, ts.Error, ts.ConfirmedAt = TargetConfirmed, "", &now
+		ts.State, ts.Error, ts.ConfirmedAt, ts.ConfirmedBy = TargetConfirmed, "", &now, res.ConfirmedBy
 		r.event(ctx, ts.Target+" confirmed the new key")
 	}
 }
@@ -532,7 +541,7 @@ func (r *rotation) replaceNewKey(ctx workflow.Context) error {
 	r.done.verified, r.done.pushed, r.done.graceDone, r.done.idleDone, r.done.deleteWaitDone = false, false, false, false, false
 	for i := range r.status.Targets {
 		ts := &r.status.Targets[i]
-		ts.State, ts.Error, ts.ConfirmedAt = TargetPending, "", nil
+		ts.State, ts.Error, ts.ConfirmedAt, ts.ConfirmedBy = TargetPending, "", nil, ""
 	}
 	return nil
 }

@@ -149,8 +149,7 @@ func (f *fakeAccount) register(env *testsuite.TestWorkflowEnvironment) {
 		f.confirmed[name] = in.Key.ID
 		return activities.PushResult{Target: name}, nil
 	}
-	env.OnActivity(githubActs.PushGitHubSecret, mock.Anything, mock.Anything).Return(push).After(f.pushDelay)
-	env.OnActivity(gitlabActs.PushGitLabVariable, mock.Anything, mock.Anything).Return(push).After(f.pushDelay)
+	env.OnActivity(targetActs.PushToTarget, mock.Anything, mock.Anything).Return(push).After(f.pushDelay)
 	env.OnActivity(iamActs.GetAccessKeyLastUsed, mock.Anything, mock.Anything).Return(
 		func(ctx context.Context, in activities.KeyInput) (activities.KeyLastUsedResult, error) {
 			f.mu.Lock()
@@ -225,8 +224,7 @@ func newEnv(t *testing.T) *testsuite.TestWorkflowEnvironment {
 	env.RegisterWorkflow(RotateAccessKey)
 	env.RegisterActivity(configActs)
 	env.RegisterActivity(iamActs)
-	env.RegisterActivity(githubActs)
-	env.RegisterActivity(gitlabActs)
+	env.RegisterActivity(targetActs)
 	return env
 }
 
@@ -410,7 +408,7 @@ func TestRotateAccessKeyRetriesTransientPushErrors(t *testing.T) {
 	env := newEnv(t)
 	f := newFakeAccount(t, 1, model.KeyActive)
 	attempts := 0
-	env.OnActivity(githubActs.PushGitHubSecret, mock.Anything, mock.Anything).Return(
+	env.OnActivity(targetActs.PushToTarget, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in activities.PushInput) (activities.PushResult, error) {
 			attempts++
 			if attempts < 3 {

@@ -10,6 +10,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 
 	"github.com/keyrotor/keyrotor/internal/model"
@@ -51,8 +53,10 @@ type AWS struct {
 
 type awsAccount struct {
 	AWSAccount
-	cfg aws.Config // region and credentials (assumed role, if any) of the account
-	iam *iam.Client
+	cfg     aws.Config // region and credentials (assumed role, if any) of the account
+	iam     *iam.Client
+	secrets *secretsmanager.Client
+	ssm     *ssm.Client
 }
 
 // NewAWS loads the default SDK configuration once (environment variables
@@ -73,7 +77,8 @@ func NewAWS(ctx context.Context, accounts []AWSAccount, optFns ...func(*config.L
 			return nil, fmt.Errorf("AWS account %q configured twice", acct.Name)
 		}
 		cfg := accountConfig(base, acct)
-		a.accounts[acct.Name] = &awsAccount{AWSAccount: acct, cfg: cfg, iam: iam.NewFromConfig(cfg)}
+		a.accounts[acct.Name] = &awsAccount{AWSAccount: acct, cfg: cfg, iam: iam.NewFromConfig(cfg),
+			secrets: secretsmanager.NewFromConfig(cfg), ssm: ssm.NewFromConfig(cfg)}
 	}
 	return a, nil
 }
@@ -131,6 +136,39 @@ func (a *AWS) IAM(_ context.Context, account string) (IAMAPI, error) {
 		return nil, err
 	}
 	return acct.iam, nil
+}
+
+// SecretsManagerAPI is the part of Secrets Manager an aws-secretsmanager
+// target uses.
+type SecretsManagerAPI interface {
+	PutSecretValue(ctx context.Context, in *secretsmanager.PutSecretValueInput, optFns ...func(*secretsmanager.Options)) (*secretsmanager.PutSecretValueOutput, error)
+	GetSecretValue(ctx context.Context, in *secretsmanager.GetSecretValueInput, optFns ...func(*secretsmanager.Options)) (*secretsmanager.GetSecretValueOutput, error)
+	DescribeSecret(ctx context.Context, in *secretsmanager.DescribeSecretInput, optFns ...func(*secretsmanager.Options)) (*secretsmanager.DescribeSecretOutput, error)
+}
+
+// SSMAPI is the part of SSM Parameter Store an aws-ssm target uses.
+type SSMAPI interface {
+	PutParameter(ctx context.Context, in *ssm.PutParameterInput, optFns ...func(*ssm.Options)) (*ssm.PutParameterOutput, error)
+	GetParameter(ctx context.Context, in *ssm.GetParameterInput, optFns ...func(*ssm.Options)) (*ssm.GetParameterOutput, error)
+}
+
+// SecretsManager returns the account's Secrets Manager client (endpoint:
+// AWS_ENDPOINT_URL_SECRETS_MANAGER, like any SDK).
+func (a *AWS) SecretsManager(account string) (SecretsManagerAPI, error) {
+	acct, err := a.account(account)
+	if err != nil {
+		return nil, err
+	}
+	return acct.secrets, nil
+}
+
+// SSM returns the account's SSM client (endpoint: AWS_ENDPOINT_URL_SSM).
+func (a *AWS) SSM(account string) (SSMAPI, error) {
+	acct, err := a.account(account)
+	if err != nil {
+		return nil, err
+	}
+	return acct.ssm, nil
 }
 
 // STSWithKey returns an STS client for the account that signs with the given

@@ -22,6 +22,9 @@ type targetKind struct {
 	// refuseSecretName says why the provider refuses a secret name that is
 	// otherwise valid, or "" when it takes it. Nil: it takes every one.
 	refuseSecretName func(name string) string
+	// check, when set, says what is wrong with a target read without
+	// error, given the rest of the file (e.g. an unknown account).
+	check func(c *Config, t model.Target) string
 }
 
 // targetKinds are the kinds of target, in the order messages name them. A
@@ -29,6 +32,8 @@ type targetKind struct {
 var targetKinds = []targetKind{
 	githubTargetKind,
 	gitlabTargetKind,
+	awsSecretsManagerTargetKind,
+	awsSSMTargetKind,
 }
 
 // targets reads a rotation's targets: at least one, each of one kind, none
@@ -97,6 +102,12 @@ func (l *loader) target(item *node, fs fields, path string, keys []string, cfg *
 	ok := len(l.errs) == nerr
 	if !kind.configured(cfg) {
 		l.errf(f.keyPos, kpath, "a %s target needs the top-level %s section (with its token)", kind.key, kind.key)
+	}
+	if ok && kind.check != nil {
+		if problem := kind.check(cfg, t); problem != "" {
+			l.errf(f.keyPos, kpath, "%s", problem)
+			ok = false
+		}
 	}
 	return t, ok
 }

@@ -53,6 +53,9 @@ type TargetStatus struct {
 	State       TargetState `json:"state"`
 	Error       string      `json:"error,omitempty"`
 	ConfirmedAt *time.Time  `json:"confirmedAt,omitempty"`
+	// ConfirmedBy says how the target confirmed the new key: "read back",
+	// or "metadata (…)" where the provider never shows a value again.
+	ConfirmedBy string `json:"confirmedBy,omitempty"`
 }
 
 // Event is one line of the rotation's timeline.

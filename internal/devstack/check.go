@@ -2,6 +2,7 @@ package devstack
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"time"
 
@@ -43,6 +44,17 @@ func (e *Emulators) TargetValues(t model.Target, names model.SecretNames) (id, s
 		}
 		id, _, _ = e.GitHub.Secret(scope, names.AccessKeyID)
 		secret, _, _ = e.GitHub.Secret(scope, names.SecretAccessKey)
+	case model.AWSSecretsManager, model.AWSSSMParameter:
+		var value model.Secret
+		if t.Kind == model.AWSSecretsManager {
+			value, _ = e.AWS.SecretValue(Region, t.AWSSecret.SecretID)
+		} else if p, ok := e.AWS.Parameter(Region, t.AWSSecret.Parameter); ok {
+			value = p.Value
+		}
+		var m map[string]string
+		if json.Unmarshal([]byte(value.Reveal()), &m) == nil {
+			id, secret = m[names.AccessKeyID], m[names.SecretAccessKey]
+		}
 	default:
 		scope := "project:" + t.Project
 		if t.Kind == model.GitLabGroup {

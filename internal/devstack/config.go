@@ -98,6 +98,12 @@ func targetYAML(t model.Target) string {
 		}
 	}
 	switch t.Kind.Provider() {
+	case "aws":
+		add("account", t.AWSSecret.Account)
+		add("secretId", t.AWSSecret.SecretID)
+		add("parameter", t.AWSSecret.Parameter)
+		add("kmsKeyId", t.AWSSecret.KMSKeyID)
+		return string(t.Kind) + ": {" + strings.Join(fields, ", ") + "}"
 	case "github":
 		add("repository", t.Repository)
 		add("environment", t.Environment)

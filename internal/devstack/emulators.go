@@ -115,6 +115,14 @@ func (e *Emulators) SeedTarget(t model.Target) {
 		e.GitLab.AddProject(t.Project)
 	case model.GitLabGroup:
 		e.GitLab.AddGroup(t.Group)
+	case model.AWSSecretsManager:
+		// A secret must exist before values are put into it; the SSM
+		// parameter is made by the first push.
+		if _, ok := e.AWS.SecretValue(Region, t.AWSSecret.SecretID); !ok {
+			if _, err := e.AWS.PutSecret(Region, t.AWSSecret.SecretID, "{}"); err != nil {
+				panic(fmt.Sprintf("seed secret %s: %v", t.AWSSecret.SecretID, err))
+			}
+		}
 	}
 }
 
@@ -125,6 +133,8 @@ func (e *Emulators) Env() []string {
 	return []string{
 		"AWS_ENDPOINT_URL_IAM=" + e.AWSURL,
 		"AWS_ENDPOINT_URL_STS=" + e.AWSURL,
+		"AWS_ENDPOINT_URL_SECRETS_MANAGER=" + e.AWSURL,
+		"AWS_ENDPOINT_URL_SSM=" + e.AWSURL,
 		"AWS_ACCESS_KEY_ID=" + e.AdminKeyID,
 		"AWS_SECRET_ACCESS_KEY=" + e.AdminSecret.Reveal(),
 		"AWS_REGION=" + Region,

@@ -9,7 +9,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"strings"
 	"time"
 )
 
@@ -24,14 +23,6 @@ const (
 	GitLabProject      TargetKind = "gitlab-project"      // project CI/CD variables
 	GitLabGroup        TargetKind = "gitlab-group"        // group CI/CD variables
 )
-
-// Provider reports which system a target kind belongs to ("github" or "gitlab").
-func (k TargetKind) Provider() string {
-	if strings.HasPrefix(string(k), "gitlab") {
-		return "gitlab"
-	}
-	return "github"
-}
 
 // Organization secret visibilities, as GitHub names them.
 const (
@@ -58,6 +49,14 @@ type Target struct {
 	EnvironmentScope string `json:"environmentScope,omitempty"` // "*" when empty
 	Protected        bool   `json:"protected,omitempty"`
 	Masked           bool   `json:"masked,omitempty"`
+
+	// The other kinds keep their fields in their own struct (targets.go).
+	AWSSecret  *AWSSecretTarget  `json:"awsSecret,omitempty"` // aws-secretsmanager, aws-ssm
+	Kubernetes *KubernetesTarget `json:"kubernetes,omitempty"`
+	Terraform  *TerraformTarget  `json:"terraform,omitempty"`
+	CircleCI   *CircleCITarget   `json:"circleci,omitempty"`
+	Bitbucket  *BitbucketTarget  `json:"bitbucket,omitempty"`
+	Travis     *TravisTarget     `json:"travis,omitempty"`
 }
 
 // String names the target the way logs, errors and the UI show it, e.g.
@@ -75,6 +74,9 @@ func (t Target) String() string {
 		return "gitlab " + t.Project + scopeSuffix(t.EnvironmentScope)
 	case GitLabGroup:
 		return "gitlab group " + t.Group + scopeSuffix(t.EnvironmentScope)
+	}
+	if name := t.extendedName(); name != "" {
+		return name
 	}
 	return string(t.Kind)
 }

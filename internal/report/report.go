@@ -42,6 +42,9 @@ func Text(w io.Writer, s contract.Status) error {
 		detail := t.Error
 		if t.ConfirmedAt != nil {
 			detail = "confirmed " + t.ConfirmedAt.UTC().Format(time.RFC3339)
+			if t.ConfirmedBy != "" {
+				detail += " by " + t.ConfirmedBy
+			}
 		}
 		fmt.Fprintf(tw, "  %s\t%s\t%s\n", t.Target, t.State, detail)
 	}

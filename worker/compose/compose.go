@@ -138,21 +138,42 @@ func newActivities(ctx context.Context, cfg *config.Config, o Options) ([]any, e
 		opts = append(opts, activities.WithMetrics(o.Metrics))
 	}
 	acts := []any{activities.NewConfig(cfg), activities.NewIAM(aws, o.Keys, cfg, opts...), activities.NewNotifier(cfg, cfg.UIURL, nil)}
+	kinds, err := targetKinds(cfg, aws, o, opts)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", cfg.File, err)
+	}
+	// Rotations that pushed before PushToTarget call GitHub's and GitLab's
+	// own push activities by name: those stay registered.
+	for _, k := range kinds {
+		switch k.(type) {
+		case *activities.GitHub, *activities.GitLab:
+			acts = append(acts, k)
+		}
+	}
+	acts = append(acts, activities.NewTargets(kinds...))
+	return acts, nil
+}
+
+// targetKinds builds one activities struct per kind of target whose
+// connection the configuration has. A new kind is one line here.
+func targetKinds(cfg *config.Config, aws *clients.AWS, o Options, opts []activities.Option) ([]activities.TargetKind, error) {
+	var kinds []activities.TargetKind
 	if cfg.GitHub != nil {
 		gh, err := newGitHubClient(cfg.GitHub)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", cfg.File, err)
+			return nil, err
 		}
-		acts = append(acts, activities.NewGitHub(gh, o.Keys, cfg, opts...))
+		kinds = append(kinds, activities.NewGitHub(gh, o.Keys, cfg, opts...))
 	}
 	if cfg.GitLab != nil {
 		gl, err := clients.NewGitLabClient(cfg.GitLab.BaseURL, cfg.GitLab.Token)
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", cfg.File, err)
+			return nil, err
 		}
-		acts = append(acts, activities.NewGitLab(gl, o.Keys, cfg, opts...))
+		kinds = append(kinds, activities.NewGitLab(gl, o.Keys, cfg, opts...))
 	}
-	return acts, nil
+	kinds = append(kinds, activities.NewAWSSecrets(aws, o.Keys, cfg, opts...))
+	return kinds, nil
 }
 
 // newGitHubClient authenticates with the GitHub App when one is configured,

@@ -1,0 +1,193 @@
+package activities
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/keyrotor/keyrotor/internal/model"
+)
+
+// TargetKind is one kind of place a key is pushed to: everything the
+// activities need to know of it. A new kind is one file in this package
+// that implements it (with its client behind a narrow interface), plus one
+// line in worker/compose that registers it; a kind lives in this package. The workflow never knows the
+// kinds: every push goes through Targets.PushToTarget.
+type TargetKind interface {
+	// kinds lists the model kinds it serves.
+	kinds() []model.TargetKind
+	// push writes the key's two values to the target the input names (as
+	// the worker's configuration has it), then confirms them, and says how
+	// in PushResult.ConfirmedBy.
+	push(ctx context.Context, in PushInput) (PushResult, error)
+	// check is the read-only preflight of a configured target: whether the
+	// worker's credentials reach it and may write it. It changes nothing.
+	check(ctx context.Context, t model.Target) TargetCheck
+}
+
+// The interface's methods are unexported: the structs implementing it are
+// registered as activities, and Temporal would take exported methods for
+// activities.
+
+// TargetCheck is what a preflight found for one target.
+type TargetCheck struct {
+	Target string `json:"target"`
+	OK     bool   `json:"ok"`
+	// Detail says what was checked, or what is missing and how to grant it.
+	Detail string `json:"detail"`
+}
+
+// How a push confirmed the target holds the new key (PushResult.ConfirmedBy).
+// Some providers never show a secret value again: those writes are confirmed
+// by metadata the write changed, and the status says so.
+const (
+	ConfirmedReadBack = "read back"                   // the value itself was read back and compared
+	ConfirmedMetadata = "metadata"                    // the provider hides the value: a version, ID or timestamp the write changed
+	ConfirmedMasked   = "masked value's last 4 chars" // the provider shows the value masked: its visible end matches
+)
+
+// Targets holds the push activity every target goes through, whatever its
+// kind.
+type Targets struct {
+	kinds map[model.TargetKind]TargetKind
+}
+
+// NewTargets returns the push activity over the worker's target kinds (the
+// ones whose connection the configuration has).
+func NewTargets(kinds ...TargetKind) *Targets {
+	t := &Targets{kinds: map[model.TargetKind]TargetKind{}}
+	for _, k := range kinds {
+		for _, mk := range k.kinds() {
+			t.kinds[mk] = k
+		}
+	}
+	return t
+}
+
+// PushToTarget writes the new key to one target, of any kind, and confirms
+// it. A kind this worker has no connection for is refused before anything
+// is sent.
+func (a *Targets) PushToTarget(ctx context.Context, in PushInput) (PushResult, error) {
+	k, ok := a.kinds[in.Target.Kind]
+	if !ok {
+		return PushResult{}, nonRetryable(TypeNotConfigured, fmt.Sprintf(
+			"%s: this worker has no %s connection configured; nothing was pushed", in.Target, in.Target.Kind.Provider()), nil)
+	}
+	return k.push(ctx, in)
+}
+
+// CheckTargets runs the read-only preflight of every target of r, in order.
+// (A function, not a method: Targets is registered as activities.)
+func CheckTargets(ctx context.Context, a *Targets, r model.Rotation) []TargetCheck {
+	var out []TargetCheck
+	for _, t := range r.Targets {
+		k, ok := a.kinds[t.Kind]
+		if !ok {
+			out = append(out, TargetCheck{Target: t.String(), Detail: "no " + t.Kind.Provider() + " connection is configured"})
+			continue
+		}
+		c := k.check(ctx, t)
+		c.Target = t.String()
+		out = append(out, c)
+	}
+	return out
+}
+
+// TargetKinds lists the model kinds a worker can push to.
+func TargetKinds(a *Targets) []model.TargetKind {
+	var out []model.TargetKind
+	for k := range a.kinds {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// --- the common skeleton of a push -----------------------------------------------
+
+// kindBase is what every target kind's activities hold besides their
+// client: the worker's configuration, the sealer, where they report, and
+// how they retry calls in place.
+type kindBase struct {
+	provider  string
+	rotations Rotations
+	sealer    Sealer
+	now       func() time.Time
+	policy    callPolicy
+	opts      options
+}
+
+func newKindBase(provider string, rs Rotations, s Sealer, opts []Option) kindBase {
+	return kindBase{provider: provider, rotations: rs, sealer: s, now: time.Now, policy: defaultCallPolicy, opts: newOptions(opts)}
+}
+
+// pushRun is one attempt of a push: the opened request, the progress it
+// resumes from, the calls it makes, and the key pair's write context.
+type pushRun struct {
+	req      pushRequest
+	target   string
+	progress *PushProgress
+	calls    caller
+	pair     *pairWrites
+	started  time.Time
+	kb       *kindBase
+}
+
+// run is a push of a kind: it resolves and opens the input, lets push
+// write and confirm through the pushRun, and counts and logs the attempt.
+func (b *kindBase) run(ctx context.Context, sealed PushInput, push func(ctx context.Context, p *pushRun) (confirmedBy string, err error)) (res PushResult, err error) {
+	defer func() { b.opts.pushDone(ctx, b.provider, sealed, res, err) }()
+	req, err := sealed.resolve(b.rotations, b.sealer)
+	if err != nil {
+		return PushResult{}, err
+	}
+	target := req.Target.String()
+	progress := resumeProgress(ctx, target, req.Key.ID)
+	p := &pushRun{req: req, target: target, progress: progress, kb: b, started: b.now(),
+		calls: caller{policy: b.policy, progress: progress, onWait: b.opts.onRateLimit(ctx, b.provider, sealed)}}
+	p.pair = newPairWrites(ctx, len(progress.Written) > 0)
+	defer p.pair.stop()
+	confirmedBy, err := push(ctx, p)
+	if err != nil {
+		return PushResult{}, err
+	}
+	return PushResult{Target: target, ConfirmedAt: b.now().UTC(), Calls: p.calls.calls, ConfirmedBy: confirmedBy}, nil
+}
+
+// write makes one write of the key pair (named name, for the progress),
+// unless an earlier attempt made it for this key. Once one write of the
+// pair landed, a cancel waits for the other (pairWrites).
+func (p *pushRun) write(name string, call func(ctx context.Context) error, judge func(error) failure) error {
+	if p.progress.wrote(name) {
+		return nil
+	}
+	ctx := p.pair.ctx
+	if err := p.calls.do(ctx, func() error { return call(ctx) }, judge); err != nil {
+		return err
+	}
+	p.pair.wrote()
+	p.progress.markWritten(name)
+	p.calls.heartbeat(ctx)
+	return nil
+}
+
+// call makes one call that changes nothing the pair depends on (a read, a
+// lookup, a read-back), retried in place as the policy allows.
+func (p *pushRun) call(ctx context.Context, call func(ctx context.Context) error, judge func(error) failure) error {
+	return p.calls.do(ctx, func() error { return call(ctx) }, judge)
+}
+
+// redactor redacts the secret (and the key ID's pairing) from provider text.
+func (p *pushRun) redactor() *redactor {
+	r := &redactor{}
+	r.add(p.req.Key.Secret)
+	return r
+}
+
+// notConfirmed is a read-back that does not show the write: retried, as a
+// provider's eventual consistency can cause it.
+func (p *pushRun) notConfirmed(what string) error {
+	p.progress.restart("read-back did not confirm")
+	return retryable(TypeNotConfirmed, p.target+": "+what+"; writing again", nil)
+}

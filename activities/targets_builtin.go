@@ -1,0 +1,108 @@
+package activities
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+
+	"github.com/google/go-github/v60/github"
+	gitlab "gitlab.com/gitlab-org/api/client-go"
+
+	"github.com/keyrotor/keyrotor/internal/model"
+)
+
+// GitHub and GitLab as target kinds. Their push activities predate the
+// TargetKind interface and keep their names, so that rotations recorded
+// before it replay; new rotations reach them through Targets.PushToTarget.
+
+var (
+	_ TargetKind = (*GitHub)(nil)
+	_ TargetKind = (*GitLab)(nil)
+)
+
+// kinds are GitHub's repository, environment and organization secrets.
+func (a *GitHub) kinds() []model.TargetKind {
+	return []model.TargetKind{model.GitHubRepository, model.GitHubEnvironment, model.GitHubOrganization}
+}
+
+// push writes and confirms a GitHub target (PushGitHubSecret).
+func (a *GitHub) push(ctx context.Context, in PushInput) (PushResult, error) {
+	return a.PushGitHubSecret(ctx, in)
+}
+
+// check reads the scope's Actions public key: a GET that needs the same
+// access as writing secrets there (a fine-grained token's "Secrets" read
+// permission at least; an App's "secrets" or "organization_secrets").
+func (a *GitHub) check(ctx context.Context, t model.Target) TargetCheck {
+	var resp *github.Response
+	var err error
+	switch t.Kind {
+	case model.GitHubRepository, model.GitHubEnvironment:
+		owner, name, serr := splitRepo(t.Repository)
+		if serr != nil {
+			return TargetCheck{Detail: serr.Error()}
+		}
+		if t.Kind == model.GitHubRepository {
+			_, resp, err = a.actions.GetRepoPublicKey(ctx, owner, name)
+		} else {
+			_, resp, err = a.envs.GetEnvPublicKey(ctx, owner, name, t.Environment)
+		}
+	case model.GitHubOrganization:
+		_, resp, err = a.actions.GetOrgPublicKey(ctx, t.Organization)
+	}
+	if err != nil {
+		return TargetCheck{Detail: "cannot read the Actions secrets public key: " + httpProblem(resp, err) +
+			"; the token needs write access to Actions secrets there (fine-grained: Secrets read and write; an App: secrets or organization_secrets)"}
+	}
+	return TargetCheck{OK: true, Detail: "read the Actions secrets public key"}
+}
+
+// kinds are GitLab's project and group CI/CD variables.
+func (a *GitLab) kinds() []model.TargetKind {
+	return []model.TargetKind{model.GitLabProject, model.GitLabGroup}
+}
+
+// push writes and confirms a GitLab target (PushGitLabVariable).
+func (a *GitLab) push(ctx context.Context, in PushInput) (PushResult, error) {
+	return a.PushGitLabVariable(ctx, in)
+}
+
+// check lists one CI/CD variable: listing needs the Maintainer role, as
+// writing does.
+func (a *GitLab) check(ctx context.Context, t model.Target) TargetCheck {
+	one := gitlab.ListOptions{PerPage: 1}
+	var resp *gitlab.Response
+	var err error
+	switch t.Kind {
+	case model.GitLabProject:
+		_, resp, err = a.projects.ListVariables(t.Project, &gitlab.ListProjectVariablesOptions{ListOptions: one}, gitlab.WithContext(ctx))
+	case model.GitLabGroup:
+		_, resp, err = a.groups.ListVariables(t.Group, &gitlab.ListGroupVariablesOptions{ListOptions: one}, gitlab.WithContext(ctx))
+	}
+	if err != nil {
+		var r *http.Response
+		if resp != nil {
+			r = resp.Response
+		}
+		return TargetCheck{Detail: "cannot list the CI/CD variables: " + statusProblem(r, err) + "; the token needs the Maintainer role there (scope api)"}
+	}
+	return TargetCheck{OK: true, Detail: "listed the CI/CD variables"}
+}
+
+// httpProblem says what a go-github call's answer was, without quoting a
+// body.
+func httpProblem(resp *github.Response, err error) string {
+	var r *http.Response
+	if resp != nil {
+		r = resp.Response
+	}
+	return statusProblem(r, err)
+}
+
+func statusProblem(r *http.Response, err error) string {
+	if r != nil {
+		return fmt.Sprintf("%d %s", r.StatusCode, http.StatusText(r.StatusCode))
+	}
+	// No answer: a transport error, which names the URL (no credential).
+	return truncate(err.Error(), maxQuoted)
+}
