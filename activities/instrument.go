@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"slices"
 	"time"
 
 	"go.temporal.io/sdk/activity"
@@ -132,11 +133,8 @@ func pushOutcome(ctx context.Context, err error) string {
 // the provider's, else "unknown" (an input the worker refuses), so that
 // nobody who can start a workflow can invent label values.
 func pushKind(k model.TargetKind, provider string) string {
-	switch k {
-	case model.GitHubRepository, model.GitHubEnvironment, model.GitHubOrganization, model.GitLabProject, model.GitLabGroup:
-		if k.Provider() == provider {
-			return string(k)
-		}
+	if slices.Contains(model.TargetKinds, k) && k.Provider() == provider {
+		return string(k)
 	}
 	return "unknown"
 }

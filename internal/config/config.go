@@ -59,13 +59,17 @@ type tokenSource struct {
 
 // Config is a loaded and validated configuration.
 type Config struct {
-	File      string               // the file name, as given to Load or Parse
-	Policy    model.RotationPolicy // defaults for every rotation (model.DefaultPolicy merged under the file's policy)
-	Accounts  []Account
-	GitHub    *GitHub // nil when the file has no github section
-	GitLab    *GitLab // nil when the file has no gitlab section
-	TaskQueue string  // Temporal task queue
-	UIURL     string  // the Temporal Web UI (temporal.uiURL), for links in notifications; "" for none
+	File     string               // the file name, as given to Load or Parse
+	Policy   model.RotationPolicy // defaults for every rotation (model.DefaultPolicy merged under the file's policy)
+	Accounts []Account
+	GitHub   *GitHub // nil when the file has no github section
+	GitLab   *GitLab // nil when the file has no gitlab section
+	// Connections are the other token providers' sections (terraform,
+	// circleci, bitbucket, travis), by provider; see Connection.
+	Connections map[string]*Connection
+	Kubernetes  *Kubernetes // nil when the file has no kubernetes section
+	TaskQueue   string      // Temporal task queue
+	UIURL       string      // the Temporal Web UI (temporal.uiURL), for links in notifications; "" for none
 
 	// Notify are the file's notify channels, told about every rotation.
 	// A rotation's own channels are added to them (NotifyChannel).
@@ -234,6 +238,7 @@ func (c *Config) CheckWorker() error {
 	} else {
 		check("gitlab", false, "", tokenSource{})
 	}
+	c.checkConnections(check)
 	c.checkNotify(add)
 	if len(errs) > 0 {
 		return errs

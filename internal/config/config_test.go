@@ -199,7 +199,7 @@ func TestErrors(t *testing.T) {
 		{"not a mapping", "- a\n- b\n", []string{"t.yaml:1:1: must be a mapping, not a list"}},
 		{"two documents", "accounts: []\n---\naccounts: []\n", []string{"t.yaml:2:1: the file must hold a single YAML document"}},
 		{"unknown top key with suggestion", "acounts: []\n", []string{`t.yaml:1:1: acounts: unknown field "acounts"; did you mean accounts?`}},
-		{"unknown top key", "zzz: 1\n", []string{`t.yaml:1:1: zzz: unknown field "zzz"; known fields: policy, accounts, github, gitlab, temporal, codec, notify, rotations`}},
+		{"unknown top key", "zzz: 1\n", []string{`t.yaml:1:1: zzz: unknown field "zzz"; known fields: policy, accounts, github, gitlab, terraform, circleci, bitbucket, travis, kubernetes, temporal, codec, notify, rotations`}},
 		{"unknown policy key", "policy:\n  gracePerod: 1h\n", []string{`t.yaml:2:3: policy.gracePerod: unknown field "gracePerod"; did you mean gracePeriod?`}},
 		{"cron and every", "policy:\n  every: 1h\n  cron: '0 0 * * *'\n", []string{"t.yaml:3:3: policy.cron: every and cron are mutually exclusive"}},
 		{"cron fields", "policy:\n  cron: '0 0 * *'\n", []string{`t.yaml:2:9: policy.cron: invalid cron expression "0 0 * *": need 5 fields`}},

@@ -20,7 +20,8 @@ func (l *loader) load(data []byte) *Config {
 	if !ok {
 		return cfg
 	}
-	top := l.mapping(root, pos{1, 1}, "", "policy", "accounts", "github", "gitlab", "temporal", "codec", "notify", "rotations")
+	known := append([]string{"policy", "accounts", "github", "gitlab"}, connectionKeys()...)
+	top := l.mapping(root, pos{1, 1}, "", append(known, "temporal", "codec", "notify", "rotations")...)
 
 	if f := top.m["policy"]; f != nil {
 		cfg.Policy = l.policy(f, "policy", model.DefaultPolicy)
@@ -46,6 +47,7 @@ func (l *loader) load(data []byte) *Config {
 		gl.Token, gl.tokenSource = l.token(fs)
 		cfg.GitLab = gl
 	}
+	l.connections(top, cfg)
 	if f := top.m["temporal"]; f != nil {
 		fs := l.mapping(f.val, f.keyPos, "temporal", "taskQueue", "uiURL")
 		if q := l.nonEmpty(fs, "taskQueue", ""); strings.TrimSpace(q) != "" {

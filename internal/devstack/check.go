@@ -55,7 +55,7 @@ func (e *Emulators) TargetValues(t model.Target, names model.SecretNames) (id, s
 		if json.Unmarshal([]byte(value.Reveal()), &m) == nil {
 			id, secret = m[names.AccessKeyID], m[names.SecretAccessKey]
 		}
-	default:
+	case model.GitLabProject, model.GitLabGroup:
 		scope := "project:" + t.Project
 		if t.Kind == model.GitLabGroup {
 			scope = "group:" + t.Group
@@ -67,6 +67,10 @@ func (e *Emulators) TargetValues(t model.Target, names model.SecretNames) (id, s
 		v1, _ := e.GitLab.Variable(scope, names.AccessKeyID, env)
 		v2, _ := e.GitLab.Variable(scope, names.SecretAccessKey, env)
 		id, secret = v1.Value, v2.Value
+	default:
+		if h := harnessOf(t.Kind.Provider()); h != nil {
+			id, secret = h.values(e, t, names)
+		}
 	}
 	return id, secret
 }

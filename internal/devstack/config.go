@@ -74,6 +74,11 @@ func (e *Emulators) ConfigYAML(spec ConfigSpec) string {
 		fmt.Fprintf(&b, "github:\n  baseURL: %s\n  token: ${KEYROTOR_GITHUB_TOKEN}\n", e.GitHubURL)
 	}
 	fmt.Fprintf(&b, "gitlab:\n  baseURL: %s\n  token: ${KEYROTOR_GITLAB_TOKEN}\n", e.GitLabURL)
+	for _, h := range kindHarnesses {
+		if h.section != nil {
+			b.WriteString(h.section(e))
+		}
+	}
 	fmt.Fprintf(&b, "temporal:\n  taskQueue: %s\n", spec.TaskQueue)
 	b.WriteString("rotations:\n")
 	for _, user := range sortedKeys(spec.Users) {
@@ -113,7 +118,7 @@ func targetYAML(t model.Target) string {
 			add("repositories", "["+strings.Join(t.Repositories, ", ")+"]")
 		}
 		return "github: {" + strings.Join(fields, ", ") + "}"
-	default:
+	case "gitlab":
 		add("project", t.Project)
 		add("group", t.Group)
 		if t.EnvironmentScope != "*" {
@@ -123,6 +128,10 @@ func targetYAML(t model.Target) string {
 		flag("masked", t.Masked)
 		return "gitlab: {" + strings.Join(fields, ", ") + "}"
 	}
+	if h := harnessOf(t.Kind.Provider()); h != nil {
+		return h.yaml(t)
+	}
+	panic("devstack: no harness for target kind " + string(t.Kind))
 }
 
 // schedule renders the policy's period: its cron when set (every and cron

@@ -42,6 +42,12 @@ type Emulators struct {
 	GitHubToken model.Secret
 	GitLabToken model.Secret
 
+	// kinds are the other target kinds' emulators, by provider (see
+	// kinds.go; each kind's file has a typed accessor).
+	kinds map[string]any
+	// kindEnv are the variables the other kinds' connections read.
+	kindEnv []string
+
 	servers []*httptest.Server
 }
 
@@ -58,6 +64,13 @@ func StartEmulators() *Emulators {
 	e.AWSURL = e.serve(e.AWS.Handler())
 	e.GitHubURL = e.serve(e.GitHub.Handler()) + "/"
 	e.GitLabURL = e.serve(e.GitLab.Handler()) + "/api/v4"
+	e.kinds = map[string]any{}
+	for _, h := range kindHarnesses {
+		h.start(e)
+		if h.env != nil {
+			e.kindEnv = append(e.kindEnv, h.env(e)...)
+		}
+	}
 	return e
 }
 
@@ -123,6 +136,10 @@ func (e *Emulators) SeedTarget(t model.Target) {
 				panic(fmt.Sprintf("seed secret %s: %v", t.AWSSecret.SecretID, err))
 			}
 		}
+	default:
+		if h := harnessOf(t.Kind.Provider()); h != nil {
+			h.seed(e, t)
+		}
 	}
 }
 
@@ -130,7 +147,7 @@ func (e *Emulators) SeedTarget(t model.Target) {
 // the AWS SDK's standard variables and the token variables the generated
 // configuration reads.
 func (e *Emulators) Env() []string {
-	return []string{
+	return append([]string{
 		"AWS_ENDPOINT_URL_IAM=" + e.AWSURL,
 		"AWS_ENDPOINT_URL_STS=" + e.AWSURL,
 		"AWS_ENDPOINT_URL_SECRETS_MANAGER=" + e.AWSURL,
@@ -143,7 +160,7 @@ func (e *Emulators) Env() []string {
 		"AWS_SHARED_CREDENTIALS_FILE=/dev/null",
 		"KEYROTOR_GITHUB_TOKEN=" + e.GitHubToken.Reveal(),
 		"KEYROTOR_GITLAB_TOKEN=" + e.GitLabToken.Reveal(),
-	}
+	}, e.kindEnv...)
 }
 
 // LookupEnv resolves the variables of Env, for loading the generated

@@ -17,6 +17,13 @@ const (
 	TravisRepository    TargetKind = "travis-repository"    // Travis CI repository environment variables
 )
 
+// TargetKinds are every kind keyrotor knows.
+var TargetKinds = []TargetKind{
+	GitHubRepository, GitHubEnvironment, GitHubOrganization, GitLabProject, GitLabGroup,
+	AWSSecretsManager, AWSSSMParameter, KubernetesSecret, TerraformWorkspace, TerraformVarSet,
+	CircleCIProject, CircleCIContext, BitbucketRepository, BitbucketDeployment, TravisRepository,
+}
+
 // Provider reports which system a target kind belongs to: the part of its
 // name before the first '-' ("github", "gitlab", "aws", "kubernetes", …).
 func (k TargetKind) Provider() string {
