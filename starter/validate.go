@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -10,6 +11,7 @@ import (
 	"github.com/keyrotor/keyrotor/internal/config"
 	"github.com/keyrotor/keyrotor/internal/preflight"
 	"github.com/keyrotor/keyrotor/internal/report"
+	"github.com/keyrotor/keyrotor/worker/compose"
 )
 
 func validateCmd(ctx context.Context, args []string, stdout io.Writer) error {
@@ -18,10 +20,11 @@ func validateCmd(ctx context.Context, args []string, stdout io.Writer) error {
 	checkAccess := fs.Bool("check-access", false,
 		"also check, with the worker's AWS credentials (the SDK's default chain: AWS_PROFILE,\n"+
 			"AWS_ACCESS_KEY_ID, AWS_ENDPOINT_URL_IAM/_STS, ...), that every account's roleArn can be\n"+
-			"assumed and that every configured user exists and may be rotated. Read-only calls only:\n"+
-			"GetCallerIdentity, ListAccessKeys, GetUser and SimulatePrincipalPolicy (the last two are\n"+
-			"optional; without them some actions are reported unknown). Exit status 1 if anything is missing.\n"+
-			"Without this flag nothing is contacted")
+			"assumed and that every configured user exists and may be rotated (read-only calls only:\n"+
+			"GetCallerIdentity, ListAccessKeys, GetUser and SimulatePrincipalPolicy; without the last two\n"+
+			"some actions are reported unknown); then, with the worker's tokens, that every target can be\n"+
+			"reached and written (each kind's read-only check, e.g. GitHub's secrets public key, GitLab's\n"+
+			"variable list). Exit status 1 if anything is missing. Without this flag nothing is contacted")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -44,7 +47,27 @@ func validateCmd(ctx context.Context, args []string, stdout io.Writer) error {
 	if !*checkAccess {
 		return nil
 	}
-	return checkAWSAccess(ctx, cfg, stdout)
+	awsErr := checkAWSAccess(ctx, cfg, stdout)
+	targetErr := checkTargetAccess(ctx, cfg, stdout)
+	return errors.Join(awsErr, targetErr)
+}
+
+// checkTargetAccess prints every target's read-only check and fails when
+// one could not be written.
+func checkTargetAccess(ctx context.Context, cfg *config.Config, stdout io.Writer) error {
+	checks, err := compose.CheckTargets(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	failed, err := report.TargetChecks(stdout, checks)
+	if err != nil {
+		return err
+	}
+	if failed > 0 {
+		return fmt.Errorf("target access: %d of %d targets cannot be written (see above)", failed, len(checks))
+	}
+	fmt.Fprintln(stdout, "target access: OK")
+	return nil
 }
 
 // checkAWSAccess prints the access report and fails when a rotation could

@@ -76,3 +76,13 @@ func (r *Report) Unknown() int {
 	}
 	return n
 }
+
+// TargetReport is the read-only check of one configured target: whether
+// the worker's connection reaches it and may write it.
+type TargetReport struct {
+	Account string `json:"account"`
+	User    string `json:"user"`
+	Target  string `json:"target"`
+	OK      bool   `json:"ok"`
+	Detail  string `json:"detail"`
+}

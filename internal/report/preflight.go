@@ -49,3 +49,20 @@ func writeUser(b *strings.Builder, u preflight.UserReport) {
 		fmt.Fprintf(b, "    %-8s %-25s %s\n", res.Status, res.Action, res.Reason)
 	}
 }
+
+// TargetChecks writes the targets' read-only checks, one line each, and
+// returns how many failed.
+func TargetChecks(w io.Writer, checks []preflight.TargetReport) (failed int, err error) {
+	var b strings.Builder
+	b.WriteString("targets:\n")
+	for _, c := range checks {
+		mark := "ok     "
+		if !c.OK {
+			mark = "MISSING"
+			failed++
+		}
+		fmt.Fprintf(&b, "  %s  %s in %s: %s: %s\n", mark, c.User, c.Account, c.Target, c.Detail)
+	}
+	_, err = io.WriteString(w, b.String())
+	return failed, err
+}
