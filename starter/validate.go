@@ -15,7 +15,7 @@ import (
 )
 
 func validateCmd(ctx context.Context, args []string, stdout io.Writer) error {
-	fs := newFlagSet("validate", "validate --config FILE [--check-access]")
+	fs := newFlagSet("validate", "validate --config FILE [--check-access] [--oidc-hints [--output text|json]]")
 	configPath := fs.String("config", "", "keyrotor configuration file (required)")
 	checkAccess := fs.Bool("check-access", false,
 		"also check, with the worker's AWS credentials (the SDK's default chain: AWS_PROFILE,\n"+
@@ -25,6 +25,12 @@ func validateCmd(ctx context.Context, args []string, stdout io.Writer) error {
 			"some actions are reported unknown); then, with the worker's tokens, that every target can be\n"+
 			"reached and written (each kind's read-only check, e.g. GitHub's secrets public key, GitLab's\n"+
 			"variable list). Exit status 1 if anything is missing. Without this flag nothing is contacted")
+	oidcHints := fs.Bool("oidc-hints", false,
+		"print, per target, how its pipelines could use OIDC instead of a long-lived key: the IAM OIDC\n"+
+			"provider, the role's trust policy (audience and subject scoped to the repository, project or\n"+
+			"workspace) and what the pipeline sets; migrate target by target, then remove the target.\n"+
+			"Nothing is contacted")
+	output := fs.String("output", "text", "with --oidc-hints: text or json")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -32,9 +38,19 @@ func validateCmd(ctx context.Context, args []string, stdout io.Writer) error {
 		fs.Usage()
 		return usageError("--config is required")
 	}
+	if *output != "text" && *output != "json" {
+		return usageError("--output %q: want text or json", *output)
+	}
 	cfg, err := config.Load(*configPath)
 	if err != nil {
 		return err
+	}
+	if *oidcHints {
+		hints := preflight.OIDCHints(cfg)
+		if *output == "json" {
+			return writeJSON(stdout, hints)
+		}
+		return report.OIDCHints(stdout, hints)
 	}
 	for _, w := range cfg.Warnings {
 		fmt.Fprintln(stdout, "warning:", w)
@@ -99,5 +115,6 @@ func checkAWSAccess(ctx context.Context, cfg *config.Config, stdout io.Writer) e
 func writeJSON(w io.Writer, v any) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false) // placeholders such as <ACCOUNT_ID> stay readable
 	return enc.Encode(v)
 }

@@ -66,3 +66,33 @@ func TargetChecks(w io.Writer, checks []preflight.TargetReport) (failed int, err
 	_, err = io.WriteString(w, b.String())
 	return failed, err
 }
+
+// OIDCHints writes, per target, how its pipelines could drop the key.
+func OIDCHints(w io.Writer, hints []preflight.OIDCHint) error {
+	var b strings.Builder
+	for i, h := range hints {
+		if i > 0 {
+			b.WriteString("\n")
+		}
+		fmt.Fprintf(&b, "%s (user %s in %s)\n", h.Target, h.User, h.Account)
+		if !h.Applicable {
+			fmt.Fprintf(&b, "  no OIDC: %s\n", h.Note)
+			if h.Docs != "" {
+				fmt.Fprintf(&b, "  docs: %s\n", h.Docs)
+			}
+			continue
+		}
+		fmt.Fprintf(&b, "  IAM OIDC provider: %s (audience %s)\n", h.Provider, h.Audience)
+		b.WriteString("  role trust policy:\n")
+		for _, line := range strings.Split(string(h.TrustPolicy), "\n") {
+			fmt.Fprintf(&b, "    %s\n", line)
+		}
+		b.WriteString("  the pipeline sets:\n")
+		for _, p := range h.Pipeline {
+			fmt.Fprintf(&b, "    - %s\n", p)
+		}
+		fmt.Fprintf(&b, "  docs: %s\n", h.Docs)
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
