@@ -20,7 +20,7 @@ export KEYROTOR_TEMPORAL_CLI := $(BIN)/temporal
 export KEYROTOR_TEMPORAL_SERVER := $(BIN)/temporal-server
 export KEYROTOR_TEMPORAL_SQL_TOOL := $(BIN)/temporal-sql-tool
 
-.PHONY: demo test lint unit e2e bench build tools clean chaos
+.PHONY: demo test lint unit e2e bench build tools clean chaos webui
 
 ## demo: run a real rotation against a local Temporal dev server and the built-in emulators
 demo: $(BIN)/temporal
@@ -41,6 +41,12 @@ e2e: tools
 ## bench: rotations against the emulators on a local dev server; prints calls and history sizes
 bench: $(BIN)/temporal
 	$(GO) test -run '^$$' -bench . -benchtime 5x -timeout 20m ./tests/
+
+## webui: a rotation checked in headless Chromium through the Temporal Web UI (needs node 20+, npm and chromium; not part of make test)
+webui: $(BIN)/temporal
+	@if command -v npm >/dev/null 2>&1; then cd tests/webui && npm ci --no-audit --no-fund --loglevel=error; \
+	  else echo "make webui: npm not found; the check will skip (install Node.js 20 or later)"; fi
+	KEYROTOR_WEBUI=1 $(GO) test -count=1 -timeout 10m -v -run '^TestWebUI$$' ./tests/webui/
 
 ## chaos: random interleavings of operator actions and faults against the workflow, for CHAOS_DURATION
 CHAOS_DURATION ?= 10m

@@ -102,7 +102,7 @@ func oidcHint(cfg *config.Config, t model.Target, accountID, names string) OIDCH
 			Pipeline: []string{
 				"permissions: {id-token: write, contents: read}",
 				"uses: aws-actions/configure-aws-credentials@v4 with role-to-assume: " + roleARN + " and aws-region",
-				"then delete the " + t.String() + " secrets "+names,
+				"then delete the " + t.String() + " secrets " + names,
 			},
 			Docs: "https://docs.github.com/actions/security-for-github-actions/security-hardening-your-deployments/configuring-openid-connect-in-amazon-web-services",
 		}
@@ -124,7 +124,7 @@ func oidcHint(cfg *config.Config, t model.Target, accountID, names string) OIDCH
 			Pipeline: []string{
 				"id_tokens: {AWS_ID_TOKEN: {aud: " + base + "}}",
 				"variables: AWS_ROLE_ARN=" + roleARN + ", AWS_WEB_IDENTITY_TOKEN_FILE=<a file holding $AWS_ID_TOKEN>",
-				"then delete the " + t.String() + " variables "+names,
+				"then delete the " + t.String() + " variables " + names,
 			},
 			Docs: "https://docs.gitlab.com/ci/cloud_services/aws/",
 		}
@@ -145,7 +145,7 @@ func oidcHint(cfg *config.Config, t model.Target, accountID, names string) OIDCH
 			TrustPolicy: trustPolicy(accountID, host, "aws.workload.identity", []string{sub}),
 			Pipeline: []string{
 				"environment variables: TFC_AWS_PROVIDER_AUTH=true, TFC_AWS_RUN_ROLE_ARN=" + roleARN,
-				"then delete the " + t.String() + " variables "+names,
+				"then delete the " + t.String() + " variables " + names,
 			},
 			Docs: "https://developer.hashicorp.com/terraform/cloud-docs/workspaces/dynamic-provider-credentials/aws-configuration",
 		}
@@ -160,7 +160,7 @@ func oidcHint(cfg *config.Config, t model.Target, accountID, names string) OIDCH
 			TrustPolicy: trustPolicy(accountID, host, "<ORG_ID>", []string{sub}),
 			Pipeline: []string{
 				"aws sts assume-role-with-web-identity --role-arn " + roleARN + " --web-identity-token $CIRCLE_OIDC_TOKEN_V2 (or the aws-cli orb's role_arn)",
-				"then delete the " + t.String() + " variables "+names,
+				"then delete the " + t.String() + " variables " + names,
 			},
 			Docs: "https://circleci.com/docs/openid-connect-tokens/",
 		}
@@ -178,7 +178,7 @@ func oidcHint(cfg *config.Config, t model.Target, accountID, names string) OIDCH
 			Pipeline: []string{
 				"step: oidc: true",
 				"script: export AWS_ROLE_ARN=" + roleARN + " AWS_WEB_IDENTITY_TOKEN_FILE=$(pwd)/web-identity-token; echo $BITBUCKET_STEP_OIDC_TOKEN > $(pwd)/web-identity-token",
-				"then delete the " + t.String() + " variables "+names,
+				"then delete the " + t.String() + " variables " + names,
 			},
 			Docs: "https://support.atlassian.com/bitbucket-cloud/docs/deploy-on-aws-using-bitbucket-pipelines-openid-connect/",
 		}
