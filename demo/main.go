@@ -36,16 +36,21 @@ func main() {
 	exit := flag.Bool("exit", false, "exit after the report (status 0 only if the rotation succeeded) instead of waiting for Ctrl-C")
 	grace := flag.Duration("grace", 5*time.Second, "grace period before the old key is deactivated")
 	deleteAfter := flag.Duration("delete-after", 5*time.Second, "how long the old key stays deactivated before deletion")
+	allKinds := flag.Bool("all-kinds", false, "also push to one target of every other kind (AWS Secrets Manager and SSM, Kubernetes, HCP Terraform, CircleCI, Bitbucket, Travis CI), each on its emulator")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, *exit, *grace, *deleteAfter); err != nil {
+	targets := devstack.DemoTargets()
+	if *allKinds {
+		targets = append(targets, devstack.AllKindTargets()...)
+	}
+	if err := run(ctx, *exit, *grace, *deleteAfter, targets); err != nil {
 		fmt.Fprintln(os.Stderr, "demo:", err)
 		os.Exit(1)
 	}
 }
 
-func run(ctx context.Context, exit bool, grace, deleteAfter time.Duration) error {
+func run(ctx context.Context, exit bool, grace, deleteAfter time.Duration, targets []model.Target) error {
 	dir := ".demo"
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return err
@@ -80,19 +85,19 @@ func run(ctx context.Context, exit bool, grace, deleteAfter time.Duration) error
 	defer c.Close()
 	fmt.Printf("    Temporal at %s, Web UI at http://localhost:%s (it decodes payloads through the codec server)\n", srv.FrontendHostPort(), uiPort)
 
-	step("starting the IAM/STS, GitHub and GitLab emulators")
+	step("starting the provider emulators (IAM/STS, GitHub, GitLab and the other target kinds)")
 	emu := devstack.StartEmulators()
 	defer emu.Close()
-	old, err := emu.SeedUser(demoUser, devstack.DemoTargets())
+	old, err := emu.SeedUser(demoUser, targets)
 	if err != nil {
 		return err
 	}
-	fmt.Printf("    IAM user %s has key %s; 5 targets wait for its replacement\n", demoUser, old.ID)
+	fmt.Printf("    IAM user %s has key %s; %d targets wait for its replacement\n", demoUser, old.ID, len(targets))
 
 	policy := model.DefaultPolicy
 	policy.GracePeriod, policy.DeleteAfter = grace, deleteAfter
 	policy.IdleRecheck, policy.IdleChecks = time.Second, 2
-	cfgPath, err := emu.WriteConfig(dir, devstack.ConfigSpec{Users: map[string][]model.Target{demoUser: devstack.DemoTargets()}, Policy: policy})
+	cfgPath, err := emu.WriteConfig(dir, devstack.ConfigSpec{Users: map[string][]model.Target{demoUser: targets}, Policy: policy})
 	if err != nil {
 		return err
 	}
@@ -135,7 +140,7 @@ func run(ctx context.Context, exit bool, grace, deleteAfter time.Duration) error
 	fmt.Println()
 	_ = report.Text(os.Stdout, st)
 	fmt.Println()
-	checkErr := verify(emu, old, st)
+	checkErr := verify(emu, old, targets, st)
 	fmt.Printf("Temporal UI: %s\n", link)
 	if rotErr == nil && checkErr != nil {
 		rotErr = checkErr
@@ -195,8 +200,8 @@ func waitShowingPhases(ctx context.Context, c client.Client, started operator.St
 }
 
 // verify checks the end state against the emulators, as an auditor would.
-func verify(emu *devstack.Emulators, old model.NewAccessKey, st contract.Status) error {
-	passed, err := emu.CheckRotated(demoUser, st.NewKeyID, old, devstack.DemoTargets())
+func verify(emu *devstack.Emulators, old model.NewAccessKey, targets []model.Target, st contract.Status) error {
+	passed, err := emu.CheckRotated(demoUser, st.NewKeyID, old, targets)
 	for _, p := range passed {
 		fmt.Println("Check: " + p)
 	}

@@ -26,6 +26,21 @@ type kindHarness struct {
 	env func(e *Emulators) []string
 	// yaml renders a target as a targets item ("terraform: {…}").
 	yaml func(t model.Target) string
+	// demo are the kind's targets in the demo's --all-kinds (seeded by seed).
+	demo []model.Target
+}
+
+// AllKindTargets are one target of every kind beyond the demo's GitHub and
+// GitLab ones: AWS Secrets Manager and SSM, then each registered kind's.
+func AllKindTargets() []model.Target {
+	out := []model.Target{
+		{Kind: model.AWSSecretsManager, AWSSecret: &model.AWSSecretTarget{Account: "demo", SecretID: "ci/deployer"}},
+		{Kind: model.AWSSSMParameter, AWSSecret: &model.AWSSecretTarget{Account: "demo", Parameter: "/ci/deployer"}},
+	}
+	for _, h := range kindHarnesses {
+		out = append(out, h.demo...)
+	}
+	return out
 }
 
 var kindHarnesses []*kindHarness
