@@ -222,7 +222,9 @@ func demoKeys(dir string) (*codec.Keyring, error) {
 
 // startCodecServer serves the codec to the Web UI on loopback. The UI
 // cannot send a bearer token, so the random token is the endpoint's first
-// path segment; the endpoint is handed to the dev server, never printed.
+// path segment; the endpoint is handed to the dev server (on its command
+// line, so local users see it in ps: the demo's data is made up) and never
+// printed.
 func startCodecServer(keys *codec.Keyring, uiPort string) (endpoint string, stop func(), err error) {
 	token := make([]byte, 18)
 	if _, err := rand.Read(token); err != nil {

@@ -34,9 +34,9 @@ base64 output is refused: its '/' and '+' break the path). Clients send it as
 "Authorization: Bearer TOKEN" (temporal workflow show --codec-endpoint http://ADDR
 --codec-auth "Bearer TOKEN"), or, for the Web UI (which cannot send our header),
 as the first path segment of the endpoint: set the UI's codec endpoint to
-http://ADDR/TOKEN and treat that URL like the token. Anyone who can open the UI's
-codec settings sees that URL, so the path token is only for a UI without
-sign-in.
+http://ADDR/TOKEN and treat that URL like the token. The UI server hands that URL
+to every browser that loads the UI (in its settings), so the path token is only
+for a UI without sign-in, reachable by the people who may read payloads.
 
 OIDC: with --oidc-jwks-url, the server accepts only the signed-in UI user's own
 access token, which the UI forwards when its codec setting "pass access token"
