@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/google/go-github/v60/github"
@@ -56,6 +57,48 @@ type GitHub struct {
 	rotations Rotations
 	policy    callPolicy
 	opts      options
+	cache     *githubCache
+}
+
+// githubCache is what the worker remembers of GitHub across pushes and
+// rotations, to spend fewer of the token's calls: each scope's public key
+// (GitHub rotates it rarely; a write refused for a stale key_id fetches it
+// again) and the IDs of the repositories organization secrets select
+// (a repository's ID never changes).
+type githubCache struct {
+	mu      sync.Mutex
+	keys    map[string]scopeKey // by scope (secretScope.id)
+	repoIDs map[string]int64    // by lower-case owner/name
+}
+
+func (c *githubCache) key(scope string) (scopeKey, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	k, ok := c.keys[scope]
+	return k, ok
+}
+
+func (c *githubCache) setKey(scope string, k scopeKey) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if k.id == "" {
+		delete(c.keys, scope)
+		return
+	}
+	c.keys[scope] = k
+}
+
+func (c *githubCache) repoID(full string) (int64, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	id, ok := c.repoIDs[full]
+	return id, ok
+}
+
+func (c *githubCache) setRepoID(full string, id int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.repoIDs[full] = id
 }
 
 // NewGitHub uses an authenticated go-github client for every call, and s
@@ -67,7 +110,8 @@ func NewGitHub(client *github.Client, s Sealer, rs Rotations, opts ...Option) *G
 // NewGitHubFromAPIs builds the activity from its narrow client interfaces
 // (fakes in tests).
 func NewGitHubFromAPIs(actions GitHubActions, repos GitHubRepos, envs GitHubEnvSecrets, s Sealer, rs Rotations, opts ...Option) *GitHub {
-	return &GitHub{actions: actions, repos: repos, envs: envs, sealer: s, rotations: rs, policy: defaultCallPolicy, opts: newOptions(opts)}
+	return &GitHub{actions: actions, repos: repos, envs: envs, sealer: s, rotations: rs, policy: defaultCallPolicy, opts: newOptions(opts),
+		cache: &githubCache{keys: map[string]scopeKey{}, repoIDs: map[string]int64{}}}
 }
 
 // defaultRateLimitWait is used when GitHub signals a rate limit without
@@ -92,6 +136,7 @@ func (a *GitHub) PushGitHubSecret(ctx context.Context, sealed PushInput) (res Pu
 	}
 	in.SecretNames = githubNames(withDefaultNames(in.SecretNames))
 	p := newPushAttempt(ctx, in, a.policy)
+	p.cache = a.cache
 	p.calls.onWait = a.opts.onRateLimit(ctx, "github", sealed)
 	if err := validatePush(in); err != nil {
 		return PushResult{}, nonRetryable(TypeValidation, p.target+": "+err.Error(), nil)
@@ -184,6 +229,8 @@ type secretScope interface {
 	list(ctx context.Context, opts *github.ListOptions) (*github.Secrets, *github.Response, error)
 	// holds reports whether a listed secret has the scope's settings.
 	holds(s *github.Secret) bool
+	// id names the scope in the worker's key cache.
+	id() string
 }
 
 func (a *GitHub) scopeFor(ctx context.Context, p *pushAttempt) (secretScope, error) {
@@ -220,6 +267,10 @@ func (a *GitHub) orgScopeFor(ctx context.Context, p *pushAttempt) (secretScope, 
 		return s, nil
 	}
 	for _, full := range names {
+		if id, ok := a.cache.repoID(full); ok {
+			s.repoIDs = append(s.repoIDs, id)
+			continue
+		}
 		owner, repo, _ := splitRepo(full)
 		var found *github.Repository
 		err := p.do(ctx, "look up repository "+full, func() (resp *github.Response, err error) {
@@ -230,6 +281,7 @@ func (a *GitHub) orgScopeFor(ctx context.Context, p *pushAttempt) (secretScope, 
 			return nil, err
 		}
 		s.repoIDs = append(s.repoIDs, found.GetID())
+		a.cache.setRepoID(full, found.GetID())
 	}
 	p.progress.Repositories, p.progress.RepositoryIDs = names, s.repoIDs
 	p.step(ctx, "resolved repositories")
@@ -272,6 +324,8 @@ func (s repoScope) list(ctx context.Context, opts *github.ListOptions) (*github.
 
 func (repoScope) holds(*github.Secret) bool { return true }
 
+func (s repoScope) id() string { return "repo:" + strings.ToLower(s.owner+"/"+s.repo) }
+
 type envScope struct {
 	envs             GitHubEnvSecrets
 	owner, repo, env string
@@ -291,6 +345,8 @@ func (s envScope) list(ctx context.Context, opts *github.ListOptions) (*github.S
 
 func (envScope) holds(*github.Secret) bool { return true }
 
+func (s envScope) id() string { return "env:" + strings.ToLower(s.owner+"/"+s.repo) + "@" + s.env }
+
 type orgScope struct {
 	actions    GitHubActions
 	org        string
@@ -302,6 +358,8 @@ type orgScope struct {
 	// silently cut those repositories off.
 	kept map[string][]int64
 }
+
+func (s *orgScope) id() string { return "org:" + strings.ToLower(s.org) }
 
 func (s *orgScope) publicKey(ctx context.Context) (*github.PublicKey, *github.Response, error) {
 	return s.actions.GetOrgPublicKey(ctx, s.org)
@@ -390,7 +448,8 @@ type pushAttempt struct {
 	target   string
 	calls    *caller
 	progress *PushProgress
-	Redactor redactor // the secret and what was sealed for it
+	Redactor redactor     // the secret and what was sealed for it
+	cache    *githubCache // the worker's public keys and repository IDs (nil: none)
 }
 
 func newPushAttempt(ctx context.Context, in pushRequest, policy callPolicy) *pushAttempt {
@@ -443,19 +502,30 @@ func (p *pushAttempt) writePending(ctx context.Context, s secretScope) error {
 			org.kept[v.Name] = ids
 		}
 	}
-	key, since, err := p.publicKey(ctx, s)
+	key, fromCache, err := p.scopeKey(ctx, s)
 	if err != nil {
 		return err
 	}
-	if p.progress.WriteStart.IsZero() {
-		p.progress.WriteStart = since
-	}
-	p.progress.PublicKeyID = key.id
-	p.step(ctx, "got public key")
 	pair := newPairWrites(ctx, len(p.progress.Written) > 0)
 	defer pair.stop()
 	for _, v := range pending {
-		if err := p.put(pair.ctx, s, key, v); err != nil {
+		err := p.put(pair.ctx, s, key, v)
+		if errors.Is(err, errStaleKey) {
+			// GitHub rotated the scope's key since it was fetched: forget
+			// it, and once (a cached key) fetch it again and write with it.
+			p.cache.setKey(s.id(), scopeKey{})
+			if fromCache {
+				if key, fromCache, err = p.scopeKey(pair.ctx, s); err == nil {
+					err = p.put(pair.ctx, s, key, v)
+				}
+			}
+		}
+		if errors.Is(err, errStaleKey) {
+			// A key rotated between the fetch and the write: the next
+			// attempt fetches the new one.
+			err = retryable(TypeStalePublicKey, p.target+": put secret "+v.Name+": GitHub refused the public key's key_id (it was rotated); fetching it again", nil)
+		}
+		if err != nil {
 			return err
 		}
 		pair.wrote()
@@ -464,6 +534,35 @@ func (p *pushAttempt) writePending(ctx context.Context, s secretScope) error {
 	}
 	return nil
 }
+
+// scopeKey is the scope's public key: the worker's cached one, else
+// fetched (and cached). A fetched key also tells when the writes start, by
+// GitHub's clock; with a cached one, the first write's answer does (put).
+func (p *pushAttempt) scopeKey(ctx context.Context, s secretScope) (key scopeKey, fromCache bool, err error) {
+	if p.cache != nil {
+		if k, ok := p.cache.key(s.id()); ok {
+			p.progress.PublicKeyID = k.id
+			return k, true, nil
+		}
+	}
+	key, since, err := p.publicKey(ctx, s)
+	if err != nil {
+		return scopeKey{}, false, err
+	}
+	if p.cache != nil {
+		p.cache.setKey(s.id(), key)
+	}
+	if p.progress.WriteStart.IsZero() {
+		p.progress.WriteStart = since
+	}
+	p.progress.PublicKeyID = key.id
+	p.step(ctx, "got public key")
+	return key, false, nil
+}
+
+// errStaleKey is a write GitHub refused because its key_id is not the
+// scope's current public key.
+var errStaleKey = errors.New("stale public key")
 
 // publicKey fetches the scope's key. It also returns when the write starts
 // by GitHub's clock (the response's Date), so the read-back compares
@@ -522,9 +621,44 @@ func (p *pushAttempt) put(ctx context.Context, s secretScope, key scopeKey, v se
 	}
 	es := &github.EncryptedSecret{Name: v.Name, KeyID: key.id, EncryptedValue: base64.StdEncoding.EncodeToString(sealed)}
 	p.Redactor.add(model.Secret(es.EncryptedValue))
-	return p.do(ctx, "put secret "+v.Name, func() (*github.Response, error) {
-		return s.put(ctx, es)
+	var stale bool
+	err = p.do(ctx, "put secret "+v.Name, func() (*github.Response, error) {
+		start := time.Now()
+		resp, err := s.put(ctx, es)
+		if isStaleKey(resp, err) {
+			stale = true
+			return resp, nil
+		}
+		if err == nil && p.progress.WriteStart.IsZero() {
+			// The key came from the cache: GitHub's time of this first
+			// write, a second early (updated_at has whole seconds and may
+			// be stamped before the answer's Date), starts the writes.
+			p.progress.WriteStart = serverTime(resp, start).Add(-time.Second)
+		}
+		return resp, err
 	})
+	if stale {
+		return errStaleKey
+	}
+	return err
+}
+
+// isStaleKey recognises GitHub's answer to a key_id that is not the
+// scope's current public key: 422 naming key_id.
+func isStaleKey(resp *github.Response, err error) bool {
+	var er *github.ErrorResponse
+	if responseStatus(resp) != http.StatusUnprocessableEntity || !errors.As(err, &er) {
+		return false
+	}
+	if strings.Contains(er.Message, "key_id") {
+		return true
+	}
+	for _, e := range er.Errors {
+		if e.Field == "key_id" {
+			return true
+		}
+	}
+	return false
 }
 
 // confirm lists the scope's secrets (one page of 100 holds every

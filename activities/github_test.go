@@ -172,7 +172,9 @@ func TestGitHubPushTwice(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if v, _, _ := env.emu.Secret("acme/api", "AWS_SECRET_ACCESS_KEY"); v != "second-secret-value" || res.Calls != 4 {
+	// The second push uses the public key the worker cached: 2 writes and
+	// the read-back.
+	if v, _, _ := env.emu.Secret("acme/api", "AWS_SECRET_ACCESS_KEY"); v != "second-secret-value" || res.Calls != 3 {
 		t.Errorf("stored %q in %d calls", v, res.Calls)
 	}
 }
@@ -224,7 +226,7 @@ func TestGitHubPushErrors(t *testing.T) {
 			target: model.Target{Kind: model.GitHubOrganization, Organization: "acme", Visibility: "selected", Repositories: []string{"api", "nope"}}},
 		{name: "selected repository outside organization 422", wantType: TypeUnprocessable,
 			target: model.Target{Kind: model.GitHubOrganization, Organization: "acme", Visibility: "selected", Repositories: []string{"other/lib"}}},
-		{name: "public key rotated mid-push 422", target: repoTarget, wrap: rotateKeyAfterFetch, wantType: TypeUnprocessable},
+		{name: "public key rotated mid-push 422", target: repoTarget, wrap: rotateKeyAfterFetch, wantType: TypeStalePublicKey, retryable: true},
 		{name: "422 echoing the secret", target: repoTarget, wantType: TypeUnprocessable,
 			fault: &faults.Rule{Op: "PUT ", Status: 422, Body: `{"message":"cannot store ` + ghKeySecret + `"}`, Times: 1}},
 		{name: "invalid target", target: model.Target{Kind: model.GitHubRepository, Repository: "no-slash"}, wantType: TypeValidation},
@@ -424,9 +426,10 @@ func TestGitHubOrgSecretKeepsRepositoriesGrantedByHand(t *testing.T) {
 	if v, _, _ := env.emu.Secret("org:acme", "AWS_SECRET_ACCESS_KEY"); v != "second-secret-value" {
 		t.Errorf("stored %q", v)
 	}
-	// lookup, 2 selection reads, key, 2 puts, list, 2 selection reads.
-	if res.Calls != 9 || env.emu.Faults.Total() != 9 {
-		t.Errorf("%d calls (emulator %d), want 9: %v", res.Calls, env.emu.Faults.Total(), env.emu.Faults.Calls())
+	// 2 selection reads, 2 puts, list, 2 selection reads: the repository's
+	// ID and the public key are the worker's from the first push.
+	if res.Calls != 7 || env.emu.Faults.Total() != 7 {
+		t.Errorf("%d calls (emulator %d), want 7: %v", res.Calls, env.emu.Faults.Total(), env.emu.Faults.Calls())
 	}
 }
 
@@ -449,5 +452,30 @@ func TestGitHubOrgSelectionNotConfirmed(t *testing.T) {
 	var ae *temporal.ApplicationError
 	if !errors.As(err, &ae) || ae.Type() != TypeNotConfirmed || !strings.Contains(err.Error(), "not shared with acme/web") {
 		t.Fatalf("got %v, want %s naming acme/web", err, TypeNotConfirmed)
+	}
+}
+
+// A public key the worker cached is fetched again when GitHub refuses a
+// write for its key_id (GitHub rotated it between rotations).
+func TestGitHubCachedKeyRefreshedWhenRotated(t *testing.T) {
+	env := newGHEnv(t, nil)
+	act := env.activity(t, ghToken, 0, pushConfig(model.SecretNames{}, repoTarget))
+	if _, err := act.PushGitHubSecret(context.Background(), pushInput(repoTarget)); err != nil {
+		t.Fatal(err)
+	}
+	env.emu.RotatePublicKey("acme/api")
+	env.emu.Faults.ResetCalls()
+	in := pushInput(repoTarget)
+	in.Key = mustSeal("AKIANEWKEYEXAMPLE000", "second-secret-value")
+	res, err := act.PushGitHubSecret(context.Background(), in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, _, _ := env.emu.Secret("acme/api", "AWS_SECRET_ACCESS_KEY"); v != "second-secret-value" {
+		t.Errorf("stored %q", v)
+	}
+	// The refused write, the key, both writes, the read-back.
+	if res.Calls != 5 {
+		t.Errorf("%d calls, want 5: %v", res.Calls, env.emu.Faults.Calls())
 	}
 }

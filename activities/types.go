@@ -25,6 +25,7 @@ const (
 	TypeNotConfirmed   = "NotConfirmed"   // the read-back did not show the new value (retryable)
 	TypeNotConfigured  = "NotConfigured"  // the user or target is not in this worker's configuration
 	TypeForeignKey     = "ForeignKey"     // the user holds a key this rotation cannot prove it created: nothing was deleted
+	TypeStalePublicKey = "StalePublicKey" // GitHub rotated a scope's public key during the push (retryable: the next attempt fetches it)
 )
 
 // Rotations is the worker's own configuration: the only source of which
