@@ -156,7 +156,9 @@ func (a *Bitbucket) vars(ctx context.Context, p *pushRun, judge func(error) fail
 	switch p.req.Target.Kind {
 	case model.BitbucketRepository:
 		return bitbucketVars{
-			list: func(ctx context.Context) ([]clients.BitbucketVariable, error) { return a.api.RepositoryVariables(ctx, ws, repo) },
+			list: func(ctx context.Context) ([]clients.BitbucketVariable, error) {
+				return a.api.RepositoryVariables(ctx, ws, repo)
+			},
 			create: func(ctx context.Context, key string, value model.Secret) (clients.BitbucketVariable, error) {
 				return a.api.CreateRepositoryVariable(ctx, ws, repo, key, value, true)
 			},
