@@ -28,6 +28,13 @@ type PushProgress struct {
 	// configured repositories and the IDs they resolved to.
 	Repositories  []string `json:"repositories,omitempty"`
 	RepositoryIDs []int64  `json:"repositoryIds,omitempty"`
+	// EnvironmentUUID is a Bitbucket deployment target's environment, looked
+	// up by name once per key: a retried attempt does not look it up again.
+	EnvironmentUUID string `json:"environmentUuid,omitempty"`
+	// VariableUUIDs are the Bitbucket variables' UUIDs by name, as last
+	// listed or written: a retried attempt updates them without listing, and
+	// the read-back compares them.
+	VariableUUIDs map[string]string `json:"variableUuids,omitempty"`
 }
 
 // resumeProgress returns the progress the previous attempt of this push

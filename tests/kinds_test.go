@@ -16,6 +16,8 @@ func allKindTargets() []model.Target {
 	return []model.Target{
 		{Kind: model.AWSSecretsManager, AWSSecret: &model.AWSSecretTarget{Account: "demo", SecretID: "ci/deployer"}},
 		{Kind: model.AWSSSMParameter, AWSSecret: &model.AWSSecretTarget{Account: "demo", Parameter: "/ci/deployer"}},
+		{Kind: model.BitbucketRepository, Bitbucket: &model.BitbucketTarget{Workspace: "acme", Repository: "api"}},
+		{Kind: model.BitbucketDeployment, Bitbucket: &model.BitbucketTarget{Workspace: "acme", Repository: "api", Deployment: "Production"}},
 	}
 }
 
@@ -38,5 +40,7 @@ func TestRotationToEveryKind(t *testing.T) {
 		"github acme/api":                     "metadata (updated_at)",
 		"aws-secretsmanager demo:ci/deployer": "read back",
 		"aws-ssm demo:/ci/deployer":           "read back",
+		"bitbucket acme/api":                  "metadata (uuid, listed by key)",
+		"bitbucket acme/api@Production":       "metadata (uuid, listed by key)",
 	}, confirmedBy)
 }

@@ -173,6 +173,9 @@ func targetKinds(cfg *config.Config, aws *clients.AWS, o Options, opts []activit
 		kinds = append(kinds, activities.NewGitLab(gl, o.Keys, cfg, opts...))
 	}
 	kinds = append(kinds, activities.NewAWSSecrets(aws, o.Keys, cfg, opts...))
+	if conn := cfg.Connection("bitbucket"); conn != nil {
+		kinds = append(kinds, activities.NewBitbucket(clients.NewBitbucketClient(conn.BaseURL, conn.Token, nil), o.Keys, cfg, opts...))
+	}
 	return kinds, nil
 }
 
