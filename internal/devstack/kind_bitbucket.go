@@ -22,6 +22,10 @@ type bitbucketKind struct {
 func init() {
 	registerKind(&kindHarness{
 		provider: "bitbucket",
+		demo: []model.Target{
+			{Kind: model.BitbucketRepository, Bitbucket: &model.BitbucketTarget{Workspace: "acme", Repository: "api"}},
+			{Kind: model.BitbucketDeployment, Bitbucket: &model.BitbucketTarget{Workspace: "acme", Repository: "api", Deployment: "Production"}},
+		},
 		start: func(e *Emulators) {
 			k := &bitbucketKind{token: model.Secret("bbat-" + randomHex(16))}
 			k.emu = bitbucketemu.New(k.token.Reveal())
