@@ -216,7 +216,6 @@ func TestCircleCIPushErrors(t *testing.T) {
 	}
 }
 
-
 // A write CircleCI acknowledges without making it is caught by the
 // listing, and retried: masked value (project) or updated_at (context).
 func TestCircleCINotConfirmed(t *testing.T) {

@@ -34,6 +34,8 @@ var targetKinds = []targetKind{
 	gitlabTargetKind,
 	awsSecretsManagerTargetKind,
 	awsSSMTargetKind,
+	circleciTargetKind,
+	travisTargetKind,
 }
 
 // targets reads a rotation's targets: at least one, each of one kind, none
