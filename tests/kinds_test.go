@@ -16,6 +16,9 @@ func allKindTargets() []model.Target {
 	return []model.Target{
 		{Kind: model.AWSSecretsManager, AWSSecret: &model.AWSSecretTarget{Account: "demo", SecretID: "ci/deployer"}},
 		{Kind: model.AWSSSMParameter, AWSSecret: &model.AWSSecretTarget{Account: "demo", Parameter: "/ci/deployer"}},
+		{Kind: model.CircleCIProject, CircleCI: &model.CircleCITarget{Project: "gh/acme/api"}},
+		{Kind: model.CircleCIContext, CircleCI: &model.CircleCITarget{Context: "7c2b3e1a-0c1d-4e5f-8a9b-0123456789ab"}},
+		{Kind: model.TravisRepository, Travis: &model.TravisTarget{Repository: "acme/api"}},
 	}
 }
 
@@ -35,8 +38,11 @@ func TestRotationToEveryKind(t *testing.T) {
 		confirmedBy[ts.Target] = ts.ConfirmedBy
 	}
 	require.Equal(t, map[string]string{
-		"github acme/api":                     "metadata (updated_at)",
-		"aws-secretsmanager demo:ci/deployer": "read back",
-		"aws-ssm demo:/ci/deployer":           "read back",
+		"github acme/api":                                       "metadata (updated_at)",
+		"aws-secretsmanager demo:ci/deployer":                   "read back",
+		"aws-ssm demo:/ci/deployer":                             "read back",
+		"circleci gh/acme/api":                                  "masked value's last 4 chars",
+		"circleci context 7c2b3e1a-0c1d-4e5f-8a9b-0123456789ab": "metadata (updated_at)",
+		"travis acme/api":                                       "metadata (listed by name)",
 	}, confirmedBy)
 }
