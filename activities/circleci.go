@@ -195,7 +195,7 @@ func (a *CircleCI) judge(ctx context.Context, p *pushRun, op string) func(error)
 			wait := he.Wait(a.now())
 			return failure{err: rateLimited(msg, wait, nil), wait: wait}
 		case he.StatusCode == http.StatusUnauthorized || he.StatusCode == http.StatusForbidden:
-			return failure{err: nonRetryable(TypeUnauthorized, msg+"; the token must be a personal API token of a user who may manage "+circleciScope(p.req.Target)+"'s environment variables", nil)}
+			return failure{err: nonRetryable(TypeUnauthorized, msg+"; the token must be a personal API token of a user who may change "+circleciScope(p.req.Target)+"'s environment variables", nil)}
 		case he.StatusCode == http.StatusNotFound:
 			return failure{err: nonRetryable(TypeNotFound, msg+"; "+circleciScope(p.req.Target)+" does not exist, or the token's user cannot see it", nil)}
 		case he.Permanent():
@@ -244,15 +244,15 @@ func (a *CircleCI) check(ctx context.Context, t model.Target) TargetCheck {
 	case c != nil && t.Kind == model.CircleCIProject && c.Project != "":
 		if _, err := a.api.ProjectEnvVars(ctx, c.Project); err != nil {
 			return TargetCheck{Detail: "cannot list the project's environment variables: " + restProblem(err) +
-				"; the token must be a personal API token of a user with admin access to the project (projects cannot be managed with project API tokens)"}
+				"; the token must be a personal API token (not a project API token) of a user who may change the project's settings"}
 		}
-		return TargetCheck{OK: true, Detail: "listed the project's environment variables (writing them needs admin access to the project)"}
+		return TargetCheck{OK: true, Detail: "listed the project's environment variables (writing them needs a user who may change the project's settings)"}
 	case c != nil && t.Kind == model.CircleCIContext && c.Context != "":
 		if _, err := a.api.ContextEnvVars(ctx, c.Context); err != nil {
 			return TargetCheck{Detail: "cannot list the context's environment variables: " + restProblem(err) +
-				"; the token must be a personal API token of an organization admin (or of a member of the context's security groups)"}
+				"; the token must be a personal API token of an organization member who may edit the context (of one of its security groups, if it is restricted)"}
 		}
-		return TargetCheck{OK: true, Detail: "listed the context's environment variables (writing them needs an organization admin, or a member of its security groups)"}
+		return TargetCheck{OK: true, Detail: "listed the context's environment variables (writing them needs an organization member who may edit the context: one of its security groups, if it is restricted)"}
 	}
 	return TargetCheck{Detail: "not a CircleCI project or context target"}
 }
