@@ -228,3 +228,48 @@ func TestTravisCheck(t *testing.T) {
 		})
 	}
 }
+
+// A retried attempt resumes from the heartbeat: a variable the failed
+// attempt wrote is not written again, and the pair is confirmed.
+func TestCircleCIAndTravisResume(t *testing.T) {
+	ce := newCircleEnv(t)
+	te := newTravisTestEnv(t)
+	tests := []struct {
+		name    string
+		kind    TargetKind
+		target  model.Target
+		faults  *faults.Injector
+		rules   []faults.Rule
+		written string // the writes' operation
+		want    int    // how often it is sent
+		resumed int    // the second attempt's calls
+	}{
+		{"circleci context", ce.act(circleTestToken, model.SecretNames{}), ce.context, ce.emu.Faults,
+			[]faults.Rule{{Op: "PUT /api/v2/context/" + ce.contextID + "/environment-variable/AWS_SECRET_ACCESS_KEY", Status: http.StatusBadGateway, Times: testCallPolicy.tries}},
+			"PUT /api/v2/context/" + ce.contextID + "/environment-variable/AWS_ACCESS_KEY_ID", 1, 2},
+		{"circleci project", ce.act(circleTestToken, model.SecretNames{}), ce.project, ce.emu.Faults,
+			[]faults.Rule{{Op: "GET ", Status: http.StatusBadGateway, Times: testCallPolicy.tries}},
+			"POST /api/v2/project/gh/acme/api/envvar", 2, 1},
+		{"travis", te.act(travisTestToken, model.SecretNames{}), travisTarget, te.emu.Faults,
+			// The first listing passes; the confirmation fails the attempt.
+			[]faults.Rule{{Op: "GET ", Times: 1}, {Op: "GET ", Status: http.StatusBadGateway, Times: testCallPolicy.tries}},
+			"POST /repo/acme/api/env_vars", 2, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.faults.Clear()
+			tt.faults.ResetCalls()
+			for _, r := range tt.rules {
+				tt.faults.Add(r)
+			}
+			targets := NewTargets(tt.kind)
+			attempts := newTemporalLike(t, targets).run(targets.PushToTarget, circleInput(tt.target), 3)
+			require.Len(t, attempts, 2, "one failed attempt, one that resumes")
+			require.NoError(t, attempts[1].err)
+			// Both writes sent once in all: the second attempt made only
+			// what the first had not.
+			require.Equal(t, tt.want, tt.faults.Calls()[tt.written], tt.faults.Calls())
+			require.Equal(t, tt.resumed, attempts[1].res.Calls)
+		})
+	}
+}
