@@ -10,22 +10,11 @@ import (
 	"github.com/keyrotor/keyrotor/internal/model"
 )
 
-// allKindTargets are one target of every kind beyond GitHub and GitLab,
-// as the emulators serve them.
-func allKindTargets() []model.Target {
-	return []model.Target{
-		{Kind: model.AWSSecretsManager, AWSSecret: &model.AWSSecretTarget{Account: "demo", SecretID: "ci/deployer"}},
-		{Kind: model.AWSSSMParameter, AWSSecret: &model.AWSSecretTarget{Account: "demo", Parameter: "/ci/deployer"}},
-		{Kind: model.BitbucketRepository, Bitbucket: &model.BitbucketTarget{Workspace: "acme", Repository: "api"}},
-		{Kind: model.BitbucketDeployment, Bitbucket: &model.BitbucketTarget{Workspace: "acme", Repository: "api", Deployment: "Production"}},
-	}
-}
-
 // TestRotationToEveryKind rotates a user whose key lives in one target of
 // every kind, through the worker and PushToTarget: every target confirms,
 // and says how.
 func TestRotationToEveryKind(t *testing.T) {
-	targets := append(devstack.DemoTargets()[:1], allKindTargets()...)
+	targets := append(devstack.DemoTargets()[:1], devstack.AllKindTargets()...)
 	r := newRig(t, rigOptions{users: map[string][]model.Target{"ci-deployer": targets}})
 	st, err := rotate(t, r, "ci-deployer")
 	require.NoError(t, err)
@@ -37,10 +26,13 @@ func TestRotationToEveryKind(t *testing.T) {
 		confirmedBy[ts.Target] = ts.ConfirmedBy
 	}
 	require.Equal(t, map[string]string{
-		"github acme/api":                     "metadata (updated_at)",
-		"aws-secretsmanager demo:ci/deployer": "read back",
-		"aws-ssm demo:/ci/deployer":           "read back",
-		"bitbucket acme/api":                  "metadata (uuid, listed by key)",
-		"bitbucket acme/api@Production":       "metadata (uuid, listed by key)",
+		"github acme/api":                                       "metadata (updated_at)",
+		"aws-secretsmanager demo:ci/deployer":                   "read back",
+		"aws-ssm demo:/ci/deployer":                             "read back",
+		"bitbucket acme/api":                                    "metadata (uuid, listed by key)",
+		"bitbucket acme/api@Production":                         "metadata (uuid, listed by key)",
+		"circleci gh/acme/api":                                  "masked value's last 4 chars",
+		"circleci context 7c2b3e1a-0c1d-4e5f-8a9b-0123456789ab": "metadata (updated_at)",
+		"travis acme/api":                                       "metadata (listed by name)",
 	}, confirmedBy)
 }

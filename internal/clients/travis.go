@@ -119,6 +119,21 @@ func (c *TravisClient) UpdateEnvVar(ctx context.Context, repoSlug, id string, va
 	return out.envVar(), err
 }
 
+// UpdatePrivateEnvVar writes value to the variable id and makes it private
+// in the same request (PATCH /repo/{slug}/env_var/{env_var.id} with
+// env_var.public false), leaving its name and branch as they are: a value
+// written this way is never shown by Travis, whatever the variable was.
+func (c *TravisClient) UpdatePrivateEnvVar(ctx context.Context, repoSlug, id string, value model.Secret) (TravisEnvVar, error) {
+	if err := requireArgs("travis", "repository", repoSlug, "variable ID", id); err != nil {
+		return TravisEnvVar{}, err
+	}
+	body := map[string]any{"env_var.value": value.Reveal(), "env_var.public": false}
+	var out travisEnvVarJSON
+	err := c.rest.do(ctx, call{method: http.MethodPatch, path: travisRepoPath(repoSlug) + "/env_var/" + url.PathEscape(id),
+		body: body, secret: value, out: &out})
+	return out.envVar(), err
+}
+
 // SetEnvVar updates the variable name that applies to every branch, or
 // creates it (private unless public) when the repository has none. A
 // create that meets 409 (the variable appeared meanwhile) looks again and

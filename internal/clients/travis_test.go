@@ -174,3 +174,24 @@ func TestTravisErrors(t *testing.T) {
 		})
 	}
 }
+
+// UpdatePrivateEnvVar writes the value and makes a public variable private
+// in one request: the value is not shown afterwards.
+func TestTravisUpdatePrivateEnvVar(t *testing.T) {
+	env := setupTravis(t)
+	ctx := context.Background()
+	id, err := env.emu.SetEnvVar(travisRepo, travisemu.EnvVar{Name: "AWS_SECRET_ACCESS_KEY", Value: "old", Public: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := env.c.UpdatePrivateEnvVar(ctx, travisRepo, id, awsSecret)
+	if err != nil || got.ID != id || got.Public || got.Value != "" {
+		t.Fatalf("update: %+v, %v", got, err)
+	}
+	if v, _ := env.emu.EnvVar(travisRepo, "AWS_SECRET_ACCESS_KEY"); v.Value != awsSecret.Reveal() || v.Public {
+		t.Fatalf("emulator holds %+v", v)
+	}
+	if env.emu.Faults.Calls()["PATCH /repo/acme/api/env_var/"+id] != 1 {
+		t.Fatalf("calls: %v", env.emu.Faults.Calls())
+	}
+}

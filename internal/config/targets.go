@@ -35,6 +35,8 @@ var targetKinds = []targetKind{
 	awsSecretsManagerTargetKind,
 	awsSSMTargetKind,
 	bitbucketTargetKind,
+	circleciTargetKind,
+	travisTargetKind,
 }
 
 // targets reads a rotation's targets: at least one, each of one kind, none

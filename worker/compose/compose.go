@@ -176,6 +176,12 @@ func targetKinds(cfg *config.Config, aws *clients.AWS, o Options, opts []activit
 	if conn := cfg.Connection("bitbucket"); conn != nil {
 		kinds = append(kinds, activities.NewBitbucket(clients.NewBitbucketClient(conn.BaseURL, conn.Token, nil), o.Keys, cfg, opts...))
 	}
+	if conn := cfg.Connection("circleci"); conn != nil {
+		kinds = append(kinds, activities.NewCircleCI(clients.NewCircleCIClient(conn.BaseURL, conn.Token, nil), o.Keys, cfg, opts...))
+	}
+	if conn := cfg.Connection("travis"); conn != nil {
+		kinds = append(kinds, activities.NewTravis(clients.NewTravisClient(conn.BaseURL, conn.Token, nil), o.Keys, cfg, opts...))
+	}
 	return kinds, nil
 }
 

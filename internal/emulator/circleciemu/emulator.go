@@ -123,6 +123,17 @@ func (e *Emulator) AddContext(name string) (id string) {
 	return c.id
 }
 
+// AddContextWithID creates the context with a given ID (a dev stack's
+// configuration names contexts by ID before the emulator starts); adding
+// it again keeps its variables.
+func (e *Emulator) AddContextWithID(id, name string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if _, ok := e.contexts[id]; !ok {
+		e.contexts[id] = &ctxt{id: id, name: name, created: e.now(), vars: map[string]*EnvVar{}}
+	}
+}
+
 // uuid makes a UUID-shaped ID from the counter. Callers hold mu.
 func (e *Emulator) uuid() string {
 	return fmt.Sprintf("%08x-c1c1-4c1c-8c1c-%012x", e.nextID, e.nextID*7919)

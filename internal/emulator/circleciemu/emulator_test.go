@@ -166,3 +166,16 @@ func TestConcurrentWrites(t *testing.T) {
 		t.Errorf("counted %d calls, want 16", n)
 	}
 }
+
+func TestAddContextWithID(t *testing.T) {
+	e := circleciemu.New("tok")
+	const id = "7c2b3e1a-0c1d-4e5f-8a9b-0123456789ab"
+	e.AddContextWithID(id, "aws-deploy")
+	if err := e.SetContextEnvVar(id, "A", "v"); err != nil {
+		t.Fatal(err)
+	}
+	e.AddContextWithID(id, "aws-deploy")
+	if v, ok := e.ContextEnvVar(id, "A"); !ok || v.Value != "v" {
+		t.Fatalf("adding the context again lost its variables: %+v %v", v, ok)
+	}
+}
