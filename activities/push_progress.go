@@ -28,6 +28,10 @@ type PushProgress struct {
 	// configured repositories and the IDs they resolved to.
 	Repositories  []string `json:"repositories,omitempty"`
 	RepositoryIDs []int64  `json:"repositoryIds,omitempty"`
+	// RestartedAt is a Kubernetes target's restart time, set once per key
+	// (the workloads' kubectl.kubernetes.io/restartedAt): a retried attempt
+	// patches the same value again, which restarts nothing.
+	RestartedAt time.Time `json:"restartedAt,omitzero"`
 }
 
 // resumeProgress returns the progress the previous attempt of this push
