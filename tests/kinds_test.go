@@ -16,6 +16,7 @@ func allKindTargets() []model.Target {
 	return []model.Target{
 		{Kind: model.AWSSecretsManager, AWSSecret: &model.AWSSecretTarget{Account: "demo", SecretID: "ci/deployer"}},
 		{Kind: model.AWSSSMParameter, AWSSecret: &model.AWSSecretTarget{Account: "demo", Parameter: "/ci/deployer"}},
+		{Kind: model.KubernetesSecret, Kubernetes: &model.KubernetesTarget{Context: devstack.KubeContext, Namespace: "ci", Secret: "aws-deployer", Restart: []string{"deployment/api"}}},
 	}
 }
 
@@ -38,5 +39,6 @@ func TestRotationToEveryKind(t *testing.T) {
 		"github acme/api":                     "metadata (updated_at)",
 		"aws-secretsmanager demo:ci/deployer": "read back",
 		"aws-ssm demo:/ci/deployer":           "read back",
+		"kubernetes emulator/ci/aws-deployer": "read back and rolled out deployment/api",
 	}, confirmedBy)
 }
