@@ -47,7 +47,10 @@ func TestKubernetesHarness(t *testing.T) {
 	for _, get := range []func() error{
 		func() error { _, err := cs.AppsV1().Deployments("ci").Get(ctx, "api", metav1.GetOptions{}); return err },
 		func() error { _, err := cs.AppsV1().StatefulSets("ci").Get(ctx, "db", metav1.GetOptions{}); return err },
-		func() error { _, err := cs.AppsV1().DaemonSets("ci").Get(ctx, "agent", metav1.GetOptions{}); return err },
+		func() error {
+			_, err := cs.AppsV1().DaemonSets("ci").Get(ctx, "agent", metav1.GetOptions{})
+			return err
+		},
 	} {
 		if err := get(); err != nil {
 			t.Fatal(err)
