@@ -164,7 +164,7 @@ func (a *Kubernetes) push(ctx context.Context, in PushInput) (PushResult, error)
 		// The restarts, at a time recorded once per key: a retried attempt
 		// patches the same value again, which changes nothing.
 		if p.progress.RestartedAt.IsZero() {
-			p.progress.RestartedAt = a.now().UTC().Truncate(time.Second)
+			p.progress.RestartedAt = a.now().UTC()
 			p.progress.Step = "restarting"
 			p.calls.heartbeat(ctx)
 		}
