@@ -35,6 +35,10 @@ type PushProgress struct {
 	// listed or written: a retried attempt updates them without listing, and
 	// the read-back compares them.
 	VariableUUIDs map[string]string `json:"variableUuids,omitempty"`
+	// RestartedAt is a Kubernetes target's restart time, set once per key
+	// (the workloads' kubectl.kubernetes.io/restartedAt): a retried attempt
+	// patches the same value again, which restarts nothing.
+	RestartedAt time.Time `json:"restartedAt,omitzero"`
 }
 
 // resumeProgress returns the progress the previous attempt of this push

@@ -34,5 +34,6 @@ func TestRotationToEveryKind(t *testing.T) {
 		"circleci gh/acme/api":                                  "masked value's last 4 chars",
 		"circleci context 7c2b3e1a-0c1d-4e5f-8a9b-0123456789ab": "metadata (updated_at)",
 		"travis acme/api":                                       "metadata (listed by name)",
+		"kubernetes emulator/ci/aws-deployer":                   "read back and rolled out deployment/api",
 	}, confirmedBy)
 }

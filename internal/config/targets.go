@@ -37,6 +37,7 @@ var targetKinds = []targetKind{
 	bitbucketTargetKind,
 	circleciTargetKind,
 	travisTargetKind,
+	kubernetesTargetKind,
 }
 
 // targets reads a rotation's targets: at least one, each of one kind, none

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"reflect"
+	"slices"
 	"time"
 
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
@@ -26,6 +27,7 @@ import (
 	"github.com/keyrotor/keyrotor/internal/connect"
 	"github.com/keyrotor/keyrotor/internal/contract"
 	"github.com/keyrotor/keyrotor/internal/metrics"
+	"github.com/keyrotor/keyrotor/internal/model"
 	"github.com/keyrotor/keyrotor/workflows"
 )
 
@@ -181,6 +183,18 @@ func targetKinds(cfg *config.Config, aws *clients.AWS, o Options, opts []activit
 	}
 	if conn := cfg.Connection("travis"); conn != nil {
 		kinds = append(kinds, activities.NewTravis(clients.NewTravisClient(conn.BaseURL, conn.Token, nil), o.Keys, cfg, opts...))
+	}
+	// Kubernetes: with the kubernetes section, or when a rotation has a
+	// kubernetes target (the section is optional: KUBECONFIG or
+	// ~/.kube/config). Nothing is read until a push or check needs a cluster.
+	if cfg.Kubernetes != nil || slices.ContainsFunc(cfg.Rotations, func(r model.Rotation) bool {
+		return slices.ContainsFunc(r.Targets, func(t model.Target) bool { return t.Kind == model.KubernetesSecret })
+	}) {
+		kubeconfig := ""
+		if cfg.Kubernetes != nil {
+			kubeconfig = cfg.Kubernetes.Kubeconfig
+		}
+		kinds = append(kinds, activities.NewKubernetes(clients.NewKubernetes(kubeconfig).Clientset, o.Keys, cfg, opts...))
 	}
 	return kinds, nil
 }
