@@ -16,6 +16,8 @@ func allKindTargets() []model.Target {
 	return []model.Target{
 		{Kind: model.AWSSecretsManager, AWSSecret: &model.AWSSecretTarget{Account: "demo", SecretID: "ci/deployer"}},
 		{Kind: model.AWSSSMParameter, AWSSecret: &model.AWSSecretTarget{Account: "demo", Parameter: "/ci/deployer"}},
+		{Kind: model.TerraformWorkspace, Terraform: &model.TerraformTarget{Organization: "acme", Workspace: "api", Category: "env"}},
+		{Kind: model.TerraformVarSet, Terraform: &model.TerraformTarget{Organization: "acme", VariableSet: "AWS keys", Category: "terraform"}},
 	}
 }
 
@@ -35,8 +37,10 @@ func TestRotationToEveryKind(t *testing.T) {
 		confirmedBy[ts.Target] = ts.ConfirmedBy
 	}
 	require.Equal(t, map[string]string{
-		"github acme/api":                     "metadata (updated_at)",
-		"aws-secretsmanager demo:ci/deployer": "read back",
-		"aws-ssm demo:/ci/deployer":           "read back",
+		"github acme/api":                            "metadata (updated_at)",
+		"aws-secretsmanager demo:ci/deployer":        "read back",
+		"aws-ssm demo:/ci/deployer":                  "read back",
+		"terraform acme/api":                         "metadata (version-id)",
+		"terraform varset acme/AWS keys (terraform)": "metadata (version-id)",
 	}, confirmedBy)
 }

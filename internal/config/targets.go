@@ -34,6 +34,7 @@ var targetKinds = []targetKind{
 	gitlabTargetKind,
 	awsSecretsManagerTargetKind,
 	awsSSMTargetKind,
+	terraformTargetKind,
 }
 
 // targets reads a rotation's targets: at least one, each of one kind, none

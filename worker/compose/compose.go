@@ -173,6 +173,9 @@ func targetKinds(cfg *config.Config, aws *clients.AWS, o Options, opts []activit
 		kinds = append(kinds, activities.NewGitLab(gl, o.Keys, cfg, opts...))
 	}
 	kinds = append(kinds, activities.NewAWSSecrets(aws, o.Keys, cfg, opts...))
+	if tf := cfg.Connection("terraform"); tf != nil {
+		kinds = append(kinds, activities.NewTerraform(clients.NewTerraform(tf.BaseURL, tf.Token), o.Keys, cfg, opts...))
+	}
 	return kinds, nil
 }
 
