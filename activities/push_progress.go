@@ -19,6 +19,11 @@ type PushProgress struct {
 	Step   string `json:"step"`   // the last step completed, for people reading history
 	// Written lists the secrets or variables the provider accepted for KeyID.
 	Written []string `json:"written,omitempty"`
+	// Versions are, for a provider that shows a version of each variable
+	// instead of its value (HCP Terraform's version-id), the version the
+	// provider answered each write in Written with: a later attempt trusts
+	// that write only while the variable still has that version.
+	Versions map[string]string `json:"versions,omitempty"`
 	// PublicKeyID is the GitHub public key the writes were sealed for.
 	PublicKeyID string `json:"publicKeyId,omitempty"`
 	// WriteStart is GitHub's time before the first write: the read-back

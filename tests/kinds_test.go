@@ -35,5 +35,7 @@ func TestRotationToEveryKind(t *testing.T) {
 		"circleci context 7c2b3e1a-0c1d-4e5f-8a9b-0123456789ab": "metadata (updated_at)",
 		"travis acme/api":                                       "metadata (listed by name)",
 		"kubernetes emulator/ci/aws-deployer":                   "read back and rolled out deployment/api",
+		"terraform acme/api":                                    "metadata (version-id)",
+		"terraform varset acme/AWS keys (terraform)":            "metadata (version-id)",
 	}, confirmedBy)
 }

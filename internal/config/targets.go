@@ -38,6 +38,7 @@ var targetKinds = []targetKind{
 	circleciTargetKind,
 	travisTargetKind,
 	kubernetesTargetKind,
+	terraformTargetKind,
 }
 
 // targets reads a rotation's targets: at least one, each of one kind, none

@@ -196,6 +196,9 @@ func targetKinds(cfg *config.Config, aws *clients.AWS, o Options, opts []activit
 		}
 		kinds = append(kinds, activities.NewKubernetes(clients.NewKubernetes(kubeconfig).Clientset, o.Keys, cfg, opts...))
 	}
+	if tf := cfg.Connection("terraform"); tf != nil {
+		kinds = append(kinds, activities.NewTerraform(clients.NewTerraform(tf.BaseURL, tf.Token), o.Keys, cfg, opts...))
+	}
 	return kinds, nil
 }
 
