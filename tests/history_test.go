@@ -89,7 +89,7 @@ func TestRecordHistory(t *testing.T) {
 // RotateAccessKey needed workflow.GetVersion, and record again (keeping the
 // older files), so that every generation's histories keep replaying.
 const (
-	recordVersion    = "v2" // v0, v1: before the explicit-state code
+	recordVersion    = "v3" // v0, v1: before the explicit-state code; v2: before PushToTarget and notifications
 	scheduledVersion = "v0"
 )
 

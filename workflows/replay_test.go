@@ -30,6 +30,17 @@ var recordedHistories = []struct{ name, file string }{
 	{"v2 rollback: rolled back while waiting to delete", "rotate_access_key.v2.rollback.history.json"},
 	{"v2 cancel: cancelled in the grace period", "rotate_access_key.v2.cancel.history.json"},
 	{"v2 scheduled-proceed: a schedule's child, proceeded through both waits", "rotate_access_key.v2.scheduled-proceed.history.json"},
+	// PushToTarget for every kind, and notifications.
+	{"v3 plain: a complete rotation", "rotate_access_key.v3.plain.history.json"},
+	{"v3 revoke-old: old key revoked in the grace period", "rotate_access_key.v3.revoke-old.history.json"},
+	{"v3 revoke-now: old key revoked with mode now during the pushes", "rotate_access_key.v3.revoke-now.history.json"},
+	{"v3 revoke-new: new key revoked in the grace period and replaced", "rotate_access_key.v3.revoke-new.history.json"},
+	{"v3 revoke-start: revoke with no rotation running starts one", "rotate_access_key.v3.revoke-start.history.json"},
+	{"v3 hold-retry: revoked old key and a failed target hold, retry ends it", "rotate_access_key.v3.hold-retry.history.json"},
+	{"v3 notify: hold-retry with a webhook told of each event", "rotate_access_key.v3.notify.history.json"},
+	{"v3 rollback: rolled back while waiting to delete", "rotate_access_key.v3.rollback.history.json"},
+	{"v3 cancel: cancelled in the grace period", "rotate_access_key.v3.cancel.history.json"},
+	{"v3 scheduled-proceed: a schedule's child, proceeded through both waits", "rotate_access_key.v3.scheduled-proceed.history.json"},
 	// ScheduledRotation, the workflow a schedule starts.
 	{"scheduled v0 started: the rotation started as a child", "scheduled_rotation.v0.started.history.json"},
 	{"scheduled v0 skipped: a rotation was already running", "scheduled_rotation.v0.skipped.history.json"},
