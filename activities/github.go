@@ -137,6 +137,7 @@ func (a *GitHub) PushGitHubSecret(ctx context.Context, sealed PushInput) (res Pu
 	in.SecretNames = githubNames(withDefaultNames(in.SecretNames))
 	p := newPushAttempt(ctx, in, a.policy)
 	p.cache = a.cache
+	a.opts.paced(p.calls, "github")
 	p.calls.onWait = a.opts.onRateLimit(ctx, "github", sealed)
 	if err := validatePush(in); err != nil {
 		return PushResult{}, nonRetryable(TypeValidation, p.target+": "+err.Error(), nil)

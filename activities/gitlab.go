@@ -90,6 +90,7 @@ func (a *GitLab) PushGitLabVariable(ctx context.Context, sealed PushInput) (res 
 	}
 	p := newGitLabPusher(ctx, store, target, in.Key, a.policy, a.now)
 	p.calls.onWait = a.opts.onRateLimit(ctx, "gitlab", sealed)
+	a.opts.paced(p.calls, "gitlab")
 	pair := newPairWrites(ctx, len(p.progress.Written) > 0)
 	defer pair.stop()
 	for _, v := range vars {

@@ -12,6 +12,7 @@ import (
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/keyrotor/keyrotor/internal/model"
+	"github.com/keyrotor/keyrotor/internal/ratelimit"
 )
 
 // Metrics receives what the activities count, for the worker's metrics
@@ -29,6 +30,10 @@ type Metrics interface {
 	// Keys reports a user's access keys as an IAM activity just saw them,
 	// after its own change (the key ages come from their CreateDate).
 	Keys(account, user string, keys []model.AccessKey)
+	// QuotaWait reports a call that waited for its turn on provider's
+	// quota (the worker's limiter), and how long; handedOff when the wait
+	// was too long to sit through and the push came back later.
+	QuotaWait(provider string, waited time.Duration, handedOff bool)
 }
 
 // The outcomes of a push attempt, as Metrics.PushAttempt counts them.
@@ -42,6 +47,13 @@ const (
 // Option adjusts an activities struct (NewIAM, NewGitHub, NewGitLab).
 type Option func(*options)
 
+// WithLimiter paces the pushes' provider calls with l, the limiter of the
+// credential they use (one per GitHub token or App installation, per
+// GitLab token): every call takes its turn first.
+func WithLimiter(l *ratelimit.Limiter) Option {
+	return func(o *options) { o.limiter = l }
+}
+
 // WithMetrics makes the activities report to m.
 func WithMetrics(m Metrics) Option {
 	return func(o *options) {
@@ -54,6 +66,7 @@ func WithMetrics(m Metrics) Option {
 // options are what every activities struct shares: where it reports.
 type options struct {
 	metrics Metrics
+	limiter *ratelimit.Limiter // nil: calls are not paced
 }
 
 func newOptions(opts []Option) options {
@@ -77,6 +90,7 @@ type noMetrics struct{}
 func (noMetrics) PushAttempt(string, string, string)     {}
 func (noMetrics) RateLimitWait(string)                   {}
 func (noMetrics) Keys(string, string, []model.AccessKey) {}
+func (noMetrics) QuotaWait(string, time.Duration, bool)  {}
 
 // nopLogger is the logger outside an activity (direct calls in tests).
 var nopLogger = tlog.NewStructuredLogger(slog.New(slog.DiscardHandler))
@@ -143,4 +157,14 @@ func pushKind(k model.TargetKind, provider string) string {
 func isRateLimited(err error) bool {
 	var ae *temporal.ApplicationError
 	return errors.As(err, &ae) && ae.Type() == TypeRateLimited
+}
+
+// paced makes a caller take its turn on the options' limiter before each
+// call, reporting the waits to the metrics.
+func (o options) paced(c *caller, provider string) *caller {
+	if o.limiter != nil {
+		c.limiter = o.limiter
+		c.onQuotaWait = func(waited time.Duration, handedOff bool) { o.m().QuotaWait(provider, waited, handedOff) }
+	}
+	return c
 }

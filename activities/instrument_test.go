@@ -18,6 +18,17 @@ type recordedMetrics struct {
 	pushes []string // provider kind outcome
 	waits  []string
 	keys   [][]model.AccessKey
+	quota  []string // provider in_place|handed_off
+}
+
+func (m *recordedMetrics) QuotaWait(provider string, _ time.Duration, handedOff bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	how := "in_place"
+	if handedOff {
+		how = "handed_off"
+	}
+	m.quota = append(m.quota, provider+" "+how)
 }
 
 func (m *recordedMetrics) PushAttempt(provider, kind, outcome string) {

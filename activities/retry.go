@@ -2,10 +2,13 @@ package activities
 
 import (
 	"context"
+	"errors"
 	"math/rand/v2"
 	"time"
 
 	"go.temporal.io/sdk/activity"
+
+	"github.com/keyrotor/keyrotor/internal/ratelimit"
 )
 
 // callPolicy is how a push rides out a provider's bad moments inside one
@@ -53,6 +56,10 @@ type caller struct {
 	// onWait, when set, hears of every answer that asks to wait (a rate
 	// limit), with the wait asked for (0: none given).
 	onWait func(time.Duration)
+	// limiter, when set, paces the calls on the credential's quota; each
+	// call takes its turn first (takeTurn), and onQuotaWait hears of it.
+	limiter     *ratelimit.Limiter
+	onQuotaWait func(waited time.Duration, handedOff bool)
 }
 
 // do calls call until it succeeds, fails for good, or the retries are spent.
@@ -60,6 +67,9 @@ func (c *caller) do(ctx context.Context, call func() error, judge func(error) fa
 	backoff := c.policy.initial
 	tries, waited := 0, time.Duration(0)
 	for {
+		if err := c.takeTurn(ctx); err != nil {
+			return err
+		}
 		c.calls++
 		err := call()
 		if err == nil {
@@ -93,6 +103,69 @@ func (c *caller) do(ctx context.Context, call func() error, judge func(error) fa
 			return f.err
 		}
 	}
+}
+
+// takeTurn waits for the call's turn on the credential's quota,
+// heartbeating meanwhile. A turn further away than the caller can wait in
+// place (policy.maxWait, or what the attempt's deadline leaves) ends the
+// attempt as rate limited, with the wait as Temporal's next retry delay:
+// the push comes back then without holding a worker slot. The heartbeat
+// says "waiting for <provider> quota" while it waits.
+func (c *caller) takeTurn(ctx context.Context) error {
+	if c.limiter == nil {
+		return nil
+	}
+	maxWait := c.policy.maxWait
+	if deadline, ok := ctx.Deadline(); ok {
+		maxWait = min(maxWait, time.Until(deadline)-c.policy.margin)
+	}
+	var step string
+	if c.progress != nil {
+		step = c.progress.Step
+		c.progress.Step = "waiting for " + c.limiter.Name() + " quota"
+	}
+	stop := c.heartbeatWhile(ctx)
+	waited, err := c.limiter.Acquire(ctx, max(maxWait, 0))
+	stop()
+	if c.progress != nil {
+		c.progress.Step = step
+	}
+	var we *ratelimit.WaitError
+	switch {
+	case errors.As(err, &we):
+		if c.onQuotaWait != nil {
+			c.onQuotaWait(0, true)
+		}
+		return rateLimited(we.Error(), we.Wait, nil)
+	case err != nil:
+		return err
+	}
+	if waited > time.Millisecond && c.onQuotaWait != nil {
+		c.onQuotaWait(waited, false)
+	}
+	return nil
+}
+
+// heartbeatWhile heartbeats every policy.heartbeat until stop is called.
+func (c *caller) heartbeatWhile(ctx context.Context) (stop func()) {
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		tick := time.NewTicker(c.policy.heartbeat)
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+				c.heartbeat(ctx)
+			}
+		}
+	}()
+	return func() { close(done); <-finished }
 }
 
 // fitsDeadline reports whether a wait of d still leaves the attempt time to

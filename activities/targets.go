@@ -146,6 +146,7 @@ func (b *kindBase) run(ctx context.Context, sealed PushInput, push func(ctx cont
 	progress := resumeProgress(ctx, target, req.Key.ID)
 	p := &pushRun{req: req, target: target, progress: progress, kb: b, started: b.now(),
 		calls: caller{policy: b.policy, progress: progress, onWait: b.opts.onRateLimit(ctx, b.provider, sealed)}}
+	b.opts.paced(&p.calls, b.provider)
 	p.pair = newPairWrites(ctx, len(progress.Written) > 0)
 	defer p.pair.stop()
 	confirmedBy, err := push(ctx, p)

@@ -75,6 +75,7 @@ func run() error {
 	metricsPoll := fs.Duration("metrics-poll", metrics.DefaultPollEvery, "how often to read which rotations hold and when each last completed from Temporal's visibility, for the metrics")
 	logFormat := fs.String("log-format", "auto", "log `format`: json, text, or auto (JSON unless stderr is a terminal)")
 	deploymentName := fs.String("deployment-name", os.Getenv(envDeploymentName), "Temporal Worker Deployment `name` this worker belongs to; needs --build-id (default $"+envDeploymentName+")")
+	tqRate := fs.Float64("task-queue-activities-per-second", 0, "a cap, enforced by the Temporal server across every worker of the task queue, on the activities started per second (0: none); each worker paces its provider calls on the quota besides (github.rateBudget, gitlab.rateBudget)")
 	buildID := fs.String("build-id", os.Getenv(envBuildID), "this worker's build `ID` in its deployment; needs --deployment-name (default $"+envBuildID+")")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), usage)
@@ -148,7 +149,8 @@ func run() error {
 		attrs = append(attrs, "deploymentName", deployment.DeploymentName, "buildID", deployment.BuildID)
 	}
 	logger.Info("worker starting", attrs...)
-	o := compose.Options{Logger: logger, Namespace: connect.Namespace(), Keys: keys, Metrics: m, MetricsPoll: *metricsPoll, Deployment: deployment}
+	o := compose.Options{Logger: logger, Namespace: connect.Namespace(), Keys: keys, Metrics: m, MetricsPoll: *metricsPoll, Deployment: deployment,
+		TaskQueueActivitiesPerSecond: *tqRate}
 	if err := compose.RunWorker(ctx, c, cfg, o); err != nil {
 		return err
 	}

@@ -25,12 +25,12 @@ const githubRequestTimeout = 30 * time.Second
 //
 // The URL is used as given (go-github's WithEnterpriseURLs would append
 // /api/v3/ to anything that lacks it, which breaks emulators and proxies).
-func NewGitHubClient(baseURL string, token model.Secret) (*github.Client, error) {
+func NewGitHubClient(baseURL string, token model.Secret, opts ...HTTPOption) (*github.Client, error) {
 	u, err := githubBaseURL(baseURL)
 	if err != nil {
 		return nil, err
 	}
-	c := github.NewClient(&http.Client{Timeout: githubRequestTimeout}).WithAuthToken(token.Reveal())
+	c := github.NewClient(httpClient(&http.Client{Timeout: githubRequestTimeout}, opts)).WithAuthToken(token.Reveal())
 	c.BaseURL = u
 	return c, nil
 }
@@ -44,7 +44,7 @@ func NewGitHubClient(baseURL string, token model.Secret) (*github.Client, error)
 // The key is parsed here, by the parser CheckWorker checks it with, so a
 // bad key fails at worker start, not at the first rotation. Errors never
 // quote the key.
-func NewGitHubAppClient(baseURL string, appID, installationID int64, privateKeyPEM []byte) (*github.Client, error) {
+func NewGitHubAppClient(baseURL string, appID, installationID int64, privateKeyPEM []byte, opts ...HTTPOption) (*github.Client, error) {
 	u, err := githubBaseURL(baseURL)
 	if err != nil {
 		return nil, err
@@ -67,7 +67,7 @@ func NewGitHubAppClient(baseURL string, appID, installationID int64, privateKeyP
 	// the token, with that request's context, so the client's timeout
 	// bounds the exchange and the call together.
 	rt := exchangeErrors{next: itr, appID: appID, installationID: installationID}
-	c := github.NewClient(&http.Client{Transport: rt, Timeout: githubRequestTimeout})
+	c := github.NewClient(httpClient(&http.Client{Transport: rt, Timeout: githubRequestTimeout}, opts))
 	c.BaseURL = u
 	return c, nil
 }

@@ -24,11 +24,11 @@ const gitlabRequestTimeout = 30 * time.Second
 // Retry-After). Retries are disabled here so that Temporal's retry policy,
 // with the delay GitLab asked for, is the only one: call counts stay
 // predictable and a rate limit is not hammered.
-func NewGitLabClient(baseURL string, token model.Secret) (*gitlab.Client, error) {
+func NewGitLabClient(baseURL string, token model.Secret, opts ...HTTPOption) (*gitlab.Client, error) {
 	c, err := gitlab.NewClient(token.Reveal(),
 		gitlab.WithBaseURL(baseURL),
 		gitlab.WithoutRetries(),
-		gitlab.WithHTTPClient(&http.Client{Timeout: gitlabRequestTimeout}),
+		gitlab.WithHTTPClient(httpClient(&http.Client{Timeout: gitlabRequestTimeout}, opts)),
 	)
 	if err != nil {
 		// client-go's error names only the URL; the token is not in it.

@@ -39,6 +39,9 @@ type GitHub struct {
 	BaseURL string // API URL, with a trailing slash
 	Token   model.Secret
 	App     *GitHubApp // authenticate as a GitHub App installation instead of with Token; nil with a token
+	// RateBudget is the share of the token's (or installation's) quota
+	// keyrotor's calls may use (rateBudget; DefaultRateBudget).
+	RateBudget float64
 
 	tokenSource
 }
@@ -47,6 +50,9 @@ type GitHub struct {
 type GitLab struct {
 	BaseURL string // API URL, e.g. https://gitlab.com/api/v4
 	Token   model.Secret
+	// RateBudget is the share of the token's quota keyrotor's calls may
+	// use (rateBudget; DefaultRateBudget).
+	RateBudget float64
 
 	tokenSource
 }

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/keyrotor/keyrotor/internal/model"
@@ -28,8 +29,8 @@ func (l *loader) load(data []byte) *Config {
 	}
 	cfg.Accounts = l.accounts(top)
 	if f := top.m["github"]; f != nil {
-		fs := l.mapping(f.val, f.keyPos, "github", "baseURL", "token", "app")
-		gh := &GitHub{}
+		fs := l.mapping(f.val, f.keyPos, "github", "baseURL", "token", "app", "rateBudget")
+		gh := &GitHub{RateBudget: l.rateBudget(fs)}
 		gh.BaseURL = l.baseURL(fs, DefaultGitHubBaseURL, true)
 		gh.Token, gh.tokenSource = l.token(fs)
 		if fs.present("app") {
@@ -41,8 +42,8 @@ func (l *loader) load(data []byte) *Config {
 		cfg.GitHub = gh
 	}
 	if f := top.m["gitlab"]; f != nil {
-		fs := l.mapping(f.val, f.keyPos, "gitlab", "baseURL", "token")
-		gl := &GitLab{}
+		fs := l.mapping(f.val, f.keyPos, "gitlab", "baseURL", "token", "rateBudget")
+		gl := &GitLab{RateBudget: l.rateBudget(fs)}
 		gl.BaseURL = l.baseURL(fs, DefaultGitLabBaseURL, false)
 		gl.Token, gl.tokenSource = l.token(fs)
 		cfg.GitLab = gl
@@ -209,4 +210,30 @@ func (l *loader) rotations(top fields, cfg *Config) []model.Rotation {
 		out = append(out, r)
 	}
 	return out
+}
+
+// DefaultRateBudget is the share of a provider credential's quota keyrotor
+// uses unless rateBudget says otherwise: the rest is left to whatever else
+// uses the token.
+const DefaultRateBudget = 0.8
+
+// rateBudget reads a connection's rateBudget: a share of the quota, as a
+// percentage ("80%") or a fraction (0.8), above 0 and at most 100%.
+func (l *loader) rateBudget(fs fields) float64 {
+	f := fs.get("rateBudget")
+	if f == nil {
+		return DefaultRateBudget
+	}
+	path := join(fs.path, "rateBudget")
+	text := strings.TrimSpace(l.str(fs, "rateBudget"))
+	scale := 1.0
+	if t, ok := strings.CutSuffix(text, "%"); ok {
+		text, scale = strings.TrimSpace(t), 100
+	}
+	v, err := strconv.ParseFloat(text, 64)
+	if err != nil || v/scale <= 0 || v/scale > 1 {
+		l.errf(f.valPos(), path, "%q is not a share of the quota: write a percentage above 0 and at most 100%% (80%%), or a fraction (0.8)", l.str(fs, "rateBudget"))
+		return DefaultRateBudget
+	}
+	return v / scale
 }

@@ -48,6 +48,8 @@ const (
 	RotationsHolding    = "keyrotor_rotations_holding"           // gauge{account,user}: 1 while the rotation holds
 	Pushes              = "keyrotor_pushes_total"                // counter{provider,kind,outcome}: push attempts
 	RateLimitWaits      = "keyrotor_rate_limit_waits_total"      // counter{provider}
+	QuotaWaits          = "keyrotor_quota_waits_total"           // counter{provider,how}: calls that waited for their turn on the quota
+	QuotaWaitSeconds    = "keyrotor_quota_wait_seconds_total"    // counter{provider}: time calls waited in place for their turn
 	Revocations         = "keyrotor_revocations_total"           // counter{mode}: revoke requests received
 	OldestKeyAge        = "keyrotor_oldest_key_age_seconds"      // gauge{account,user}: age of the oldest active key
 	RotationPolicy      = "keyrotor_rotation_policy_seconds"     // gauge{account,user}: the policy's every
@@ -76,6 +78,7 @@ type Metrics struct {
 
 	started, completed, failed, rolledBack, cancelled *prometheus.CounterVec
 	pushes, rateLimitWaits, revocations               *prometheus.CounterVec
+	quotaWaits, quotaWaitSeconds                      *prometheus.CounterVec
 	policy                                            *prometheus.GaugeVec
 
 	mu         sync.Mutex
@@ -118,6 +121,11 @@ func New() (*Metrics, error) {
 			[]string{"provider", "kind", "outcome"}),
 		rateLimitWaits: prometheus.NewCounterVec(prometheus.CounterOpts{Name: RateLimitWaits,
 			Help: "Answers of a provider (github, gitlab, aws) asking keyrotor to wait."}, []string{"provider"}),
+		quotaWaits: prometheus.NewCounterVec(prometheus.CounterOpts{Name: QuotaWaits,
+			Help: "Provider calls that waited for their turn on the credential's quota (the worker's limiter): how=in_place, or handed_off (the push came back later)."},
+			[]string{"provider", "how"}),
+		quotaWaitSeconds: prometheus.NewCounterVec(prometheus.CounterOpts{Name: QuotaWaitSeconds,
+			Help: "Seconds provider calls waited in place for their turn on the quota."}, []string{"provider"}),
 		revocations: prometheus.NewCounterVec(prometheus.CounterOpts{Name: Revocations,
 			Help: "Revoke requests received (signals, and updates the rotation accepted), by mode (default, now, invalid)."},
 			[]string{"mode"}),
@@ -134,7 +142,7 @@ func New() (*Metrics, error) {
 	m.ready.init()
 	for _, c := range []prometheus.Collector{
 		m.started, m.completed, m.failed, m.rolledBack, m.cancelled,
-		m.pushes, m.rateLimitWaits, m.revocations, m.policy,
+		m.pushes, m.rateLimitWaits, m.revocations, m.policy, m.quotaWaits, m.quotaWaitSeconds,
 		stateCollector{m},
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
@@ -202,6 +210,17 @@ func (m *Metrics) PushAttempt(provider, kind, outcome string) {
 // RateLimitWait counts one answer asking to wait (activities.Metrics).
 func (m *Metrics) RateLimitWait(provider string) {
 	m.rateLimitWaits.WithLabelValues(provider).Inc()
+}
+
+// QuotaWait counts a call that waited for its turn on the quota
+// (activities.Metrics).
+func (m *Metrics) QuotaWait(provider string, waited time.Duration, handedOff bool) {
+	if handedOff {
+		m.quotaWaits.WithLabelValues(provider, "handed_off").Inc()
+		return
+	}
+	m.quotaWaits.WithLabelValues(provider, "in_place").Inc()
+	m.quotaWaitSeconds.WithLabelValues(provider).Add(waited.Seconds())
 }
 
 // Keys records the creation time of the user's oldest active key, from

@@ -28,6 +28,7 @@ import (
 	"github.com/keyrotor/keyrotor/internal/contract"
 	"github.com/keyrotor/keyrotor/internal/metrics"
 	"github.com/keyrotor/keyrotor/internal/model"
+	"github.com/keyrotor/keyrotor/internal/ratelimit"
 	"github.com/keyrotor/keyrotor/workflows"
 )
 
@@ -51,6 +52,11 @@ type Options struct {
 	// from RunWorker when the worker is ready. Pass its SDKHandler to the
 	// client (connect.WithMetricsHandler) for the SDK's own metrics.
 	Metrics *metrics.Metrics
+	// TaskQueueActivitiesPerSecond, when above zero, is a server-side cap
+	// on the activities all workers of the task queue start per second
+	// (Temporal's task-queue rate limit): a hard ceiling across worker
+	// processes, beside each worker's own quota pacing.
+	TaskQueueActivitiesPerSecond float64
 	// MetricsPoll is how often RunWorker reads the rotations' state from
 	// visibility for the metrics (metrics.DefaultPollEvery when zero).
 	MetricsPoll time.Duration
@@ -91,7 +97,7 @@ func NewWorker(ctx context.Context, c client.Client, cfg *config.Config, o Optio
 	// cut off mid-flight is retried only after its heartbeat timeout (a
 	// minute), and a rotation waits for it. Kubernetes' grace period
 	// (deploy/kubernetes) leaves room for it.
-	wo := worker.Options{WorkerStopTimeout: workerStopTimeout}
+	wo := worker.Options{WorkerStopTimeout: workerStopTimeout, TaskQueueActivitiesPerSecond: o.TaskQueueActivitiesPerSecond}
 	if o.Deployment.DeploymentName != "" {
 		if o.Deployment.BuildID == "" {
 			return nil, fmt.Errorf("worker deployment %s: a build ID is required", o.Deployment.DeploymentName)
@@ -156,23 +162,35 @@ func newActivities(ctx context.Context, cfg *config.Config, o Options) ([]any, e
 	return acts, nil
 }
 
+// The quotas assumed until a provider's headers say: GitHub's 5,000
+// requests an hour per token or App installation, GitLab.com's 2,000 a
+// minute per user. Variables so tests can scale them.
+var (
+	GitHubQuota = ratelimit.Quota{Limit: 5000, Window: time.Hour}
+	GitLabQuota = ratelimit.Quota{Limit: 2000, Window: time.Minute}
+)
+
 // targetKinds builds one activities struct per kind of target whose
 // connection the configuration has. A new kind is one line here.
 func targetKinds(cfg *config.Config, aws *clients.AWS, o Options, opts []activities.Option) ([]activities.TargetKind, error) {
 	var kinds []activities.TargetKind
+	// One limiter per credential: the worker's calls on it take turns so a
+	// fleet spreads over the provider's quota window (internal/ratelimit).
 	if cfg.GitHub != nil {
-		gh, err := newGitHubClient(cfg.GitHub)
+		l := ratelimit.New("github", cfg.GitHub.RateBudget, GitHubQuota)
+		gh, err := newGitHubClient(cfg.GitHub, clients.ObservedBy(l))
 		if err != nil {
 			return nil, err
 		}
-		kinds = append(kinds, activities.NewGitHub(gh, o.Keys, cfg, opts...))
+		kinds = append(kinds, activities.NewGitHub(gh, o.Keys, cfg, append(opts, activities.WithLimiter(l))...))
 	}
 	if cfg.GitLab != nil {
-		gl, err := clients.NewGitLabClient(cfg.GitLab.BaseURL, cfg.GitLab.Token)
+		l := ratelimit.New("gitlab", cfg.GitLab.RateBudget, GitLabQuota)
+		gl, err := clients.NewGitLabClient(cfg.GitLab.BaseURL, cfg.GitLab.Token, clients.ObservedBy(l))
 		if err != nil {
 			return nil, err
 		}
-		kinds = append(kinds, activities.NewGitLab(gl, o.Keys, cfg, opts...))
+		kinds = append(kinds, activities.NewGitLab(gl, o.Keys, cfg, append(opts, activities.WithLimiter(l))...))
 	}
 	kinds = append(kinds, activities.NewAWSSecrets(aws, o.Keys, cfg, opts...))
 	if conn := cfg.Connection("bitbucket"); conn != nil {
@@ -206,15 +224,15 @@ func targetKinds(cfg *config.Config, aws *clients.AWS, o Options, opts []activit
 // else with the token. The App's key is the one CheckWorker read and checked
 // at worker start (the file is read once); the client keeps it in memory to
 // sign the JWT for each installation token.
-func newGitHubClient(gh *config.GitHub) (*github.Client, error) {
+func newGitHubClient(gh *config.GitHub, opts ...clients.HTTPOption) (*github.Client, error) {
 	if gh.App == nil {
-		return clients.NewGitHubClient(gh.BaseURL, gh.Token)
+		return clients.NewGitHubClient(gh.BaseURL, gh.Token, opts...)
 	}
 	key, err := gh.App.PrivateKeyPEM()
 	if err != nil {
 		return nil, fmt.Errorf("github.app.privateKeyFile: %w", err)
 	}
-	return clients.NewGitHubAppClient(gh.BaseURL, gh.App.AppID, gh.App.InstallationID, key)
+	return clients.NewGitHubAppClient(gh.BaseURL, gh.App.AppID, gh.App.InstallationID, key, opts...)
 }
 
 // RunWorker runs the worker until ctx is cancelled, then stops it cleanly

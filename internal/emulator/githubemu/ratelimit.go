@@ -27,28 +27,69 @@ var primaryLimitBody = apiError{Message: PrimaryLimitMessage, DocumentationURL: 
 
 // rateWindow is the core quota the emulator reports in x-ratelimit-*
 // headers, per emulator rather than per token (tests use one token).
+// Its size and window default to GitHub's 5,000 an hour; SetQuota scales
+// them so tests can see several windows in seconds.
 type rateWindow struct {
-	reset time.Time
-	used  int
+	limit   int
+	window  time.Duration
+	reset   time.Time
+	used    int
+	refused int         // requests refused for the quota
+	history []QuotaUsed // the windows that ended, oldest first
+}
+
+// QuotaUsed is how much of one quota window was used.
+type QuotaUsed struct {
+	Reset   time.Time
+	Used    int // requests the quota allowed
+	Refused int // requests refused because it was spent
 }
 
 // take spends one request from the quota, writes GitHub's x-ratelimit-*
 // headers and reports whether the quota allowed the request.
 func (q *rateWindow) take(h http.Header, now time.Time) bool {
-	if !now.Before(q.reset) {
-		q.reset = now.Add(time.Hour).Truncate(time.Second)
-		q.used = 0
+	if q.limit == 0 {
+		q.limit, q.window = hourlyLimit, time.Hour
 	}
-	ok := q.used < hourlyLimit
+	if !now.Before(q.reset) {
+		if !q.reset.IsZero() {
+			q.history = append(q.history, QuotaUsed{Reset: q.reset, Used: q.used, Refused: q.refused})
+		}
+		// Windows start on whole seconds, as x-ratelimit-reset has them.
+		q.reset = now.Truncate(time.Second).Add(q.window)
+		q.used, q.refused = 0, 0
+	}
+	ok := q.used < q.limit
 	if ok {
 		q.used++
+	} else {
+		q.refused++
 	}
-	h.Set("X-RateLimit-Limit", strconv.Itoa(hourlyLimit))
-	h.Set("X-RateLimit-Remaining", strconv.Itoa(hourlyLimit-q.used))
+	h.Set("X-RateLimit-Limit", strconv.Itoa(q.limit))
+	h.Set("X-RateLimit-Remaining", strconv.Itoa(q.limit-q.used))
 	h.Set("X-RateLimit-Used", strconv.Itoa(q.used))
 	h.Set("X-RateLimit-Reset", strconv.FormatInt(q.reset.Unix(), 10))
 	h.Set("X-RateLimit-Resource", "core")
 	return ok
+}
+
+// SetQuota sets the core quota: limit requests per window (GitHub's is
+// 5,000 an hour), starting a fresh window.
+func (e *Emulator) SetQuota(limit int, window time.Duration) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.rate = rateWindow{limit: limit, window: window}
+}
+
+// QuotaHistory returns the quota windows so far, the current one last.
+func (e *Emulator) QuotaHistory() []QuotaUsed {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	out := append([]QuotaUsed(nil), e.rate.history...)
+	if !e.rate.reset.IsZero() {
+		out = append(out, QuotaUsed{Reset: e.rate.reset, Used: e.rate.used, Refused: e.rate.refused})
+	}
+	return out
 }
 
 // PrimaryRateLimit is a fault rule answering like GitHub once the hourly

@@ -16,6 +16,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/keyrotor/keyrotor/internal/emulator/faults"
 )
@@ -66,6 +67,7 @@ type Emulator struct {
 	byID     map[string]map[int]*owner    // kind -> id -> owner
 	byPath   map[string]map[string]*owner // kind -> path -> owner
 	baseHost string
+	quota    quota
 }
 
 // New returns an empty GitLab that accepts token with the Owner role.
@@ -232,6 +234,10 @@ func (e *Emulator) serve(w http.ResponseWriter, r *http.Request) {
 	kind := strings.TrimSuffix(segs[0], "s")
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	if !e.quota.take(w.Header(), time.Now()) {
+		writeMessage(w, http.StatusTooManyRequests, "Retry later")
+		return
+	}
 	o := e.lookup(kind, segs[1])
 	if o == nil {
 		writeMessage(w, http.StatusNotFound, "404 "+titleKind(kind)+" Not Found")

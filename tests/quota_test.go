@@ -1,0 +1,91 @@
+package tests
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/keyrotor/keyrotor/internal/contract"
+	"github.com/keyrotor/keyrotor/internal/model"
+	"github.com/keyrotor/keyrotor/internal/operator"
+	"github.com/keyrotor/keyrotor/internal/ratelimit"
+	"github.com/keyrotor/keyrotor/worker/compose"
+)
+
+// TestFleetKeepsWithinTheGitHubQuota starts 200 rotations at once, each
+// pushing to its own GitHub repository, against an emulator whose quota is
+// scaled from 5,000 an hour to 300 every 5 seconds. The worker's limiter
+// spreads the fleet over the windows: GitHub never refuses a call, and the
+// fleet uses at least 90% of its budget (80% of the quota) in every window
+// it keeps busy.
+func TestFleetKeepsWithinTheGitHubQuota(t *testing.T) {
+	const users, limit, budget = 200, 300, 0.8
+	window := 5 * time.Second
+	saved := compose.GitHubQuota
+	compose.GitHubQuota = ratelimit.Quota{Limit: limit, Window: window}
+	t.Cleanup(func() { compose.GitHubQuota = saved })
+
+	fleet := map[string][]model.Target{}
+	for i := range users {
+		fleet[fmt.Sprintf("ci-%03d", i)] = []model.Target{{Kind: model.GitHubRepository, Repository: fmt.Sprintf("acme/repo-%03d", i)}}
+	}
+	p := fastPolicy()
+	p.GracePeriod, p.DeleteAfter, p.RequireOldKeyIdle = 0, 0, false
+	r := newRig(t, rigOptions{users: fleet, policy: p, noStart: true})
+	r.emu.GitHub.SetQuota(limit, window)
+	r.startWorker()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	began := time.Now()
+	var wg sync.WaitGroup
+	type ended struct {
+		user string
+		st   contract.Status
+		err  error
+	}
+	results := make(chan ended, users)
+	for user := range fleet {
+		rot, err := r.cfg.Rotation("", user)
+		require.NoError(t, err)
+		started, err := operator.StartRotation(ctx, r.client, r.cfg.TaskQueue, rot)
+		require.NoError(t, err)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			st, err := operator.Wait(ctx, r.client, started)
+			results <- ended{user, st, err}
+		}()
+	}
+	wg.Wait()
+	close(results)
+	elapsed := time.Since(began)
+	for e := range results {
+		require.NoError(t, e.err, e.user)
+		require.Equal(t, contract.PhaseDone, e.st.Phase, "%s: %s", e.user, e.st.Error)
+		r.requireRotated(e.user, e.st.NewKeyID, fleet[e.user])
+	}
+
+	windows := r.emu.GitHub.QuotaHistory()
+	allowed := int(limit * budget)
+	calls := 0
+	var used []int
+	for i, w := range windows {
+		calls += w.Used
+		used = append(used, w.Used)
+		require.Zero(t, w.Refused, "window %d refused %d calls: %+v", i, w.Refused, windows)
+		require.LessOrEqual(t, w.Used, limit)
+		// The first window starts with the fleet, the last ends with it:
+		// the ones between must be kept busy.
+		if i > 0 && i < len(windows)-1 {
+			require.GreaterOrEqual(t, w.Used, allowed*9/10, "window %d used %d of the %d allowed: %+v", i, w.Used, allowed, windows)
+		}
+	}
+	require.GreaterOrEqual(t, len(windows), 3, "the fleet should span several windows: %+v", windows)
+	t.Logf("%d rotations in %s: %d GitHub calls (%.1f per target) over %d windows of %s; used per window %v (budget %d, quota %d)",
+		users, elapsed.Round(time.Second), calls, float64(calls)/users, len(windows), window, used, allowed, limit)
+}
