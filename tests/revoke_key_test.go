@@ -60,6 +60,7 @@ func TestRevokeByKeyAloneWhenNothingRuns(t *testing.T) {
 	old := r.oldKeys["ci-deployer"].ID
 	out, code := r.revokeByKey(old, "--now", "--reason", "found in an old artifact", "--wait")
 	require.Equal(t, 0, code, out)
+	t.Logf("starter revoke --key --now --wait:\n%s", out)
 	require.Contains(t, out, "rotation rotate/demo/ci-deployer (no rotation running: the revoke starts one)")
 	require.Contains(t, out, "DONE")
 	st, err := operator.Wait(context.Background(), r.client, operator.Started{WorkflowID: model.WorkflowID("demo", "ci-deployer")})
