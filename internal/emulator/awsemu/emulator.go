@@ -5,7 +5,10 @@
 // X-Amz-Target, JSON answers and {"__type", "message"} errors), with the
 // few KMS keys they encrypt with.
 //
-// One Emulator is one AWS account. Every request must carry a valid SigV4
+// One Emulator is one AWS account. Its access key IDs encode the account ID
+// the way AWS's do, so STS GetAccessKeyInfo names the owner of a key made by
+// any Emulator (see WithAccountID) or by KeyIDInAccount: that is how a test
+// gets "a key of another account". Every request must carry a valid SigV4
 // signature made with a key the emulator knows, so a key that was deleted,
 // deactivated or mistyped is refused exactly as AWS would refuse it. That is
 // what gives keyrotor's Verify step and the CI pipelines' "old key still in
@@ -347,7 +350,7 @@ func (k *key) markUsed(at time.Time, service, region string) {
 func (e *Emulator) newKeyLocked(u *user, viaAPI bool) *key {
 	e.seq++
 	k := &key{
-		id:      accessKeyPrefix + randomID(16),
+		id:      keyID(accessKeyPrefix, e.accountID),
 		secret:  randomSecret(),
 		status:  model.KeyActive,
 		created: e.now().UTC().Truncate(time.Second), // IAM's CreateDate has one-second resolution

@@ -3,10 +3,13 @@ package awsemu
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"io"
 	"net/http"
 	"net/url"
+	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -56,9 +59,11 @@ var actions = map[string]actionSpec{
 	"DeleteAccessKey":         {service: serviceIAM, run: (*Emulator).deleteAccessKey},
 	"GetAccessKeyLastUsed":    {service: serviceIAM, run: (*Emulator).getAccessKeyLastUsed},
 	"GetUser":                 {service: serviceIAM, run: (*Emulator).getUser},
+	"ListUsers":               {service: serviceIAM, run: (*Emulator).listUsers},
 	"SimulatePrincipalPolicy": {service: serviceIAM, run: (*Emulator).simulatePrincipalPolicy},
 	"GetCallerIdentity":       {service: serviceSTS, run: (*Emulator).getCallerIdentity, anyone: true},
 	"AssumeRole":              {service: serviceSTS, run: (*Emulator).assumeRole},
+	"GetAccessKeyInfo":        {service: serviceSTS, run: (*Emulator).getAccessKeyInfo},
 }
 
 // principal is who signed a request.
@@ -175,6 +180,10 @@ func (e *Emulator) resourceOf(s service, form url.Values, p principal) string {
 	}
 	if arn := form.Get("PolicySourceArn"); arn != "" {
 		return arn
+	}
+	if form.Get("Action") == "ListUsers" {
+		// IAM authorizes ListUsers on the users under the path prefix.
+		return "arn:aws:iam::" + e.accountID + ":user" + normalizePath(form.Get("PathPrefix"))
 	}
 	if name := form.Get("UserName"); name != "" {
 		if u, ok := e.userLocked(name); ok {
@@ -458,7 +467,95 @@ func (e *Emulator) getUser(p principal, form url.Values) (any, *apiError) {
 	return getUserResult{User: userXML{Path: u.path, UserName: u.name, UserID: u.id, Arn: u.arn, CreateDate: isoTime(u.created)}}, nil
 }
 
+// listUsers lists the users whose path starts with PathPrefix, sorted by
+// name, MaxItems (1 to 1000, default 100) at a time; Marker is the opaque
+// position of the next page.
+func (e *Emulator) listUsers(_ principal, form url.Values) (any, *apiError) {
+	prefix := form.Get("PathPrefix")
+	if prefix == "" {
+		prefix = "/"
+	}
+	if !strings.HasPrefix(prefix, "/") || !strings.HasSuffix(prefix, "/") {
+		return nil, errValidation("1 validation error detected: Value '%s' at 'pathPrefix' failed to satisfy constraint: Member must satisfy regular expression pattern: \\u002F[\\u0021-\\u007F]*", prefix)
+	}
+	limit, aerr := maxItems(form.Get("MaxItems"))
+	if aerr != nil {
+		return nil, aerr
+	}
+	var names []string
+	for k, u := range e.users {
+		if strings.HasPrefix(u.path, prefix) {
+			names = append(names, k)
+		}
+	}
+	sort.Strings(names)
+	start := 0
+	if m := form.Get("Marker"); m != "" {
+		after, err := base64.RawURLEncoding.DecodeString(m)
+		if err != nil {
+			return nil, errValidation("Invalid Marker.")
+		}
+		start = sort.SearchStrings(names, string(after))
+	}
+	res := listUsersResult{Users: []userXML{}}
+	for i := start; i < len(names); i++ {
+		if len(res.Users) == limit {
+			res.IsTruncated = true
+			res.Marker = base64.RawURLEncoding.EncodeToString([]byte(names[i]))
+			break
+		}
+		u := e.users[names[i]]
+		res.Users = append(res.Users, userXML{Path: u.path, UserName: u.name, UserID: u.id, Arn: u.arn, CreateDate: isoTime(u.created)})
+	}
+	return res, nil
+}
+
+// maxItems parses MaxItems (default 100, 1 to 1000).
+func maxItems(v string) (int, *apiError) {
+	if v == "" {
+		return 100, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > 1000 {
+		return 0, errValidation("1 validation error detected: Value '%s' at 'maxItems' failed to satisfy constraint: Member must have value between 1 and 1000", v)
+	}
+	return n, nil
+}
+
 // --- STS actions (run with e.mu held) ---
+
+// getAccessKeyInfo answers the account that owns a key ID, read from the
+// ID itself: any key AWS (or an Emulator) made, of any account, whether it
+// is active, inactive or deleted.
+func (e *Emulator) getAccessKeyInfo(_ principal, form url.Values) (any, *apiError) {
+	id := form.Get("AccessKeyId")
+	switch {
+	case id == "":
+		return nil, errValidation("1 validation error detected: Value null at 'accessKeyId' failed to satisfy constraint: Member must not be null")
+	case len(id) < 16 || len(id) > 128:
+		return nil, errValidation("1 validation error detected: Value '%s' at 'accessKeyId' failed to satisfy constraint: Member must have length between 16 and 128", id)
+	case !accessKeyIDRE.MatchString(id):
+		return nil, errValidation("1 validation error detected: Value '%s' at 'accessKeyId' failed to satisfy constraint: Member must satisfy regular expression pattern: [\\w]*", id)
+	}
+	acct, ok := "", false
+	if strings.HasPrefix(id, accessKeyPrefix) || strings.HasPrefix(id, tempKeyPrefix) {
+		acct, ok = accountOfKeyID(id)
+	}
+	if !ok {
+		return nil, errorf(http.StatusBadRequest, "InvalidParameterValue", "The access key ID %s is not valid.", id)
+	}
+	return getAccessKeyInfoResult{Account: acct}, nil
+}
+
+var accessKeyIDRE = regexp.MustCompile(`^\w+$`)
+
+// roleAccount is the account ID in a role ARN, or fallback.
+func roleAccount(roleARN, fallback string) string {
+	if parts := strings.SplitN(roleARN, ":", 6); len(parts) == 6 && len(parts[4]) == 12 {
+		return parts[4]
+	}
+	return fallback
+}
 
 func (e *Emulator) getCallerIdentity(p principal, _ url.Values) (any, *apiError) {
 	return getCallerIdentityResult{Arn: p.arn, UserID: p.userID, Account: e.accountID}, nil
@@ -487,7 +584,7 @@ func (e *Emulator) assumeRole(p principal, form url.Values) (any, *apiError) {
 		name:    name,
 	}
 	e.seq++
-	k := &key{id: tempKeyPrefix + randomID(16), secret: randomSecret(), status: model.KeyActive, created: e.now().UTC(), seq: e.seq, session: s}
+	k := &key{id: keyID(tempKeyPrefix, roleAccount(arn, e.accountID)), secret: randomSecret(), status: model.KeyActive, created: e.now().UTC(), seq: e.seq, session: s}
 	e.keys[k.id] = k
 	return assumeRoleResult{
 		Credentials:     credentialsXML{AccessKeyID: k.id, SecretAccessKey: k.secret, SessionToken: s.token, Expiration: isoTime(s.expires)},

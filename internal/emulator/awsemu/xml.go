@@ -173,7 +173,17 @@ type userXML struct {
 	CreateDate string `xml:"CreateDate"`
 }
 
+type listUsersResult struct {
+	Users       []userXML `xml:"Users>member"`
+	IsTruncated bool      `xml:"IsTruncated"`
+	Marker      string    `xml:"Marker,omitempty"`
+}
+
 // --- STS result shapes ---
+
+type getAccessKeyInfoResult struct {
+	Account string `xml:"Account"`
+}
 
 type getCallerIdentityResult struct {
 	Arn     string `xml:"Arn"`
