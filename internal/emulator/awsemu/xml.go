@@ -161,6 +161,12 @@ type accessKeyLastUsed struct {
 	Region       string `xml:"Region"`
 }
 
+type listUsersResult struct {
+	Users       []userXML `xml:"Users>member"`
+	IsTruncated bool      `xml:"IsTruncated"`
+	Marker      string    `xml:"Marker,omitempty"`
+}
+
 type getUserResult struct {
 	User userXML `xml:"User"`
 }
