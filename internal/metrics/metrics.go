@@ -35,6 +35,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"go.temporal.io/sdk/client"
 
+	"github.com/keyrotor/keyrotor/internal/config"
 	"github.com/keyrotor/keyrotor/internal/model"
 )
 
@@ -172,7 +173,7 @@ func (m *Metrics) Configure(rotations []model.Rotation) {
 	for _, r := range rotations {
 		m.configured[keyOf(r.Account, r.User)] = r
 		m.accounts[r.Account] = true
-		if p := policyPeriod(r.Policy, m.now()); p > 0 {
+		if p := config.PolicyPeriod(r.Policy, m.now()); p > 0 {
 			m.policy.WithLabelValues(r.Account, r.User).Set(p.Seconds())
 		}
 	}
