@@ -25,6 +25,8 @@ Commands:
   rollback   re-activate the old key while it is only deactivated (ends the rotation)
   schedules  sync the Temporal Schedules with the config; list, pause, unpause, trigger them
   validate   check a configuration file (--check-access: and the rotator's AWS permissions)
+  audit      every IAM user's access keys in every account: age, last use, managed or not;
+             exit status 1 when a key is older than the policy or unused too long
   codec-server  serve the payload codec to the Web UI and CLI, behind a token
 
 Run 'starter COMMAND --help' for a command's flags.
@@ -46,6 +48,7 @@ var commands = map[string]command{
 	"rollback":     signalCmd("rollback", "Re-activates the old key while it is deactivated and not yet deleted; the rotation ends with both keys active."),
 	"schedules":    schedulesCmd,
 	"validate":     validateCmd,
+	"audit":        auditCmd,
 	"codec-server": codecServerCmd,
 }
 

@@ -21,7 +21,7 @@ import (
 	"github.com/keyrotor/keyrotor/worker/compose"
 )
 
-const usage = `Usage: worker --config FILE [--metrics-addr ADDR [--metrics-poll DURATION]] [--log-format auto|json|text]
+const usage = `Usage: worker --config FILE [--metrics-addr ADDR [--metrics-poll DURATION] [--audit-every DURATION]] [--log-format auto|json|text]
               [--deployment-name NAME --build-id ID]
 
 Runs the keyrotor worker until SIGINT or SIGTERM.
@@ -37,6 +37,9 @@ Metrics:   with --metrics-addr (e.g. :9090), one listener serves
            /metrics  keyrotor's metrics (keyrotor_*) and the Temporal SDK's (temporal_*), Prometheus text format
            /healthz  200 while the process runs
            /readyz   200 once connected to Temporal and polling the task queue, else 503
+           Every --audit-every (default 1h; 0: never) the worker lists every IAM user's
+           keys in every account (iam:ListUsers, iam:ListAccessKeys per user) for
+           keyrotor_account_oldest_key_age_seconds{account}
 Logs:      on stderr, JSON when stderr is not a terminal (--log-format auto), else text
 Versions:  with --deployment-name and --build-id (or KEYROTOR_DEPLOYMENT_NAME and
            KEYROTOR_BUILD_ID; both or neither), the worker polls as that version of
@@ -73,6 +76,7 @@ func run() error {
 	configPath := fs.String("config", "", "keyrotor configuration file (YAML)")
 	metricsAddr := fs.String("metrics-addr", "", "serve /metrics, /healthz and /readyz on this `address`, e.g. :9090 or 127.0.0.1:9090 (default: off)")
 	metricsPoll := fs.Duration("metrics-poll", metrics.DefaultPollEvery, "how often to read which rotations hold and when each last completed from Temporal's visibility, for the metrics")
+	auditEvery := fs.Duration("audit-every", metrics.DefaultAuditEvery, "with --metrics-addr, how often to list every IAM user's keys in every account for keyrotor_account_oldest_key_age_seconds (0: never)")
 	logFormat := fs.String("log-format", "auto", "log `format`: json, text, or auto (JSON unless stderr is a terminal)")
 	deploymentName := fs.String("deployment-name", os.Getenv(envDeploymentName), "Temporal Worker Deployment `name` this worker belongs to; needs --build-id (default $"+envDeploymentName+")")
 	tqRate := fs.Float64("task-queue-activities-per-second", 0, "a cap, enforced by the Temporal server across every worker of the task queue, on the activities started per second (0: none); each worker paces its provider calls on the quota besides (github.rateBudget, gitlab.rateBudget)")
@@ -93,6 +97,9 @@ func run() error {
 	}
 	if *metricsPoll <= 0 {
 		return fmt.Errorf("--metrics-poll must be positive, not %s", *metricsPoll)
+	}
+	if *auditEvery < 0 {
+		return fmt.Errorf("--audit-every must be positive, or 0 for never, not %s", *auditEvery)
 	}
 	deployment, err := deploymentVersion(*deploymentName, *buildID)
 	if err != nil {
@@ -149,7 +156,7 @@ func run() error {
 		attrs = append(attrs, "deploymentName", deployment.DeploymentName, "buildID", deployment.BuildID)
 	}
 	logger.Info("worker starting", attrs...)
-	o := compose.Options{Logger: logger, Namespace: connect.Namespace(), Keys: keys, Metrics: m, MetricsPoll: *metricsPoll, Deployment: deployment,
+	o := compose.Options{Logger: logger, Namespace: connect.Namespace(), Keys: keys, Metrics: m, MetricsPoll: *metricsPoll, AuditEvery: *auditEvery, Deployment: deployment,
 		TaskQueueActivitiesPerSecond: *tqRate}
 	if err := compose.RunWorker(ctx, c, cfg, o); err != nil {
 		return err

@@ -74,6 +74,11 @@ func (l *loader) duration(fs fields, key string) (time.Duration, bool) {
 
 var daysPrefix = regexp.MustCompile(`^([0-9]+(?:\.[0-9]*)?|\.[0-9]+)d`)
 
+// ParseDuration parses a duration as the configuration writes it: as
+// time.ParseDuration does, with a number of days allowed in front ("90d",
+// "1d12h"). Command-line flags use it too.
+func ParseDuration(s string) (time.Duration, error) { return parseDuration(s) }
+
 // parseDuration parses a duration as time.ParseDuration does, with a
 // number of days allowed in front.
 func parseDuration(s string) (time.Duration, error) {

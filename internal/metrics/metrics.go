@@ -21,6 +21,9 @@
 //     gauges agree across workers and are right again at once after a
 //     restart.
 //   - The rotation policy: the worker's configuration (Configure).
+//   - The oldest active key of each account, any user's: a periodic audit
+//     (WatchOptions.Audit, every AuditEvery), which lists every user's
+//     keys; too costly to run on every scrape.
 //
 // Nothing here imports the workflows or the activities: worker/compose
 // wires this package to them.
@@ -35,25 +38,27 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"go.temporal.io/sdk/client"
 
+	"github.com/keyrotor/keyrotor/internal/config"
 	"github.com/keyrotor/keyrotor/internal/model"
 )
 
 // Names of keyrotor's own metrics. Alert rules use them: keep them stable.
 const (
-	RotationsStarted    = "keyrotor_rotations_started_total"     // counter{account}
-	RotationsCompleted  = "keyrotor_rotations_completed_total"   // counter{account}: ended done
-	RotationsFailed     = "keyrotor_rotations_failed_total"      // counter{account}
-	RotationsRolledBack = "keyrotor_rotations_rolled_back_total" // counter{account}
-	RotationsCancelled  = "keyrotor_rotations_cancelled_total"   // counter{account}
-	RotationsHolding    = "keyrotor_rotations_holding"           // gauge{account,user}: 1 while the rotation holds
-	Pushes              = "keyrotor_pushes_total"                // counter{provider,kind,outcome}: push attempts
-	RateLimitWaits      = "keyrotor_rate_limit_waits_total"      // counter{provider}
-	QuotaWaits          = "keyrotor_quota_waits_total"           // counter{provider,how}: calls that waited for their turn on the quota
-	QuotaWaitSeconds    = "keyrotor_quota_wait_seconds_total"    // counter{provider}: time calls waited in place for their turn
-	Revocations         = "keyrotor_revocations_total"           // counter{mode}: revoke requests received
-	OldestKeyAge        = "keyrotor_oldest_key_age_seconds"      // gauge{account,user}: age of the oldest active key
-	RotationPolicy      = "keyrotor_rotation_policy_seconds"     // gauge{account,user}: the policy's every
-	SinceLastRotation   = "keyrotor_seconds_since_last_rotation" // gauge{account,user}: since the last rotation completed
+	RotationsStarted    = "keyrotor_rotations_started_total"        // counter{account}
+	RotationsCompleted  = "keyrotor_rotations_completed_total"      // counter{account}: ended done
+	RotationsFailed     = "keyrotor_rotations_failed_total"         // counter{account}
+	RotationsRolledBack = "keyrotor_rotations_rolled_back_total"    // counter{account}
+	RotationsCancelled  = "keyrotor_rotations_cancelled_total"      // counter{account}
+	RotationsHolding    = "keyrotor_rotations_holding"              // gauge{account,user}: 1 while the rotation holds
+	Pushes              = "keyrotor_pushes_total"                   // counter{provider,kind,outcome}: push attempts
+	RateLimitWaits      = "keyrotor_rate_limit_waits_total"         // counter{provider}
+	QuotaWaits          = "keyrotor_quota_waits_total"              // counter{provider,how}: calls that waited for their turn on the quota
+	QuotaWaitSeconds    = "keyrotor_quota_wait_seconds_total"       // counter{provider}: time calls waited in place for their turn
+	Revocations         = "keyrotor_revocations_total"              // counter{mode}: revoke requests received
+	OldestKeyAge        = "keyrotor_oldest_key_age_seconds"         // gauge{account,user}: age of the oldest active key
+	RotationPolicy      = "keyrotor_rotation_policy_seconds"        // gauge{account,user}: the policy's every
+	SinceLastRotation   = "keyrotor_seconds_since_last_rotation"    // gauge{account,user}: since the last rotation completed
+	AccountOldestKeyAge = "keyrotor_account_oldest_key_age_seconds" // gauge{account}: oldest active key of any user, from the periodic audit
 )
 
 // Revocation modes, the values of the mode label of Revocations.
@@ -90,6 +95,9 @@ type Metrics struct {
 	lastDone   map[rotationKey]time.Time // when the last rotation completed
 	holding    map[rotationKey]bool      // from the last visibility poll
 	polled     bool                      // a visibility poll succeeded
+	// accountOldest is, per account the last audit read in full, the
+	// creation of its oldest active key (zero: it has none).
+	accountOldest map[string]time.Time
 
 	ready readiness
 }
@@ -180,7 +188,7 @@ func (m *Metrics) Configure(rotations []model.Rotation) {
 	for _, r := range rotations {
 		m.configured[keyOf(r.Account, r.User)] = r
 		m.accounts[r.Account] = true
-		if p := policyPeriod(r.Policy, m.now()); p > 0 {
+		if p := config.PolicyPeriod(r.Policy, m.now()); p > 0 {
 			m.policy.WithLabelValues(r.Account, r.User).Set(p.Seconds())
 		}
 	}
@@ -286,6 +294,9 @@ var (
 	oldestKeyDesc = prometheus.NewDesc(OldestKeyAge,
 		"Age of the user's oldest active access key, as the IAM activities last saw the keys on this worker (dropped once another worker ended a later run).",
 		[]string{"account", "user"}, nil)
+	accountOldestDesc = prometheus.NewDesc(AccountOldestKeyAge,
+		"Age of the oldest active access key of any IAM user in the account (0 when none), from the worker's periodic audit; absent until an audit read the account in full.",
+		[]string{"account"}, nil)
 	sinceLastDesc = prometheus.NewDesc(SinceLastRotation,
 		"Seconds since the user's last rotation completed (done), from Temporal's visibility (within the namespace's retention) and this worker.",
 		[]string{"account", "user"}, nil)
@@ -295,6 +306,7 @@ func (c stateCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- holdingDesc
 	ch <- oldestKeyDesc
 	ch <- sinceLastDesc
+	ch <- accountOldestDesc
 }
 
 func (c stateCollector) Collect(ch chan<- prometheus.Metric) {
@@ -316,5 +328,12 @@ func (c stateCollector) Collect(ch chan<- prometheus.Metric) {
 		if t, ok := m.lastDone[k]; ok {
 			ch <- prometheus.MustNewConstMetric(sinceLastDesc, prometheus.GaugeValue, max(now.Sub(t), 0).Seconds(), r.Account, r.User)
 		}
+	}
+	for account, t := range m.accountOldest {
+		age := 0.0
+		if !t.IsZero() {
+			age = max(now.Sub(t), 0).Seconds()
+		}
+		ch <- prometheus.MustNewConstMetric(accountOldestDesc, prometheus.GaugeValue, age, account)
 	}
 }

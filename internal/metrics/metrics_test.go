@@ -1,8 +1,10 @@
 package metrics
 
 import (
+	"context"
 	"errors"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -261,5 +263,37 @@ func TestRotationOfAndQuote(t *testing.T) {
 	}
 	if got := quote(`it's \ here`); got != `'it\'s \\ here'` {
 		t.Errorf("quote: %s", got)
+	}
+}
+
+// The periodic audit sets each account's oldest active key; an account it
+// could not read in full has no value, and 0 means no active key.
+func TestAccountOldestKeyAge(t *testing.T) {
+	m := newMetrics(t)
+	now := time.Date(2026, 3, 4, 12, 0, 0, 0, time.UTC)
+	m.now = func() time.Time { return now }
+	var logs strings.Builder
+	o := WatchOptions{Logger: slog.New(slog.NewTextHandler(&logs, nil)), Audit: func(context.Context) (map[string]time.Time, error) {
+		return map[string]time.Time{"prod": now.Add(-400 * 24 * time.Hour), "empty": {}}, nil
+	}}
+	m.audit(context.Background(), o)
+	text := gather(t, m)
+	for _, want := range []string{
+		`keyrotor_account_oldest_key_age_seconds{account="prod"} 3.456e+07`,
+		`keyrotor_account_oldest_key_age_seconds{account="empty"} 0`,
+	} {
+		if !strings.Contains(text, want+"\n") {
+			t.Errorf("missing %s in\n%s", want, text)
+		}
+	}
+	o.Audit = func(context.Context) (map[string]time.Time, error) {
+		return map[string]time.Time{"empty": {}}, errors.New("account prod: iam:ListUsers: AccessDenied: no")
+	}
+	m.audit(context.Background(), o)
+	if text = gather(t, m); strings.Contains(text, `keyrotor_account_oldest_key_age_seconds{account="prod"}`) {
+		t.Errorf("an account the audit could not read keeps its value:\n%s", text)
+	}
+	if !strings.Contains(logs.String(), "account prod: iam:ListUsers: AccessDenied") {
+		t.Errorf("the warning does not say what failed: %s", logs.String())
 	}
 }

@@ -20,6 +20,9 @@ const (
 	// DefaultPollEvery is how often the worker reads the rotations' state
 	// from visibility by default.
 	DefaultPollEvery = 30 * time.Second
+	// DefaultAuditEvery is how often the worker audits every account's
+	// keys for AccountOldestKeyAge by default.
+	DefaultAuditEvery = time.Hour
 	// callTimeout bounds one health check or one visibility page.
 	callTimeout = 10 * time.Second
 	// maxPages bounds one visibility read (pages of pageSize executions).
@@ -36,7 +39,17 @@ type WatchOptions struct {
 	// HealthEvery is how often Temporal's health is checked (10s when 0).
 	HealthEvery time.Duration
 	Logger      *slog.Logger
+	// Audit, when set, is run every AuditEvery (DefaultAuditEvery when 0)
+	// for AccountOldestKeyAge.
+	Audit      AccountAudit
+	AuditEvery time.Duration
 }
+
+// AccountAudit lists every account's keys. It returns, per account it
+// read in full, the creation time of the oldest active key of any user
+// (the zero time when there is none), and an error naming what it could
+// not read (the accounts concerned are left out).
+type AccountAudit func(ctx context.Context) (map[string]time.Time, error)
 
 // Watch is called once the worker polls its task queue (its Start
 // returned). Until ctx ends it checks Temporal's health (client
@@ -58,6 +71,12 @@ func (m *Metrics) Watch(ctx context.Context, c client.Client, o WatchOptions) {
 		r.maxAge = 3 * o.HealthEvery
 	})
 	go every(ctx, o.HealthEvery, func() { m.checkHealth(ctx, c) })
+	if o.Audit != nil {
+		if o.AuditEvery <= 0 {
+			o.AuditEvery = DefaultAuditEvery
+		}
+		go every(ctx, o.AuditEvery, func() { m.audit(ctx, o) })
+	}
 	go every(ctx, o.PollEvery, func() {
 		if err := m.poll(ctx, c, o); err != nil && ctx.Err() == nil {
 			o.Logger.Warn("could not read the rotations' state from Temporal's visibility for the metrics", "error", err)
@@ -77,6 +96,22 @@ func every(ctx context.Context, d time.Duration, f func()) {
 		case <-t.C:
 		}
 	}
+}
+
+// audit runs one audit and records its accounts' oldest keys. An account
+// the audit could not read in full loses its value rather than keep a
+// stale one; the warning says why.
+func (m *Metrics) audit(ctx context.Context, o WatchOptions) {
+	oldest, err := o.Audit(ctx)
+	if ctx.Err() != nil {
+		return
+	}
+	if err != nil {
+		o.Logger.Warn("the audit of every account's keys is incomplete, for "+AccountOldestKeyAge, "error", err)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.accountOldest = oldest
 }
 
 func (m *Metrics) checkHealth(ctx context.Context, c client.Client) {

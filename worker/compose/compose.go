@@ -21,6 +21,7 @@ import (
 	"go.temporal.io/sdk/workflow"
 
 	"github.com/keyrotor/keyrotor/activities"
+	"github.com/keyrotor/keyrotor/internal/audit"
 	"github.com/keyrotor/keyrotor/internal/clients"
 	"github.com/keyrotor/keyrotor/internal/codec"
 	"github.com/keyrotor/keyrotor/internal/config"
@@ -60,6 +61,11 @@ type Options struct {
 	// MetricsPoll is how often RunWorker reads the rotations' state from
 	// visibility for the metrics (metrics.DefaultPollEvery when zero).
 	MetricsPoll time.Duration
+	// AuditEvery, with Metrics, is how often RunWorker audits every
+	// configured account's keys (audit.Run, creation dates only: one
+	// ListUsers page per 1,000 users and one ListAccessKeys per user) for
+	// keyrotor_account_oldest_key_age_seconds. Zero: no audit.
+	AuditEvery time.Duration
 	// Deployment, when its DeploymentName is set, opts the worker into
 	// Worker Deployment versioning as this version (deployment name and
 	// build ID). Every workflow it runs is pinned: a rotation stays on the
@@ -248,9 +254,17 @@ func RunWorker(ctx context.Context, c client.Client, cfg *config.Config, o Optio
 		return fmt.Errorf("start worker on task queue %s: %w", cfg.TaskQueue, err)
 	}
 	if o.Metrics != nil {
-		o.Metrics.Watch(ctx, c, metrics.WatchOptions{
+		wo := metrics.WatchOptions{
 			Namespace: namespaceOf(o), TaskQueue: cfg.TaskQueue, PollEvery: o.MetricsPoll, Logger: o.Logger,
-		})
+		}
+		if o.AuditEvery > 0 {
+			if wo.Audit, err = accountAudit(ctx, cfg, o); err != nil {
+				w.Stop()
+				return err
+			}
+			wo.AuditEvery = o.AuditEvery
+		}
+		o.Metrics.Watch(ctx, c, wo)
 	}
 	<-ctx.Done()
 	if o.Metrics != nil {
@@ -258,6 +272,30 @@ func RunWorker(ctx context.Context, c client.Client, cfg *config.Config, o Optio
 	}
 	w.Stop()
 	return nil
+}
+
+// accountAudit audits every configured account with the worker's AWS
+// clients, reading only creation dates, for the metrics' oldest key per
+// account. Throttled answers count as rate-limit waits.
+func accountAudit(ctx context.Context, cfg *config.Config, o Options) (metrics.AccountAudit, error) {
+	accounts := make([]clients.AWSAccount, 0, len(cfg.Accounts))
+	for _, a := range cfg.Accounts {
+		accounts = append(accounts, clients.AWSAccount{Name: a.Name, Region: a.Region, RoleARN: a.RoleARN})
+	}
+	aws, err := clients.NewAWS(ctx, accounts, o.AWS...)
+	if err != nil {
+		return nil, fmt.Errorf("AWS clients: %w", err)
+	}
+	return func(ctx context.Context) (map[string]time.Time, error) {
+		rep, err := audit.Run(ctx, cfg, audit.FromAWS(aws), audit.Options{
+			SkipLastUsed: true,
+			OnThrottle:   func() { o.Metrics.RateLimitWait("aws") },
+		})
+		if err != nil {
+			return nil, err
+		}
+		return rep.OldestActive(), rep.Err()
+	}, nil
 }
 
 func namespaceOf(o Options) string {

@@ -309,6 +309,19 @@ func (e *Emulator) SetKeyStatus(keyID, status string) error {
 	return nil
 }
 
+// SetKeyCreated backdates (or postdates) a key's CreateDate, e.g. to seed a
+// key a person made years ago. IAM's CreateDate has one-second resolution.
+func (e *Emulator) SetKeyCreated(keyID string, created time.Time) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	k, ok := e.keys[keyID]
+	if !ok || k.user == nil {
+		return fmt.Errorf("awsemu: no such access key %s", keyID)
+	}
+	k.created = created.UTC().Truncate(time.Second)
+	return nil
+}
+
 // Keys returns the user's access keys sorted by creation (nil for an unknown user).
 func (e *Emulator) Keys(userName string) []KeyState {
 	e.mu.Lock()

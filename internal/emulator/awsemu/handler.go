@@ -50,16 +50,20 @@ type actionSpec struct {
 	// anyone: allowed for every authenticated principal, whatever its
 	// grants (GetCallerIdentity needs no permission in AWS either).
 	anyone bool
+	// anyResource: the action supports no resource-level permission (IAM's
+	// Service Authorization Reference lists no resource type for it, as
+	// for ListUsers): it is authorized on "*".
+	anyResource bool
 }
 
 var actions = map[string]actionSpec{
+	"ListUsers":               {service: serviceIAM, run: (*Emulator).listUsers, anyResource: true},
 	"ListAccessKeys":          {service: serviceIAM, run: (*Emulator).listAccessKeys},
 	"CreateAccessKey":         {service: serviceIAM, run: (*Emulator).createAccessKey},
 	"UpdateAccessKey":         {service: serviceIAM, run: (*Emulator).updateAccessKey},
 	"DeleteAccessKey":         {service: serviceIAM, run: (*Emulator).deleteAccessKey},
 	"GetAccessKeyLastUsed":    {service: serviceIAM, run: (*Emulator).getAccessKeyLastUsed},
 	"GetUser":                 {service: serviceIAM, run: (*Emulator).getUser},
-	"ListUsers":               {service: serviceIAM, run: (*Emulator).listUsers},
 	"SimulatePrincipalPolicy": {service: serviceIAM, run: (*Emulator).simulatePrincipalPolicy},
 	"GetCallerIdentity":       {service: serviceSTS, run: (*Emulator).getCallerIdentity, anyone: true},
 	"AssumeRole":              {service: serviceSTS, run: (*Emulator).assumeRole},
@@ -161,7 +165,11 @@ func (e *Emulator) run(spec actionSpec, info *requestInfo, p principal) (any, *a
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if !spec.anyone {
-		if aerr := authorize(p, string(spec.service)+":"+info.action, e.resourceOf(spec.service, info.form, p)); aerr != nil {
+		resource := "*"
+		if !spec.anyResource {
+			resource = e.resourceOf(spec.service, info.form, p)
+		}
+		if aerr := authorize(p, string(spec.service)+":"+info.action, resource); aerr != nil {
 			return nil, aerr
 		}
 	}
@@ -170,7 +178,8 @@ func (e *Emulator) run(spec actionSpec, info *requestInfo, p principal) (any, *a
 
 // resourceOf is the resource an IAM or STS action is authorized on, and
 // that an AccessDenied message names: the user (by default the caller, as
-// IAM defaults UserName), the role to assume, or "*".
+// IAM defaults UserName; for GetAccessKeyLastUsed the key's owner), the
+// role to assume, or "*".
 func (e *Emulator) resourceOf(s service, form url.Values, p principal) string {
 	if s == serviceSTS {
 		if arn := form.Get("RoleArn"); arn != "" {
@@ -190,6 +199,9 @@ func (e *Emulator) resourceOf(s service, form url.Values, p principal) string {
 			return u.arn // with its path, as AWS names it
 		}
 		return "arn:aws:iam::" + e.accountID + ":user/" + name
+	}
+	if k, ok := e.keys[form.Get("AccessKeyId")]; ok && k.user != nil {
+		return k.user.arn
 	}
 	if p.user != nil {
 		return p.user.arn
@@ -387,6 +399,62 @@ func (e *Emulator) userKey(u *user, form url.Values) (*key, *apiError) {
 	return k, nil
 }
 
+// listUsers lists the users whose path starts with PathPrefix (default
+// "/"), sorted by name, in pages of MaxItems (default 100, at most 1000)
+// with an opaque Marker, as IAM does. Like IAM's, the answer leaves out
+// tags and permissions boundaries.
+func (e *Emulator) listUsers(_ principal, form url.Values) (any, *apiError) {
+	prefix := form.Get("PathPrefix")
+	if prefix == "" {
+		prefix = "/"
+	}
+	if !strings.HasPrefix(prefix, "/") || len(prefix) > 512 {
+		return nil, errValidation("1 validation error detected: Value '%s' at 'pathPrefix' failed to satisfy constraint: Member must satisfy regular expression pattern: \\u002F[\\u0021-\\u007F]*", prefix)
+	}
+	maxItems, aerr := maxItemsOf(form)
+	if aerr != nil {
+		return nil, aerr
+	}
+	var users []*user
+	for _, u := range e.users {
+		if strings.HasPrefix(u.path, prefix) {
+			users = append(users, u)
+		}
+	}
+	sort.Slice(users, func(i, j int) bool { return userKey(users[i].name) < userKey(users[j].name) })
+	start := 0
+	if m := form.Get("Marker"); m != "" {
+		after, err := base64.RawURLEncoding.DecodeString(m)
+		if err != nil || len(after) == 0 {
+			return nil, errValidation("Invalid Marker: %s", m)
+		}
+		start = sort.Search(len(users), func(i int) bool { return userKey(users[i].name) > string(after) })
+	}
+	res := listUsersResult{}
+	for _, u := range users[start:] {
+		if len(res.Users) == maxItems {
+			res.IsTruncated = true
+			res.Marker = base64.RawURLEncoding.EncodeToString([]byte(userKey(res.Users[len(res.Users)-1].UserName)))
+			break
+		}
+		res.Users = append(res.Users, userXML{Path: u.path, UserName: u.name, UserID: u.id, Arn: u.arn, CreateDate: isoTime(u.created)})
+	}
+	return res, nil
+}
+
+// maxItemsOf reads MaxItems: 100 when absent, 1 to 1000.
+func maxItemsOf(form url.Values) (int, *apiError) {
+	v := form.Get("MaxItems")
+	if v == "" {
+		return 100, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > 1000 {
+		return 0, errValidation("1 validation error detected: Value '%s' at 'maxItems' failed to satisfy constraint: Member must have value between 1 and 1000", v)
+	}
+	return n, nil
+}
+
 func (e *Emulator) listAccessKeys(p principal, form url.Values) (any, *apiError) {
 	u, aerr := e.targetUser(p, form)
 	if aerr != nil {
@@ -465,61 +533,6 @@ func (e *Emulator) getUser(p principal, form url.Values) (any, *apiError) {
 		return nil, aerr
 	}
 	return getUserResult{User: userXML{Path: u.path, UserName: u.name, UserID: u.id, Arn: u.arn, CreateDate: isoTime(u.created)}}, nil
-}
-
-// listUsers lists the users whose path starts with PathPrefix, sorted by
-// name, MaxItems (1 to 1000, default 100) at a time; Marker is the opaque
-// position of the next page.
-func (e *Emulator) listUsers(_ principal, form url.Values) (any, *apiError) {
-	prefix := form.Get("PathPrefix")
-	if prefix == "" {
-		prefix = "/"
-	}
-	if !strings.HasPrefix(prefix, "/") || !strings.HasSuffix(prefix, "/") {
-		return nil, errValidation("1 validation error detected: Value '%s' at 'pathPrefix' failed to satisfy constraint: Member must satisfy regular expression pattern: \\u002F[\\u0021-\\u007F]*", prefix)
-	}
-	limit, aerr := maxItems(form.Get("MaxItems"))
-	if aerr != nil {
-		return nil, aerr
-	}
-	var names []string
-	for k, u := range e.users {
-		if strings.HasPrefix(u.path, prefix) {
-			names = append(names, k)
-		}
-	}
-	sort.Strings(names)
-	start := 0
-	if m := form.Get("Marker"); m != "" {
-		after, err := base64.RawURLEncoding.DecodeString(m)
-		if err != nil {
-			return nil, errValidation("Invalid Marker.")
-		}
-		start = sort.SearchStrings(names, string(after))
-	}
-	res := listUsersResult{Users: []userXML{}}
-	for i := start; i < len(names); i++ {
-		if len(res.Users) == limit {
-			res.IsTruncated = true
-			res.Marker = base64.RawURLEncoding.EncodeToString([]byte(names[i]))
-			break
-		}
-		u := e.users[names[i]]
-		res.Users = append(res.Users, userXML{Path: u.path, UserName: u.name, UserID: u.id, Arn: u.arn, CreateDate: isoTime(u.created)})
-	}
-	return res, nil
-}
-
-// maxItems parses MaxItems (default 100, 1 to 1000).
-func maxItems(v string) (int, *apiError) {
-	if v == "" {
-		return 100, nil
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n < 1 || n > 1000 {
-		return 0, errValidation("1 validation error detected: Value '%s' at 'maxItems' failed to satisfy constraint: Member must have value between 1 and 1000", v)
-	}
-	return n, nil
 }
 
 // --- STS actions (run with e.mu held) ---

@@ -107,7 +107,7 @@ func TestAWSEmulatorListUsers(t *testing.T) {
 	}
 	id, secret := e.AddPrincipal("lister", "iam:ListAccessKeys")
 	_, err = iamWith(url, id, secret).ListUsers(ctx, &iam.ListUsersInput{})
-	if errorCode(err) != "AccessDenied" || !strings.Contains(err.Error(), "iam:ListUsers on resource: arn:aws:iam::"+DefaultAccountID+":user/ ") {
+	if errorCode(err) != "AccessDenied" || !strings.Contains(err.Error(), "iam:ListUsers on resource: *") {
 		t.Errorf("without iam:ListUsers: %v", err)
 	}
 }

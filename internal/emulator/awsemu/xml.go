@@ -161,6 +161,12 @@ type accessKeyLastUsed struct {
 	Region       string `xml:"Region"`
 }
 
+type listUsersResult struct {
+	Users       []userXML `xml:"Users>member"`
+	IsTruncated bool      `xml:"IsTruncated"`
+	Marker      string    `xml:"Marker,omitempty"`
+}
+
 type getUserResult struct {
 	User userXML `xml:"User"`
 }
@@ -171,12 +177,6 @@ type userXML struct {
 	UserID     string `xml:"UserId"`
 	Arn        string `xml:"Arn"`
 	CreateDate string `xml:"CreateDate"`
-}
-
-type listUsersResult struct {
-	Users       []userXML `xml:"Users>member"`
-	IsTruncated bool      `xml:"IsTruncated"`
-	Marker      string    `xml:"Marker,omitempty"`
 }
 
 // --- STS result shapes ---

@@ -1,18 +1,15 @@
-package metrics
+package config
 
 import (
-	"errors"
 	"time"
-
-	"github.com/robfig/cron"
 
 	"github.com/keyrotor/keyrotor/internal/model"
 )
 
-// policyPeriod is how often the policy rotates: every, or for a cron
+// PolicyPeriod is how often the policy rotates: every, or for a cron
 // policy the longest gap between two of its runs in the year from now (the
 // longest a key waits for its next rotation). Zero when it cannot tell.
-func policyPeriod(p model.RotationPolicy, now time.Time) time.Duration {
+func PolicyPeriod(p model.RotationPolicy, now time.Time) time.Duration {
 	if p.Cron == "" {
 		return p.Every
 	}
@@ -34,16 +31,3 @@ func policyPeriod(p model.RotationPolicy, now time.Time) time.Duration {
 	}
 	return longest
 }
-
-// parseCron turns a panic of the parser on odd input into an error (the
-// configuration checked the expression already).
-func parseCron(expr string) (s cron.Schedule, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			s, err = nil, errCron
-		}
-	}()
-	return cron.ParseStandard(expr)
-}
-
-var errCron = errors.New("invalid cron expression")
