@@ -111,3 +111,7 @@ func parseDuration(s string) (time.Duration, error) {
 	}
 	return time.Duration(total), nil
 }
+
+// ParseDuration parses a duration as the configuration does: Go's syntax,
+// with a number of days allowed in front ("30d", "1d12h").
+func ParseDuration(s string) (time.Duration, error) { return parseDuration(s) }
