@@ -69,7 +69,7 @@ type FleetResult struct {
 }
 
 // Failed reports whether the line counts as a failure (exit status 1).
-func (r FleetResult) Failed() bool { return r.Outcome == OutcomeFailed }
+func (res FleetResult) Failed() bool { return res.Outcome == OutcomeFailed }
 
 // FleetProgress counts the fleet's rotations by where they stand.
 type FleetProgress struct {
@@ -243,6 +243,9 @@ func RunFleet(ctx context.Context, f FleetRunner, rotations []model.Rotation, op
 	stopWaits()
 	close(pollDone)
 	<-pollStopped
+	if ctx.Err() == nil {
+		fl.readPhases(ctx, f) // the lines of rotations left running say where they stand
+	}
 	if opts.Progress != nil {
 		opts.Progress(fl.progress())
 	}
@@ -266,6 +269,13 @@ func (res *FleetResult) ended(st contract.Status, err error, started, now time.T
 		res.Outcome, res.Error = OutcomeFailed, err.Error()
 		if st.Error != "" {
 			res.Error = st.Error
+		}
+		for _, t := range st.FailedTargets() {
+			e := t.Error
+			if !strings.HasPrefix(e, t.Target) {
+				e = t.Target + ": " + e
+			}
+			res.Error += "; " + e
 		}
 	case st.Phase == contract.PhaseDone:
 		res.Outcome = OutcomeDone
@@ -314,25 +324,34 @@ func (fl *fleet) poll(ctx context.Context, f FleetRunner, opts FleetOptions, don
 			return
 		case <-tick.C:
 		}
-		var running []string
-		for _, r := range fl.snapshot() {
-			if r.Outcome == OutcomeRunning {
-				running = append(running, r.WorkflowID)
-			}
-		}
-		qctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		phases, err := f.Phases(qctx, running)
-		cancel()
-		if err == nil {
-			fl.mu.Lock()
-			for i := range fl.results {
-				if p, ok := phases[fl.results[i].WorkflowID]; ok && fl.results[i].Outcome == OutcomeRunning {
-					fl.results[i].Phase = p
-				}
-			}
-			fl.mu.Unlock()
-		}
+		fl.readPhases(ctx, f)
 		opts.Progress(fl.progress())
+	}
+}
+
+// readPhases updates the running rotations' phases.
+func (fl *fleet) readPhases(ctx context.Context, f FleetRunner) {
+	var running []string
+	for _, r := range fl.snapshot() {
+		if r.Outcome == OutcomeRunning {
+			running = append(running, r.WorkflowID)
+		}
+	}
+	if len(running) == 0 {
+		return
+	}
+	qctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	phases, err := f.Phases(qctx, running)
+	cancel()
+	if err != nil {
+		return
+	}
+	fl.mu.Lock()
+	defer fl.mu.Unlock()
+	for i := range fl.results {
+		if p, ok := phases[fl.results[i].WorkflowID]; ok && fl.results[i].Outcome == OutcomeRunning {
+			fl.results[i].Phase = p
+		}
 	}
 }
 

@@ -44,7 +44,7 @@ func FleetResults(w io.Writer, results []operator.FleetResult, now time.Time) er
 			outcome += ", was running"
 		}
 		dur := "-"
-		if r.Duration > 0 {
+		if r.Duration > 0 || r.Outcome == operator.OutcomeDone || (r.Outcome == operator.OutcomeFailed && r.RunID != "") {
 			dur = roundDuration(r.Duration)
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.Account, r.User, outcome, dash(r.NewKeyID), dur, dash(oneLine(r.Error)))
