@@ -16,10 +16,11 @@ import (
 const usage = `Usage: starter COMMAND [flags]
 
 Commands:
-  rotate     start (or find) the rotation of one IAM user; --wait prints its report
+  rotate     start (or find) the rotation of one IAM user (--all: of every user); --wait prints its report
   revoke     revoke a key now: signal the running rotation, or start one (--now: deactivate at once);
              --key AKIA… alone finds the key's account, user and rotation
   status     phase, keys, targets, timers and next scheduled run of every rotation in the config
+             (--summary: counts by phase and account, the oldest key, the holds)
   proceed    skip the current wait (grace, idle re-check, delete delay) or end a hold
   retry      re-push the failed targets of a rotation holding for them
   rollback   re-activate the old key while it is only deactivated (ends the rotation)

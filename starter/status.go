@@ -6,17 +6,29 @@ import (
 	"time"
 
 	"github.com/keyrotor/keyrotor/internal/config"
+	"github.com/keyrotor/keyrotor/internal/connect"
 	"github.com/keyrotor/keyrotor/internal/model"
 	"github.com/keyrotor/keyrotor/internal/operator"
 	"github.com/keyrotor/keyrotor/internal/report"
 )
 
 func statusCmd(ctx context.Context, args []string, stdout io.Writer) error {
-	fs := newFlagSet("status", "status --config FILE [--user NAME] [--account NAME] [--output text|json]\n\nShows every rotation in the config (or one user's): phase, key IDs and ages,\neach target's state, the time left on the current timer, and the next scheduled run.")
+	fs := newFlagSet("status", `status --config FILE [--user NAME] [--account NAME] [--output text|json]
+       starter status --config FILE --summary [--account NAME] [--output text|json]
+
+Shows every rotation in the config (or one user's): phase, key IDs and ages,
+each target's state, the time left on the current timer, and the next scheduled run.
+
+With --summary, shows the fleet at a glance instead: the configured users
+counted by the phase of their latest rotation, per account; the oldest key
+among running rotations and the keys the last rotations left; and the
+rotations holding for an operator, with their reason and the commands that
+end the hold.`)
 	configPath := fs.String("config", "", "keyrotor configuration file (required)")
 	userName := fs.String("user", "", "only this IAM user")
 	account := fs.String("account", "", "only this account")
 	output := fs.String("output", "text", "output format: text or json")
+	summary := fs.Bool("summary", false, "counts by phase and account, the oldest key and the holds, instead of one block per rotation")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -31,6 +43,9 @@ func statusCmd(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if *summary && *userName != "" {
+		return usageError("--summary and --user are mutually exclusive")
+	}
 	rotations, err := selectRotations(cfg, *account, *userName)
 	if err != nil {
 		return err
@@ -40,6 +55,13 @@ func statusCmd(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	defer c.Close()
+	if *summary {
+		s := operator.Summarize(ctx, c, connect.Namespace(), cfg.TaskQueue, rotations, *configPath)
+		if *output == "json" {
+			return writeJSON(stdout, s)
+		}
+		return report.FleetSummary(stdout, s, time.Now())
+	}
 	overviews := make([]operator.Overview, 0, len(rotations))
 	for _, r := range rotations {
 		overviews = append(overviews, operator.Describe(ctx, c, r))

@@ -100,10 +100,13 @@ type rig struct {
 }
 
 type rigOptions struct {
-	users   map[string][]model.Target
-	policy  model.RotationPolicy
-	noSeed  []model.Target // targets left out of the emulators (they will 404)
-	noStart bool           // do not start an in-process worker
+	users map[string][]model.Target
+	// userAccounts puts users in other accounts than "demo" (user →
+	// account), each reached through a role.
+	userAccounts map[string]string
+	policy       model.RotationPolicy
+	noSeed       []model.Target // targets left out of the emulators (they will 404)
+	noStart      bool           // do not start an in-process worker
 	// githubApp authenticates to GitHub as an App instead of with a token.
 	githubApp bool
 	// extraYAML is appended to the generated configuration (top-level
@@ -134,7 +137,7 @@ func newRig(t testing.TB, o rigOptions) *rig {
 		r.oldKeys[user] = old
 	}
 	queue := fmt.Sprintf("keyrotor-test-%d-%d", os.Getpid(), queueSeq.Add(1))
-	spec := devstack.ConfigSpec{TaskQueue: queue, Users: o.users, Policy: o.policy}
+	spec := devstack.ConfigSpec{TaskQueue: queue, Users: o.users, UserAccounts: o.userAccounts, Policy: o.policy}
 	if o.githubApp {
 		app, err := emu.AddGitHubApp(t.TempDir(), 123456, 7890123)
 		require.NoError(t, err)

@@ -116,3 +116,4 @@ func parseDuration(s string) (time.Duration, error) {
 	}
 	return time.Duration(total), nil
 }
+

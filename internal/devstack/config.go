@@ -17,7 +17,11 @@ type ConfigSpec struct {
 	Account   string // default "demo"
 	TaskQueue string // default "keyrotor"
 	Users     map[string][]model.Target
-	Policy    model.RotationPolicy
+	// UserAccounts puts some users in other accounts than Account (user →
+	// account name). Each other account reaches the emulator through a role
+	// (roleArn), which WriteConfig registers with it.
+	UserAccounts map[string]string
+	Policy       model.RotationPolicy
 	// GitHubApp, when set, authenticates to GitHub as this App instead of
 	// with a token (see Emulators.AddGitHubApp).
 	GitHubApp *GitHubApp
@@ -34,6 +38,9 @@ type GitHubApp struct {
 // real configuration would have them.
 func (e *Emulators) WriteConfig(dir string, spec ConfigSpec) (string, error) {
 	path := filepath.Join(dir, "keyrotor.yaml")
+	for _, name := range otherAccounts(spec) {
+		e.AWS.AddRole(e.accountRole(name))
+	}
 	if err := os.WriteFile(path, []byte(e.ConfigYAML(spec)), 0o600); err != nil {
 		return "", fmt.Errorf("write %s: %w", path, err)
 	}
@@ -67,6 +74,9 @@ func (e *Emulators) ConfigYAML(spec ConfigSpec) string {
 		fmt.Fprintf(&b, "  jitter: %s\n", dur(p.Jitter))
 	}
 	fmt.Fprintf(&b, "accounts:\n  - name: %s\n    region: %s\n", spec.Account, Region)
+	for _, name := range otherAccounts(spec) {
+		fmt.Fprintf(&b, "  - name: %s\n    region: %s\n    roleArn: %s\n", name, Region, e.accountRole(name))
+	}
 	if app := spec.GitHubApp; app != nil {
 		fmt.Fprintf(&b, "github:\n  baseURL: %s\n  app:\n    appId: %d\n    installationId: %d\n    privateKeyFile: %s\n",
 			e.GitHubURL, app.AppID, app.InstallationID, app.PrivateKeyFile)
@@ -82,12 +92,38 @@ func (e *Emulators) ConfigYAML(spec ConfigSpec) string {
 	fmt.Fprintf(&b, "temporal:\n  taskQueue: %s\n", spec.TaskQueue)
 	b.WriteString("rotations:\n")
 	for _, user := range sortedKeys(spec.Users) {
-		fmt.Fprintf(&b, "  - user: %s\n    account: %s\n    targets:\n", user, spec.Account)
+		account := spec.Account
+		if a := spec.UserAccounts[user]; a != "" {
+			account = a
+		}
+		fmt.Fprintf(&b, "  - user: %s\n    account: %s\n    targets:\n", user, account)
 		for _, t := range spec.Users[user] {
 			fmt.Fprintf(&b, "      - %s\n", targetYAML(t))
 		}
 	}
 	return b.String()
+}
+
+// otherAccounts are the account names of spec.UserAccounts other than
+// spec.Account, sorted.
+func otherAccounts(spec ConfigSpec) []string {
+	main := spec.Account
+	if main == "" {
+		main = "demo"
+	}
+	var out []string
+	for _, a := range spec.UserAccounts {
+		if a != "" && a != main && !slices.Contains(out, a) {
+			out = append(out, a)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// accountRole is the role an extra account of the config assumes.
+func (e *Emulators) accountRole(name string) string {
+	return "arn:aws:iam::" + e.AWS.AccountID() + ":role/keyrotor-" + name
 }
 
 func targetYAML(t model.Target) string {
