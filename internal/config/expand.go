@@ -116,4 +116,3 @@ func parseDuration(s string) (time.Duration, error) {
 	}
 	return time.Duration(total), nil
 }
-
