@@ -136,7 +136,11 @@ func (c *caller) takeTurn(ctx context.Context) error {
 		if c.onQuotaWait != nil {
 			c.onQuotaWait(0, true)
 		}
-		return rateLimited(we.Error(), we.Wait, nil)
+		msg := we.Error()
+		if c.progress != nil {
+			msg = c.progress.Target + ": " + msg
+		}
+		return rateLimited(msg, we.Wait, nil)
 	case err != nil:
 		return err
 	}

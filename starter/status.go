@@ -62,9 +62,16 @@ end the hold.`)
 		}
 		return report.FleetSummary(stdout, s, time.Now())
 	}
+	keys, err := connect.Keyring(cfg)
+	if err != nil {
+		return err
+	}
+	// The converters read the pending pushes' heartbeats, to say which
+	// targets wait for a provider's quota.
+	dc, fc := connect.ClientConverters(keys)
 	overviews := make([]operator.Overview, 0, len(rotations))
 	for _, r := range rotations {
-		overviews = append(overviews, operator.Describe(ctx, c, r))
+		overviews = append(overviews, operator.Describe(ctx, c, r, operator.WithConverters(dc, fc)))
 	}
 	if *output == "json" {
 		return writeJSON(stdout, overviews)

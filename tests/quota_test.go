@@ -3,6 +3,8 @@ package tests
 import (
 	"context"
 	"fmt"
+	"net/http"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -88,4 +90,53 @@ func TestFleetKeepsWithinTheGitHubQuota(t *testing.T) {
 	require.GreaterOrEqual(t, len(windows), 3, "the fleet should span several windows: %+v", windows)
 	t.Logf("%d rotations in %s: %d GitHub calls (%.1f per target) over %d windows of %s; used per window %v (budget %d, quota %d)",
 		users, elapsed.Round(time.Second), calls, float64(calls)/users, len(windows), window, used, allowed, limit)
+}
+
+// TestStatusSaysWhenAPushWaitsForQuota: once the budget of a GitHub quota
+// window is spent, the next push's turn is minutes away; the push hands
+// the wait to Temporal, and `starter status` says the target is waiting
+// for GitHub quota, and until when.
+func TestStatusSaysWhenAPushWaitsForQuota(t *testing.T) {
+	const limit = 50 // 40 calls a window at the 80% budget
+	window := 10 * time.Minute
+	saved := compose.GitHubQuota
+	compose.GitHubQuota = ratelimit.Quota{Limit: limit, Window: window}
+	t.Cleanup(func() { compose.GitHubQuota = saved })
+	first := model.Target{Kind: model.GitHubRepository, Repository: "acme/first"}
+	second := model.Target{Kind: model.GitHubRepository, Repository: "acme/second"}
+	p := fastPolicy()
+	p.GracePeriod, p.DeleteAfter, p.RequireOldKeyIdle = 0, 0, false
+	r := newRig(t, rigOptions{users: map[string][]model.Target{"ci-first": {first}, "ci-second": {second}}, policy: p, noStart: true})
+	r.emu.GitHub.SetQuota(limit, window)
+	r.startWorker()
+
+	st, err := rotate(t, r, "ci-first")
+	require.NoError(t, err)
+	require.Equal(t, contract.PhaseDone, st.Phase)
+	// Something else spends the token's quota down to keyrotor's reserve.
+	for range limit - int(limit*(1-0.8)) - 4 {
+		req, err := http.NewRequest(http.MethodGet, r.emu.GitHubURL+"repos/acme/first", nil)
+		require.NoError(t, err)
+		req.Header.Set("Authorization", "Bearer "+r.emu.GitHubToken.Reveal())
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		resp.Body.Close()
+	}
+	rot, err := r.cfg.Rotation("", "ci-second")
+	require.NoError(t, err)
+	started, err := operator.StartRotation(context.Background(), r.client, r.cfg.TaskQueue, rot)
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = r.client.CancelWorkflow(context.Background(), started.WorkflowID, "") })
+	var out string
+	for deadline := time.Now().Add(time.Minute); ; time.Sleep(500 * time.Millisecond) {
+		out, _ = r.starter("status", "--config", r.cfgPath, "--user", "ci-second")
+		if strings.Contains(out, "waiting for github quota until") || time.Now().After(deadline) {
+			break
+		}
+	}
+	require.Contains(t, out, "waiting for github quota until", "status never said the push waits for quota")
+	require.Contains(t, out, "github acme/second")
+	for _, w := range r.emu.GitHub.QuotaHistory() {
+		require.Zero(t, w.Refused, "GitHub refused calls: %+v", r.emu.GitHub.QuotaHistory())
+	}
 }

@@ -56,6 +56,10 @@ type TargetStatus struct {
 	// ConfirmedBy says how the target confirmed the new key: "read back",
 	// or "metadata (…)" where the provider never shows a value again.
 	ConfirmedBy string `json:"confirmedBy,omitempty"`
+	// Waiting says what a push in flight waits for, e.g. "waiting for
+	// github quota": filled in by the operator tools from the pending
+	// activity (its heartbeat or last failure), never by the workflow.
+	Waiting string `json:"waiting,omitempty"`
 }
 
 // Event is one line of the rotation's timeline.

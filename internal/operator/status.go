@@ -3,10 +3,14 @@ package operator
 import (
 	"context"
 	"errors"
+	"strings"
 	"time"
 
+	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
+	workflowpb "go.temporal.io/api/workflow/v1"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
 
 	"github.com/keyrotor/keyrotor/internal/contract"
 	"github.com/keyrotor/keyrotor/internal/model"
@@ -37,9 +41,28 @@ type ScheduleInfo struct {
 // NeverRun is Overview.Execution for a user that was never rotated here.
 const NeverRun = "never run"
 
+// DescribeOption adjusts Describe.
+type DescribeOption func(*describeOptions)
+
+type describeOptions struct {
+	dc converter.DataConverter
+	fc converter.FailureConverter
+}
+
+// WithConverters lets Describe read the pending pushes' heartbeats and
+// last failures (encrypted by the codec), to say which targets wait for a
+// provider's quota.
+func WithConverters(dc converter.DataConverter, fc converter.FailureConverter) DescribeOption {
+	return func(o *describeOptions) { o.dc, o.fc = dc, fc }
+}
+
 // Describe gathers the overview of one rotation: the latest run and its
 // status query, and the schedule.
-func Describe(ctx context.Context, c client.Client, r model.Rotation) Overview {
+func Describe(ctx context.Context, c client.Client, r model.Rotation, opts ...DescribeOption) Overview {
+	var do describeOptions
+	for _, apply := range opts {
+		apply(&do)
+	}
 	o := Overview{WorkflowID: r.WorkflowID(), Account: r.Account, User: r.User}
 	desc, err := c.DescribeWorkflowExecution(ctx, o.WorkflowID, "")
 	var notFound *serviceerror.NotFound
@@ -62,6 +85,7 @@ func Describe(ctx context.Context, c client.Client, r model.Rotation) Overview {
 		cancel()
 		if qerr == nil {
 			o.Status = &st
+			annotateWaits(o.Status, desc.GetPendingActivities(), do)
 		} else if o.Execution == "Running" {
 			o.Problem = "status query: " + qerr.Error()
 		}
@@ -81,4 +105,40 @@ func scheduleInfo(ctx context.Context, c client.Client, id string) *ScheduleInfo
 		si.NextRun = &next
 	}
 	return si
+}
+
+// annotateWaits marks the targets whose push waits for a provider's quota:
+// the activity's heartbeat says so while it waits in place, its last
+// failure when it handed the wait to Temporal.
+func annotateWaits(st *contract.Status, pending []*workflowpb.PendingActivityInfo, o describeOptions) {
+	if o.dc == nil {
+		return
+	}
+	waits := map[string]string{}
+	for _, pa := range pending {
+		if pa.GetHeartbeatDetails() != nil {
+			var hb struct {
+				Target string `json:"target"`
+				Step   string `json:"step"`
+			}
+			if o.dc.FromPayload(pa.GetHeartbeatDetails().GetPayloads()[0], &hb) == nil && strings.HasPrefix(hb.Step, "waiting for ") {
+				waits[hb.Target] = hb.Step
+			}
+		}
+		if f := pa.GetLastFailure(); f != nil && o.fc != nil && pa.GetState() == enumspb.PENDING_ACTIVITY_STATE_SCHEDULED {
+			msg := o.fc.FailureToError(f).Error()
+			if target, why, ok := strings.Cut(msg, ": waiting for "); ok {
+				why = "waiting for " + strings.SplitN(why, ":", 2)[0]
+				if next := pa.GetNextAttemptScheduleTime(); next != nil {
+					why += " until " + next.AsTime().UTC().Format("15:04:05Z")
+				}
+				waits[target] = why
+			}
+		}
+	}
+	for i := range st.Targets {
+		if w, ok := waits[st.Targets[i].Target]; ok && st.Targets[i].State == contract.TargetPushing {
+			st.Targets[i].Waiting = w
+		}
+	}
 }

@@ -7,10 +7,11 @@
 // A Limiter learns the quota from the provider's own headers (GitHub's
 // x-ratelimit-limit/-remaining/-reset, GitLab's RateLimit-*), and spaces
 // calls so that what remains above the reserve (the share of the quota
-// keyrotor leaves to others) lasts until the window resets: the next call
-// may start (reset - now) / (remaining - reserve) after the previous one.
-// Callers queue in order; each call is granted against the freshest count,
-// so calls in flight are the only ones that can run ahead of it.
+// keyrotor leaves to others) lasts until the window resets: calls may start
+// at (remaining - reserve) / (reset - now) a second, with a burst of up to
+// 20 after a quiet spell (one rotation's pushes go unpaced). Callers queue
+// in order; each call is granted against the freshest count, so calls in
+// flight are the only ones that can run ahead of it.
 //
 // Several worker processes sharing one credential need no coordination:
 // each reads the same remaining count, which falls as fast as all of them
@@ -48,7 +49,9 @@ type Limiter struct {
 	remaining int       // what the window has left, as last seen and counted down since
 	reset     time.Time // when the window ends
 	window    time.Duration
-	next      time.Time       // the earliest start of the next call
+	tokens    float64         // calls that may start at once (at most burst)
+	observed  bool            // the provider's headers were seen
+	refilled  time.Time       // when tokens was last topped up
 	queue     []chan struct{} // callers waiting for their turn, in order
 	timer     *time.Timer     // wakes the queue's head at its time
 }
@@ -118,39 +121,75 @@ func (l *Limiter) Acquire(ctx context.Context, maxWait time.Duration) (waited ti
 // budget is how many calls of a window keyrotor may make.
 func (l *Limiter) budget() int { return max(int(float64(l.limit)*l.share), 1) }
 
+// maxBurst bounds the calls that may start at once after a quiet spell:
+// one rotation's pushes (a few calls per target) go without pacing, a
+// fleet is paced once it has used the burst.
+const maxBurst = 20
+
+func (l *Limiter) burst() float64 { return float64(min(l.budget(), maxBurst)) }
+
+// rate is how many calls a second what is left of the window allows.
+func (l *Limiter) rate(now time.Time) float64 {
+	left := l.reset.Sub(now).Seconds()
+	if left <= 0 {
+		return 0
+	}
+	return float64(max(l.usable(), 0)) / left
+}
+
+// refill tops the tokens up for the time since the last refill, at the
+// rate what is left of the window allows.
+func (l *Limiter) refill(now time.Time) {
+	if l.refilled.IsZero() {
+		// One call to learn the provider's count before anything else:
+		// several workers starting together must not each burst on a
+		// quota that others may have spent.
+		l.tokens, l.refilled = 1, now
+		return
+	}
+	if d := now.Sub(l.refilled).Seconds(); d > 0 {
+		l.tokens = min(l.tokens+d*l.rate(now), l.burst())
+		l.refilled = now
+	}
+}
+
 // usable is how many more calls this window allows keyrotor.
 func (l *Limiter) usable() int { return l.remaining - (l.limit - l.budget()) }
 
 // eta estimates when a caller with ahead callers before it gets its turn.
 func (l *Limiter) eta(now time.Time, ahead int) time.Duration {
-	at := maxTime(now, l.next)
-	usable := l.usable()
-	if usable <= ahead {
+	l.refill(now)
+	if usable := l.usable(); ahead >= usable {
 		// This window's share is taken: the next window's, evenly.
-		at = maxTime(at, l.reset).Add(time.Duration(ahead-max(usable, 0)) * l.window / time.Duration(l.budget()))
-	} else if usable > 0 {
-		at = at.Add(time.Duration(ahead) * l.reset.Sub(at) / time.Duration(usable))
+		over := ahead - max(usable, 0)
+		return l.reset.Sub(now) + time.Duration(over)*l.window/time.Duration(l.budget())
 	}
-	return at.Sub(now)
+	need := float64(ahead+1) - l.tokens
+	if need <= 0 {
+		return 0
+	}
+	return time.Duration(need / l.rate(now) * float64(time.Second))
 }
 
-// dispatchLocked grants the queue's head its call when its time has come,
-// and sets the timer for the next grant.
+// dispatchLocked grants the queue's head its call when a token is there
+// (and the window's share is not spent), and sets the timer for the next
+// grant.
 func (l *Limiter) dispatchLocked(now time.Time) {
 	for len(l.queue) > 0 {
 		l.rollWindow(now)
+		l.refill(now)
 		if l.usable() <= 0 {
 			l.wakeAt(l.reset, now)
 			return
 		}
-		if now.Before(l.next) {
-			l.wakeAt(l.next, now)
+		if l.tokens < 1 {
+			wait := time.Duration((1 - l.tokens) / l.rate(now) * float64(time.Second))
+			l.wakeAt(now.Add(wait), now)
 			return
 		}
 		close(l.queue[0])
 		l.queue = l.queue[1:]
-		// What is left of the window, evenly over what may still be spent.
-		l.next = now.Add(l.reset.Sub(now) / time.Duration(l.usable()))
+		l.tokens--
 		l.remaining--
 	}
 }
@@ -179,6 +218,11 @@ func (l *Limiter) rollWindow(now time.Time) {
 		l.reset = l.reset.Add(l.window)
 	}
 	l.remaining = l.limit
+	// Tokens build up at a window's own rate: none for the time spent
+	// waiting for this one, or every worker would burst at its start.
+	if !l.refilled.IsZero() {
+		l.refilled = now
+	}
 }
 
 // Observe updates the quota from a provider's answer: GitHub's
@@ -214,11 +258,18 @@ func (l *Limiter) Observe(h http.Header) {
 			l.window = max(reset.Sub(now).Round(time.Second), time.Second)
 		}
 		l.reset, l.remaining = reset, remaining
-		if l.next.After(reset) {
-			l.next = reset
+		if !l.refilled.IsZero() {
+			l.refilled = now
 		}
 	}
 	l.limit = limit
+	if !l.observed {
+		// The count is known now: a tenth of what is left may go at once
+		// (ten workers learning it together stay within it).
+		l.observed = true
+		l.tokens = max(l.tokens, min(l.burst(), float64(max(l.usable(), 0))/10))
+		l.refilled = now
+	}
 	l.dispatchLocked(now)
 }
 
@@ -230,13 +281,6 @@ func intHeader(h http.Header, names ...string) (int, bool) {
 		}
 	}
 	return 0, false
-}
-
-func maxTime(a, b time.Time) time.Time {
-	if a.After(b) {
-		return a
-	}
-	return b
 }
 
 // Transport feeds every answer's rate-limit headers to the limiter; the

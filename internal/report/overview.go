@@ -49,8 +49,13 @@ func overview(b *strings.Builder, o operator.Overview, now time.Time) {
 		}
 		for _, t := range s.Targets {
 			line := string(t.State)
-			if t.Error != "" {
+			switch {
+			case t.Error != "":
 				line += ": " + t.Error
+			case t.Waiting != "":
+				line += ": " + t.Waiting
+			case t.ConfirmedBy != "":
+				line += " by " + t.ConfirmedBy
 			}
 			fmt.Fprintf(b, "  target:   %-28s %s\n", t.Target, line)
 		}

@@ -40,6 +40,9 @@ func Text(w io.Writer, s contract.Status) error {
 	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
 	for _, t := range s.Targets {
 		detail := t.Error
+		if t.Waiting != "" {
+			detail = t.Waiting
+		}
 		if t.ConfirmedAt != nil {
 			detail = "confirmed " + t.ConfirmedAt.UTC().Format(time.RFC3339)
 			if t.ConfirmedBy != "" {
