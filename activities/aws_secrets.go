@@ -190,7 +190,7 @@ func (a *AWSSecrets) check(ctx context.Context, t model.Target) TargetCheck {
 			_, err = c.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(s.SecretID)})
 		}
 		if err != nil {
-			return TargetCheck{Detail: "DescribeSecret: " + iamErrorCodeOr(err) + "; the worker needs secretsmanager:DescribeSecret, PutSecretValue and GetSecretValue on it (and kms:GenerateDataKey, kms:Decrypt for a customer managed key)"}
+			return TargetCheck{Denied: awsDenied(err), Detail: "DescribeSecret: " + iamErrorCodeOr(err) + "; the worker needs secretsmanager:DescribeSecret, PutSecretValue and GetSecretValue on it (and kms:GenerateDataKey, kms:Decrypt for a customer managed key)"}
 		}
 		return TargetCheck{OK: true, Detail: "the secret exists and its metadata is readable"}
 	default:
@@ -199,7 +199,7 @@ func (a *AWSSecrets) check(ctx context.Context, t model.Target) TargetCheck {
 			_, err = c.GetParameter(ctx, &ssm.GetParameterInput{Name: aws.String(s.Parameter)})
 		}
 		if err != nil && iamErrorCode(err) != "ParameterNotFound" {
-			return TargetCheck{Detail: "GetParameter: " + iamErrorCodeOr(err) + "; the worker needs ssm:PutParameter and ssm:GetParameter on it (and kms:Encrypt, kms:Decrypt for a customer managed key)"}
+			return TargetCheck{Denied: awsDenied(err), Detail: "GetParameter: " + iamErrorCodeOr(err) + "; the worker needs ssm:PutParameter and ssm:GetParameter on it (and kms:Encrypt, kms:Decrypt for a customer managed key)"}
 		}
 		return TargetCheck{OK: true, Detail: "the parameter is readable (or does not exist yet: the push creates it)"}
 	}
@@ -210,4 +210,14 @@ func iamErrorCodeOr(err error) string {
 		return c
 	}
 	return "no answer"
+}
+
+// awsDenied reports an AWS answer that is a final no: access denied, or a
+// secret that does not exist.
+func awsDenied(err error) bool {
+	switch iamErrorCode(err) {
+	case "AccessDeniedException", "AccessDenied", "ResourceNotFoundException", "UnrecognizedClientException":
+		return true
+	}
+	return false
 }

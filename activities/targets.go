@@ -3,6 +3,7 @@ package activities
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"slices"
 	"time"
 
@@ -34,8 +35,17 @@ type TargetKind interface {
 type TargetCheck struct {
 	Target string `json:"target"`
 	OK     bool   `json:"ok"`
+	// Denied: the provider said no for good (401, 403, 404: the token may
+	// not write there, or the place does not exist), as opposed to a check
+	// that could not tell (a timeout, a 5xx).
+	Denied bool `json:"denied,omitempty"`
 	// Detail says what was checked, or what is missing and how to grant it.
 	Detail string `json:"detail"`
+}
+
+// deniedStatus reports whether an HTTP status is a provider's final no.
+func deniedStatus(code int) bool {
+	return code == http.StatusUnauthorized || code == http.StatusForbidden || code == http.StatusNotFound
 }
 
 // How a push confirmed the target holds the new key (PushResult.ConfirmedBy).
@@ -48,9 +58,44 @@ const (
 )
 
 // Targets holds the push activity every target goes through, whatever its
-// kind.
+// kind, and the preflight every rotation runs before it creates a key.
 type Targets struct {
-	kinds map[model.TargetKind]TargetKind
+	kinds     map[model.TargetKind]TargetKind
+	rotations Rotations // the worker's configuration, for PreflightTargets
+}
+
+// NewTargetsFor is NewTargets with the worker's configuration, which the
+// preflight activity looks the rotation up in.
+func NewTargetsFor(rs Rotations, kinds ...TargetKind) *Targets {
+	t := NewTargets(kinds...)
+	t.rotations = rs
+	return t
+}
+
+// PreflightTargetsInput names the rotation whose targets are checked.
+type PreflightTargetsInput struct {
+	Account string `json:"account"`
+	User    string `json:"user"`
+}
+
+// PreflightTargetsResult is every target's read-only check.
+type PreflightTargetsResult struct {
+	Checks []TargetCheck `json:"checks"`
+}
+
+// PreflightTargets runs every configured target's read-only check, the
+// rotation's first step before it creates a key: a target the worker may
+// not write (Denied) fails the rotation while nothing exists to clean up.
+// It changes nothing anywhere.
+func (a *Targets) PreflightTargets(ctx context.Context, in PreflightTargetsInput) (PreflightTargetsResult, error) {
+	if a.rotations == nil {
+		return PreflightTargetsResult{}, nil
+	}
+	r, err := configuredRotation(a.rotations, in.Account, in.User)
+	if err != nil {
+		return PreflightTargetsResult{}, err
+	}
+	return PreflightTargetsResult{Checks: CheckTargets(ctx, a, r)}, nil
 }
 
 // NewTargets returns the push activity over the worker's target kinds (the

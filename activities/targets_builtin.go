@@ -51,7 +51,7 @@ func (a *GitHub) check(ctx context.Context, t model.Target) TargetCheck {
 		_, resp, err = a.actions.GetOrgPublicKey(ctx, t.Organization)
 	}
 	if err != nil {
-		return TargetCheck{Detail: "cannot read the Actions secrets public key: " + httpProblem(resp, err) +
+		return TargetCheck{Denied: deniedStatus(responseStatus(resp)), Detail: "cannot read the Actions secrets public key: " + httpProblem(resp, err) +
 			"; the token needs write access to Actions secrets there (fine-grained: Secrets read and write; an App: secrets or organization_secrets)"}
 	}
 	return TargetCheck{OK: true, Detail: "read the Actions secrets public key"}
@@ -84,7 +84,7 @@ func (a *GitLab) check(ctx context.Context, t model.Target) TargetCheck {
 		if resp != nil {
 			r = resp.Response
 		}
-		return TargetCheck{Detail: "cannot list the CI/CD variables: " + statusProblem(r, err) + "; the token needs the Maintainer role there (scope api)"}
+		return TargetCheck{Denied: r != nil && deniedStatus(r.StatusCode), Detail: "cannot list the CI/CD variables: " + statusProblem(r, err) + "; the token needs the Maintainer role there (scope api)"}
 	}
 	return TargetCheck{OK: true, Detail: "listed the CI/CD variables"}
 }

@@ -20,12 +20,12 @@ import (
 
 // TestFleetKeepsWithinTheGitHubQuota starts 200 rotations at once, each
 // pushing to its own GitHub repository, against an emulator whose quota is
-// scaled from 5,000 an hour to 300 every 5 seconds. The worker's limiter
+// scaled from 5,000 an hour to 200 every 5 seconds. The worker's limiter
 // spreads the fleet over the windows: GitHub never refuses a call, and the
 // fleet uses at least 90% of its budget (80% of the quota) in every window
 // it keeps busy.
 func TestFleetKeepsWithinTheGitHubQuota(t *testing.T) {
-	const users, limit, budget = 200, 300, 0.8
+	const users, limit, budget = 200, 200, 0.8
 	window := 5 * time.Second
 	saved := compose.GitHubQuota
 	compose.GitHubQuota = ratelimit.Quota{Limit: limit, Window: window}

@@ -736,6 +736,7 @@ func (w *iwWorld) register(env *testsuite.TestWorkflowEnvironment, r model.Rotat
 			}
 			return activities.ResolveRotationResult{Rotation: r}, nil
 		})
+	env.OnActivity(targetActs.PreflightTargets, mock.Anything, mock.Anything).Return(activities.PreflightTargetsResult{}, nil)
 	env.OnActivity(iamActs.InspectKeys, mock.Anything, mock.Anything).AfterFn(w.delay("InspectKeys", iamSlow)).Return(w.InspectKeys)
 	env.OnActivity(iamActs.CreateAccessKey, mock.Anything, mock.Anything).AfterFn(w.delay("CreateAccessKey", iamSlow)).Return(w.CreateAccessKey)
 	env.OnActivity(iamActs.DeleteStrayKeys, mock.Anything, mock.Anything).AfterFn(w.delay("DeleteStrayKeys", iamSlow)).Return(w.DeleteStrayKeys)

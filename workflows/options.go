@@ -106,3 +106,14 @@ func pushOptions(ctx workflow.Context, summary string, budget time.Duration) wor
 		},
 	})
 }
+
+// preflightOptions are for the targets' read-only checks before the first
+// key: a few quick tries, then the rotation goes on without them (an
+// outage must not stop a rotation the pushes would ride out).
+func preflightOptions(ctx workflow.Context) workflow.Context {
+	return workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
+		StartToCloseTimeout: time.Minute,
+		Summary:             "check that every target can be written",
+		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: time.Second, MaximumAttempts: 3},
+	})
+}

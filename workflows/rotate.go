@@ -6,6 +6,7 @@ package workflows
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -53,6 +54,9 @@ const (
 	keepSentKeyChange = "keep-sent-key-on-cancel"
 	// pushToTargetChange: one push activity for every kind of target.
 	pushToTargetChange = "push-to-target"
+	// preflightChange: every target's read-only check runs before the
+	// first key is created.
+	preflightChange = "preflight-targets"
 )
 
 // RotateAccessKey rotates one IAM user's access key, in runbook order:
@@ -123,6 +127,8 @@ func (r *rotation) run(ctx workflow.Context) (RotateResult, error) {
 			return r.cancel(ctx)
 		case stepReplaceNewKey:
 			err = r.replaceNewKey(ctx)
+		case stepPreflight:
+			err = r.preflight(ctx)
 		case stepCreate:
 			err = r.create(ctx)
 		case stepVerify:
@@ -222,6 +228,45 @@ func (r *rotation) inspect(ctx workflow.Context) error {
 	}
 	r.done.inspected = true
 	r.resolveRevocations(ctx)
+	return nil
+}
+
+// preflight runs every target's read-only check before the first key is
+// created: a target the worker may not write (the provider said no: 401,
+// 403, 404) fails the rotation while there is nothing to clean up. A check
+// that cannot tell (an outage) does not stop the rotation: the pushes ride
+// outages out, with the old key active meanwhile.
+func (r *rotation) preflight(ctx workflow.Context) error {
+	r.done.preflighted = true
+	// Rotations that started before this change went straight to create.
+	if workflow.GetVersion(ctx, preflightChange, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+		return nil
+	}
+	r.setPhase(ctx, PhaseInspecting, "checking that every target can be written (read-only)")
+	var res activities.PreflightTargetsResult
+	err := workflow.ExecuteLocalActivity(preflightOptions(ctx), targetActs.PreflightTargets,
+		activities.PreflightTargetsInput{Account: r.account, User: r.user}).Get(ctx, &res)
+	if err != nil {
+		r.event(ctx, "could not check the targets ("+message(err)+"); going on")
+		return nil
+	}
+	var denied []string
+	for _, c := range res.Checks {
+		i := slices.IndexFunc(r.status.Targets, func(ts TargetStatus) bool { return ts.Target == c.Target })
+		switch {
+		case c.Denied && i >= 0:
+			r.status.Targets[i].State, r.status.Targets[i].Error = TargetFailed, c.Detail
+			denied = append(denied, c.Target)
+		case !c.OK:
+			r.event(ctx, "could not check "+c.Target+" ("+c.Detail+"); going on")
+		}
+	}
+	if len(denied) > 0 {
+		return temporal.NewNonRetryableApplicationError(fmt.Sprintf(
+			"%d of %d targets cannot be written (%s); no key was created: grant the access, then rotate again",
+			len(denied), len(r.status.Targets), strings.Join(denied, ", ")), activities.TypeUnauthorized, nil)
+	}
+	r.event(ctx, "every target can be written")
 	return nil
 }
 

@@ -42,6 +42,9 @@ type fakeAccount struct {
 	loseCreates int
 	// pushDelay makes every push take that long (workflow time).
 	pushDelay time.Duration
+	// preflight are the targets' checks the preflight reports (none: all
+	// fine).
+	preflight []activities.TargetCheck
 	calls     []string
 }
 
@@ -84,6 +87,13 @@ func (f *fakeAccount) find(id string) *model.AccessKey {
 }
 
 func (f *fakeAccount) register(env *testsuite.TestWorkflowEnvironment) {
+	env.OnActivity(targetActs.PreflightTargets, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.PreflightTargetsInput) (activities.PreflightTargetsResult, error) {
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			f.call("preflight")
+			return activities.PreflightTargetsResult{Checks: append([]activities.TargetCheck(nil), f.preflight...)}, nil
+		})
 	env.OnActivity(iamActs.InspectKeys, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in activities.InspectKeysInput) (activities.InspectKeysResult, error) {
 			f.mu.Lock()
@@ -261,7 +271,7 @@ func TestRotateAccessKey(t *testing.T) {
 		wantErr    string
 	}{
 		{name: "full rotation", keys: []string{model.KeyActive}, targets: 5, wantPhase: PhaseDone, wantKeys: 1,
-			wantCalls: "inspect,create,verify,push", avoidCalls: ""},
+			wantCalls: "inspect,preflight,create,verify,push", avoidCalls: ""},
 		{name: "user without a key gets one and nothing is retired", keys: nil, targets: 2, wantPhase: PhaseDone, wantKeys: 1,
 			avoidCalls: "deactivate"},
 		{name: "leftover inactive key is deleted first", keys: []string{model.KeyInactive, model.KeyActive}, targets: 1, wantPhase: PhaseDone, wantKeys: 1},
@@ -472,4 +482,36 @@ func executeRotation(env *testsuite.TestWorkflowEnvironment, r model.Rotation) {
 			return activities.ResolveRotationResult{Rotation: r}, nil
 		})
 	env.ExecuteWorkflow(RotateAccessKey, contract.NewRotateInput(r))
+}
+
+// A target the worker may not write fails the rotation before a key
+// exists; a check that could not tell does not stop it.
+func TestPreflightFailsBeforeAKeyExists(t *testing.T) {
+	tests := []struct {
+		name      string
+		checks    []activities.TargetCheck
+		wantPhase Phase
+	}{
+		{"denied", []activities.TargetCheck{{Target: "github acme/api", Denied: true, Detail: "cannot read the Actions secrets public key: 404 Not Found"}}, PhaseFailed},
+		{"inconclusive", []activities.TargetCheck{{Target: "github acme/api", Detail: "cannot read the Actions secrets public key: connection reset"}}, PhaseDone},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			env := newEnv(t)
+			f := newFakeAccount(t, 1, model.KeyActive)
+			f.lastUsed = func(time.Time) *time.Time { return nil }
+			f.preflight = tc.checks
+			f.register(env)
+			executeRotation(env, testRotation(1))
+			s, _ := finalStatus(t, env)
+			require.Equal(t, tc.wantPhase, s.Phase, s.Error)
+			if tc.wantPhase == PhaseFailed {
+				require.NotContains(t, strings.Join(f.calls, ","), "create", "no key is created")
+				require.Contains(t, s.Error, "1 of 1 targets cannot be written (github acme/api); no key was created")
+				require.Equal(t, TargetFailed, s.Targets[0].State)
+				require.Contains(t, s.Targets[0].Error, "404 Not Found")
+				require.Equal(t, 1, f.active(), "the user keeps its one key")
+			}
+		})
+	}
 }

@@ -51,6 +51,7 @@ const (
 	stepInspect        step = "inspect the user's keys"
 	stepRevokeNow      step = "deactivate a key revoked with mode now"
 	stepCancel         step = "clean up after a cancel"
+	stepPreflight      step = "check that every target can be written"
 	stepReplaceNewKey  step = "replace the revoked new key"
 	stepCreate         step = "create the new key"
 	stepVerify         step = "verify the new key"
@@ -70,6 +71,7 @@ const (
 // waits and checks that happened.
 type milestones struct {
 	resolved, inspected bool
+	preflighted         bool // the targets' read-only checks ran (before the first key is created)
 	verified            bool // the current new key signs as the user
 	pushed              bool // every target confirmed it, or an operator went on without the failed ones
 	graceDone           bool
@@ -112,6 +114,8 @@ func (r *rotation) next() step {
 		return stepCancel
 	case r.newKeyRevoked():
 		return stepReplaceNewKey
+	case !m.preflighted && !r.newKey.exists():
+		return stepPreflight
 	case !r.newKey.exists():
 		return stepCreate
 	case !m.verified:

@@ -9,7 +9,8 @@
 // calls so that what remains above the reserve (the share of the quota
 // keyrotor leaves to others) lasts until the window resets: calls may start
 // at (remaining - reserve) / (reset - now) a second, with a burst of up to
-// 20 after a quiet spell (one rotation's pushes go unpaced). Callers queue
+// a quarter of the window's budget after a quiet spell (a small fleet goes
+// unpaced). Callers queue
 // in order; each call is granted against the freshest count, so calls in
 // flight are the only ones that can run ahead of it.
 //
@@ -121,12 +122,11 @@ func (l *Limiter) Acquire(ctx context.Context, maxWait time.Duration) (waited ti
 // budget is how many calls of a window keyrotor may make.
 func (l *Limiter) budget() int { return max(int(float64(l.limit)*l.share), 1) }
 
-// maxBurst bounds the calls that may start at once after a quiet spell:
-// one rotation's pushes (a few calls per target) go without pacing, a
-// fleet is paced once it has used the burst.
-const maxBurst = 20
-
-func (l *Limiter) burst() float64 { return float64(min(l.budget(), maxBurst)) }
+// burst is how many calls may start at once after a quiet spell: a
+// quarter of the window's budget. A fleet smaller than that is not held
+// back at all; a larger one is paced once it has used the burst, so the
+// rest of the window's budget lasts until the reset.
+func (l *Limiter) burst() float64 { return float64(max(l.budget()/4, 1)) }
 
 // rate is how many calls a second what is left of the window allows.
 func (l *Limiter) rate(now time.Time) float64 {

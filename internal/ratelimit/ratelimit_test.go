@@ -31,9 +31,9 @@ func TestAcquireSpreadsTheBudgetOverTheWindow(t *testing.T) {
 	}
 	wg.Wait()
 	sort.Slice(granted, func(i, j int) bool { return granted[i] < granted[j] })
-	// Tokens build up at the window's rate (a burst of up to 20 after a
-	// quiet spell), and the 60 calls spread over the window, not later than
-	// its end.
+	// Tokens build up at the window's rate (a burst of up to a quarter of
+	// the budget after a quiet spell), and the 60 calls spread over the
+	// window, not later than its end.
 	if granted[0] > 10*time.Millisecond {
 		t.Errorf("the first call started after %v", granted[0])
 	}

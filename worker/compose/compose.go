@@ -164,7 +164,7 @@ func newActivities(ctx context.Context, cfg *config.Config, o Options) ([]any, e
 			acts = append(acts, k)
 		}
 	}
-	acts = append(acts, activities.NewTargets(kinds...))
+	acts = append(acts, activities.NewTargetsFor(cfg, kinds...))
 	return acts, nil
 }
 
