@@ -105,7 +105,8 @@ func scheduledFile(scenario string) string {
 // share its workflow ID).
 const recordUser = "ci-deployer"
 
-// ghostGroup is a target that fails for good until it is created (404).
+// ghostGroup is a target whose writes fail for good (404) until the test
+// clears the fault.
 var ghostGroup = model.Target{Kind: model.GitLabGroup, Group: "ghost", EnvironmentScope: "*", Masked: true}
 
 type recordScenario struct {
@@ -126,11 +127,11 @@ func recordScenarios() []recordScenario {
 		{name: "revoke-start", policy: hourPolicy(), run: recordRevokeStart},
 		{
 			name: "hold-retry", policy: hourPolicy(), run: recordHoldRetry,
-			targets: append(devstack.DemoTargets(), ghostGroup), noSeed: []model.Target{ghostGroup},
+			targets: append(devstack.DemoTargets(), ghostGroup),
 		},
 		{
 			name: "notify", policy: hourPolicy(), run: recordNotify, notify: true,
-			targets: append(devstack.DemoTargets(), ghostGroup), noSeed: []model.Target{ghostGroup},
+			targets: append(devstack.DemoTargets(), ghostGroup),
 		},
 		{name: "rollback", policy: hourPolicy(), run: recordRollback},
 		{name: "cancel", policy: hourPolicy(), run: recordCancel},
@@ -229,6 +230,9 @@ func recordNotify(t *testing.T, rec *recorder) { holdRetry(t, rec, "notify") }
 
 func holdRetry(t *testing.T, rec *recorder, scenario string) {
 	rec.r.emu.GitLab.Faults.Add(faults.Rule{Op: "groups/ghost", Delay: 4 * time.Second, Times: 1})
+	// The group can be read (the preflight passes) but refuses writes
+	// until it is "fixed" below.
+	rec.r.failGitLabWrites("groups/ghost", faults.Rule{Status: http.StatusNotFound, Body: `{"message":"404 Group Not Found"}`})
 	started := rec.start(t)
 	awaitPhase(t, rec.r, started.WorkflowID, contract.PhasePushing)
 	rec.revoke(t, contract.RevokeInput{Reason: "key printed in build 1234"})
@@ -236,7 +240,7 @@ func holdRetry(t *testing.T, rec *recorder, scenario string) {
 	require.Len(t, held.FailedTargets(), 1)
 	require.Equal(t, ghostGroup.String(), held.FailedTargets()[0].Target)
 
-	rec.r.emu.SeedTarget(ghostGroup)
+	rec.r.emu.GitLab.Faults.Clear()
 	rec.request(t, started, contract.RetrySignal)
 	st := rec.wait(t, started)
 	require.Equal(t, contract.PhaseDone, st.Phase)

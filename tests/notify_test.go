@@ -18,6 +18,7 @@ import (
 	"github.com/keyrotor/keyrotor/activities"
 	"github.com/keyrotor/keyrotor/internal/contract"
 	"github.com/keyrotor/keyrotor/internal/devstack"
+	"github.com/keyrotor/keyrotor/internal/emulator/faults"
 	"github.com/keyrotor/keyrotor/internal/model"
 )
 
@@ -87,10 +88,12 @@ func TestNotifications(t *testing.T) {
 	p.GracePeriod = 6 * time.Second
 	r := newRig(t, rigOptions{
 		users:   map[string][]model.Target{"ci-deployer": devstack.DemoTargets(), "ci-broken": {missing}},
-		noSeed:  []model.Target{missing},
 		policy:  p,
 		noStart: true,
 	})
+	// The repository can be read (the preflight passes) but refuses every
+	// write: the push fails for good.
+	r.failGitHubWrites("acme/gone", faults.Rule{Status: http.StatusNotFound, Body: `{"message":"Not Found"}`})
 	cfg, err := os.ReadFile(r.cfgPath)
 	require.NoError(t, err)
 	text := strings.Replace(string(cfg), "temporal:\n", "temporal:\n  uiURL: http://localhost:8233\n", 1) +

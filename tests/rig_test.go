@@ -21,6 +21,7 @@ import (
 	"github.com/keyrotor/keyrotor/internal/codec"
 	"github.com/keyrotor/keyrotor/internal/config"
 	"github.com/keyrotor/keyrotor/internal/devstack"
+	"github.com/keyrotor/keyrotor/internal/emulator/faults"
 	"github.com/keyrotor/keyrotor/internal/model"
 	"github.com/keyrotor/keyrotor/worker/compose"
 )
@@ -255,4 +256,22 @@ func (r *rig) requireRotated(user string, newKeyID string, targets []model.Targe
 	r.t.Helper()
 	_, err := r.emu.CheckRotated(user, newKeyID, r.oldKeys[user], targets)
 	require.NoError(r.t, err)
+}
+
+// failGitLabWrites makes every write to a GitLab scope ("groups/ghost",
+// "projects/acme/api") answer as rule says, while reads still work: the
+// rotation's read-only preflight passes, and the push fails.
+func (r *rig) failGitLabWrites(scope string, rule faults.Rule) {
+	for _, m := range []string{"PUT", "POST"} {
+		rr := rule
+		rr.Op = m + " /api/v4/" + scope + "/"
+		r.emu.GitLab.Faults.Add(rr)
+	}
+}
+
+// failGitHubWrites makes every secret write to a GitHub repository answer
+// as rule says, while reads still work.
+func (r *rig) failGitHubWrites(repo string, rule faults.Rule) {
+	rule.Op = "PUT /repos/" + repo + "/actions/secrets/"
+	r.emu.GitHub.Faults.Add(rule)
 }

@@ -6,6 +6,7 @@ import (
 	"os"
 	"strings"
 	"syscall"
+	"net/http"
 	"testing"
 	"time"
 
@@ -70,7 +71,9 @@ func TestRotationLostCreateResult(t *testing.T) {
 func TestRotationPartialFailureKeepsOldKey(t *testing.T) {
 	missing := model.Target{Kind: model.GitLabGroup, Group: "ghost", EnvironmentScope: "*"}
 	targets := append(devstack.DemoTargets(), missing)
-	r := newRig(t, rigOptions{users: map[string][]model.Target{"ci-deployer": targets}, noSeed: []model.Target{missing}})
+	r := newRig(t, rigOptions{users: map[string][]model.Target{"ci-deployer": targets}})
+	// The group can be read (the preflight passes) but refuses every write.
+	r.failGitLabWrites("groups/ghost", faults.Rule{Status: http.StatusNotFound, Body: `{"message":"404 Group Not Found"}`})
 	st, err := rotate(t, r, "ci-deployer")
 	require.Error(t, err)
 	require.Equal(t, contract.PhaseFailed, st.Phase)

@@ -454,15 +454,14 @@ func TestSafetyRevokeNewKeyWhileATargetFailsForGood(t *testing.T) {
 		withStarter bool // revoke with the starter binary instead of the operator client
 	}{
 		{
-			name:    "gitlab answers 401 for the group",
+			name:    "gitlab answers 401 for the group's writes",
 			failing: devstack.DemoTargets()[4],
-			fault:   faults.Rule{Op: "/groups/acme/", Status: http.StatusUnauthorized, Delay: 2 * time.Second, Body: `{"message":"401 Unauthorized"}`},
+			fault:   faults.Rule{Op: "groups/acme", Status: http.StatusUnauthorized, Delay: 2 * time.Second, Body: `{"message":"401 Unauthorized"}`},
 		},
 		{
-			name:        "the gitlab group does not exist (404), revoked with the starter",
+			name:        "the gitlab group refuses writes with 404, revoked with the starter",
 			failing:     ghost,
-			noSeed:      true,
-			fault:       faults.Rule{Op: "/groups/ghost/", Delay: 2 * time.Second},
+			fault:       faults.Rule{Op: "groups/ghost", Status: http.StatusNotFound, Delay: 2 * time.Second, Body: `{"message":"404 Group Not Found"}`},
 			withStarter: true,
 		},
 	} {
@@ -477,7 +476,8 @@ func TestSafetyRevokeNewKeyWhileATargetFailsForGood(t *testing.T) {
 				o.noSeed = []model.Target{tc.failing}
 			}
 			r := newRig(t, o)
-			r.emu.GitLab.Faults.Add(tc.fault)
+			// Reads work (the preflight passes); every write fails, slowly.
+			r.failGitLabWrites(tc.fault.Op, tc.fault)
 			oldID := r.oldKeys[safetyUser].ID
 
 			started := startAndAwait(t, r, safetyUser, contract.PhasePushing)
