@@ -44,7 +44,8 @@ type targetTemplate struct {
 	tags []string // the tag keys it reads
 }
 
-// SelectedUser is an IAM user a selector may select: what a template sees.
+// SelectedUser is an IAM user a selector may select; it is what a target
+// template sees.
 type SelectedUser struct {
 	Account string
 	User    string
@@ -89,7 +90,6 @@ func (c *Config) Expand(s *Selector, u SelectedUser) (model.Rotation, error) {
 	if !userRE.MatchString(u.User) {
 		return r, fmt.Errorf("user %q in account %s (selected by %s): not a valid IAM user name", u.User, u.Account, s.Name)
 	}
-	data := templateData{Account: u.Account, User: u.User, Path: u.Path, Tags: u.Tags}
 	var problems []string
 	rendered := s.targets.clone(func(orig, cp *node) {
 		t := s.templates[orig]
@@ -97,7 +97,7 @@ func (c *Config) Expand(s *Selector, u SelectedUser) (model.Rotation, error) {
 			return
 		}
 		var b strings.Builder
-		if err := t.tmpl.Execute(&b, data); err != nil {
+		if err := t.tmpl.Execute(&b, u); err != nil {
 			problems = append(problems, c.renderProblem(orig, t, u, err))
 			return
 		}
@@ -144,12 +144,6 @@ func (s *Selector) templateAt(line, col int) *targetTemplate {
 		}
 	}
 	return nil
-}
-
-// templateData is what a target template sees.
-type templateData struct {
-	Account, User, Path string
-	Tags                map[string]string
 }
 
 // clone deep-copies the tree, calling edit with each original string
@@ -324,7 +318,7 @@ func (l *loader) targetTemplates(fs fields, path string, s *Selector, cfg *Confi
 	rendered := s.targets.clone(func(orig, cp *node) {
 		if t := s.templates[orig]; t != nil {
 			var b strings.Builder
-			if t.tmpl.Execute(&b, templateData{Account: sample.Account, User: sample.User, Path: sample.Path, Tags: sample.Tags}) == nil {
+			if t.tmpl.Execute(&b, sample) == nil {
 				cp.text, cp.raw = b.String(), true
 			}
 		}
