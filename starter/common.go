@@ -52,7 +52,7 @@ func (f commonFlags) load(ctx context.Context, fs *flag.FlagSet) (commandEnv, er
 	if err != nil {
 		return commandEnv{}, err
 	}
-	rot, err := cfg.Rotation(*f.account, *f.user)
+	rot, err := resolveRotation(ctx, cfg, *f.account, *f.user)
 	if err != nil {
 		return commandEnv{}, err
 	}

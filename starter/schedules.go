@@ -25,7 +25,10 @@ if that user's rotation is already running.
 Verbs:
   sync      make the schedules match the config: create the missing, update the
             changed, delete keyrotor's schedules (on the config's task queue) whose
-            rotation left the config; prints what it did per schedule
+            rotation left the config; with selectors, one schedule per user they
+            find, and a found user's schedule is deleted once no selector finds
+            it (an account that cannot be listed keeps its schedules); prints
+            what it did per schedule
               sync --config FILE [--dry-run] [--output text|json]
   list      each schedule's state, next run and last run's result
               list --config FILE [--user NAME] [--account NAME] [--output text|json]
@@ -130,7 +133,11 @@ func schedulesSyncCmd(ctx context.Context, args []string, stdout io.Writer) erro
 		return err
 	}
 	defer c.Close()
-	changes, syncErr := operator.Sync(ctx, c, cfg, *dryRun)
+	d, err := syncInput(ctx, cfg, os.Stderr)
+	if err != nil {
+		return err
+	}
+	changes, syncErr := operator.SyncDiscovered(ctx, c, cfg, d, *dryRun)
 	if *f.output == "json" {
 		if err := writeJSON(stdout, changes); err != nil {
 			return err
@@ -188,7 +195,7 @@ func scheduleOp(ctx context.Context, verb string, args []string, stdout io.Write
 	if err != nil {
 		return err
 	}
-	rot, err := cfg.Rotation(*f.account, *f.user)
+	rot, err := resolveRotation(ctx, cfg, *f.account, *f.user)
 	if err != nil {
 		return err
 	}

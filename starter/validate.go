@@ -30,7 +30,10 @@ func validateCmd(ctx context.Context, args []string, stdout io.Writer) error {
 			"provider, the role's trust policy (audience and subject scoped to the repository, project or\n"+
 			"workspace) and what the pipeline sets; migrate target by target, then remove the target.\n"+
 			"Nothing is contacted")
-	output := fs.String("output", "text", "with --oidc-hints: text or json")
+	discoverFlag := fs.Bool("discover", false,
+		"also list the users each selector finds and their rendered targets, with the worker's AWS\n"+
+			"credentials (read-only: ListUsers and ListUserTags); exit status 1 if a user is skipped")
+	output := fs.String("output", "text", "with --oidc-hints or --discover: text or json")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -59,7 +62,27 @@ func validateCmd(ctx context.Context, args []string, stdout io.Writer) error {
 	for _, r := range cfg.Rotations {
 		targets += len(r.Targets)
 	}
-	fmt.Fprintf(stdout, "%s: OK: %d accounts, %d rotations, %d targets\n", cfg.File, len(cfg.Accounts), len(cfg.Rotations), targets)
+	selectors := ""
+	if len(cfg.Selectors) > 0 {
+		selectors = fmt.Sprintf(", %d selectors", len(cfg.Selectors))
+	}
+	fmt.Fprintf(stdout, "%s: OK: %d accounts, %d rotations%s, %d targets\n", cfg.File, len(cfg.Accounts), len(cfg.Rotations), selectors, targets)
+	if *discoverFlag {
+		res, err := discoverAll(ctx, cfg)
+		if err != nil {
+			return err
+		}
+		if *output == "json" {
+			if err := writeJSON(stdout, res); err != nil {
+				return err
+			}
+		} else {
+			printDiscovered(stdout, res)
+		}
+		if err := res.Err(); err != nil && !*checkAccess {
+			return err
+		}
+	}
 	if !*checkAccess {
 		return nil
 	}

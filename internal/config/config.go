@@ -90,6 +90,11 @@ type Config struct {
 	// defaulted, targets converted to model targets.
 	Rotations []model.Rotation
 
+	// Selectors are the rotations that select their users by IAM path and
+	// tags; discovery (internal/discover) expands them with Expand.
+	Selectors []*Selector
+	lookupEnv func(string) (string, bool) // for Expand's ${VAR}
+
 	// Warnings are problems that do not stop the configuration from loading,
 	// e.g. a token written in plain text or an unset environment variable.
 	Warnings []string
@@ -114,6 +119,7 @@ func Parse(file string, data []byte, lookupEnv func(string) (string, bool)) (*Co
 	}
 	l := &loader{file: file, lookupEnv: lookupEnv}
 	cfg := l.load(data)
+	cfg.lookupEnv = lookupEnv
 	if len(l.errs) > 0 {
 		l.errs.sort()
 		return nil, l.errs
@@ -201,13 +207,18 @@ func (c *Config) CheckWorker() error {
 	add := func(p pos, path, format string, args ...any) {
 		errs = append(errs, &Error{File: c.File, Line: p.line, Column: p.col, Path: path, Msg: fmt.Sprintf(format, args...)})
 	}
-	if len(c.Rotations) == 0 {
+	if len(c.Rotations) == 0 && len(c.Selectors) == 0 {
 		add(pos{}, "rotations", "no rotation is configured; the worker has nothing to do")
 	}
 	targets := map[string]int{}
 	for _, r := range c.Rotations {
 		for _, t := range r.Targets {
 			targets[t.Kind.Provider()]++
+		}
+	}
+	for _, s := range c.Selectors {
+		for _, k := range s.Kinds {
+			targets[k.Provider()]++
 		}
 	}
 	check := func(provider string, present bool, token model.Secret, src tokenSource) {

@@ -144,7 +144,7 @@ func (l *loader) strRefs(fs fields, key string) (s string, set bool, vars []stri
 		l.errf(f.valPos(), path, "must be a string, not a boolean (quote it if you mean %q)", n.text)
 		return "", false, nil
 	}
-	if n.typ != tString {
+	if n.typ != tString || n.raw {
 		return n.text, true, nil
 	}
 	s, vars, err := expandEnv(n.text, l.lookupEnv, func(name string) {

@@ -164,7 +164,12 @@ func (l *loader) rotations(top fields, cfg *Config) []model.Rotation {
 	}
 	for i, item := range items {
 		path := index("rotations", i)
-		fs := l.mapping(item, top.keyPos("rotations"), path, "user", "account", "description", "policy", "secretNames", "targets", "notify")
+		fs := l.mapping(item, top.keyPos("rotations"), path, "user", "selector", "account", "description", "policy", "secretNames", "targets", "notify")
+		if fs.present("selector") {
+			l.selectorRotation(fs, path, cfg)
+			continue
+		}
+		l.rejectTemplates(fs, path)
 		r := model.Rotation{
 			Account:     l.str(fs, "account"),
 			User:        l.str(fs, "user"),
@@ -210,6 +215,28 @@ func (l *loader) rotations(top fields, cfg *Config) []model.Rotation {
 		out = append(out, r)
 	}
 	return out
+}
+
+// selectorRotation reads a rotations item with a selector into
+// cfg.Selectors: what it selects, its targets as templates, and what its
+// users' rotations share (description, policy, secret names, notify).
+func (l *loader) selectorRotation(fs fields, path string, cfg *Config) {
+	s := l.selector(fs, path, cfg)
+	r := model.Rotation{Account: s.Account, Description: l.str(fs, "description"), Policy: cfg.Policy}
+	if f := fs.get("policy"); f != nil {
+		r.Policy = l.policy(f, join(path, "policy"), cfg.Policy)
+	}
+	kinds := make([]model.Target, len(s.Kinds))
+	for i, k := range s.Kinds {
+		kinds[i] = model.Target{Kind: k}
+	}
+	r.SecretNames = l.secretNames(fs, path, kinds)
+	s.notify = l.notifyChannels(fs, "notify", join(path, "notify"), cfg.Notify)
+	for _, ch := range append(slices.Clone(cfg.Notify), s.notify...) {
+		r.Notify = append(r.Notify, ch.Route())
+	}
+	s.Rotation = r
+	cfg.Selectors = append(cfg.Selectors, s)
 }
 
 // DefaultRateBudget is the share of a provider credential's quota keyrotor

@@ -171,7 +171,13 @@ func (c *Config) NotifyChannel(account, user, name string) (model.NotifyChannel,
 	if err != nil {
 		return model.NotifyChannel{}, err
 	}
-	chans := append(slices.Clone(c.Notify), c.rotationNotify[r.WorkflowID()]...)
+	return c.notifyChannel(r, c.rotationNotify[r.WorkflowID()], name)
+}
+
+// notifyChannel finds name among the file's channels and own, the
+// rotation's.
+func (c *Config) notifyChannel(r model.Rotation, own []model.NotifyChannel, name string) (model.NotifyChannel, error) {
+	chans := append(slices.Clone(c.Notify), own...)
 	var names []string
 	for _, ch := range chans {
 		if ch.Name == name {
@@ -188,6 +194,9 @@ func (c *Config) checkNotify(add func(p pos, path, format string, args ...any)) 
 	all := slices.Clone(c.Notify)
 	for _, r := range c.Rotations {
 		all = append(all, c.rotationNotify[r.WorkflowID()]...)
+	}
+	for _, s := range c.Selectors {
+		all = append(all, s.notify...)
 	}
 	for _, ch := range all {
 		if ch.URL.Reveal() == "" {

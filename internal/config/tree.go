@@ -56,6 +56,7 @@ type node struct {
 	b      bool       // kScalar tBool
 	fields []*field   // kMap, in file order
 	items  []*node    // kSeq
+	raw    bool       // kScalar tString: text is final (a rendered placeholder): no ${VAR} expansion
 }
 
 type field struct {

@@ -78,6 +78,9 @@ type desiredSchedule struct {
 	action *client.ScheduleWorkflowAction
 	hash   string
 	timing string // human description of spec
+	// selector names the selector that found the user, "" for a rotation
+	// the file names.
+	selector string
 }
 
 func newDesiredSchedule(taskQueue string, r model.Rotation) desiredSchedule {
@@ -190,14 +193,53 @@ func describe(ctx context.Context, sc client.ScheduleClient, id string) (*client
 // but is not keyrotor's is reported as a Conflict and makes the error
 // non-nil, after everything else was done.
 func Sync(ctx context.Context, c client.Client, cfg *config.Config, dryRun bool) ([]ScheduleChange, error) {
+	return SyncDiscovered(ctx, c, cfg, Discovered{}, dryRun)
+}
+
+// SelectorMemoKey marks a schedule created for a user a selector found
+// (value: the selector's name); the schedule also carries ManagedMemoKey.
+const SelectorMemoKey = "keyrotor-selector"
+
+// Discovered is what discovery found for Sync: the rotations of the users
+// the config's selectors selected, and what must not be deleted although
+// it has no rotation.
+type Discovered struct {
+	// Rotations of discovered users, each with its selector's name.
+	Rotations []DiscoveredRotation
+	// Keep are schedule IDs to keep: users a selector still matches but
+	// whose targets did not render this time.
+	Keep map[string]bool
+	// KeepAccounts could not be listed: none of their schedules is
+	// deleted, since whether their users are gone is unknown.
+	KeepAccounts []string
+}
+
+// DiscoveredRotation is one discovered user's rotation.
+type DiscoveredRotation struct {
+	model.Rotation
+	Selector string
+}
+
+// SyncDiscovered is Sync with the rotations discovery found besides the
+// file's: their schedules are created and updated like the others, and a
+// discovered user's schedule is deleted once no selector finds the user.
+func SyncDiscovered(ctx context.Context, c client.Client, cfg *config.Config, d Discovered, dryRun bool) ([]ScheduleChange, error) {
 	sc := c.ScheduleClient()
 	var changes []ScheduleChange
 	wanted := map[string]bool{}
 	conflicts := 0
+	want := make([]desiredSchedule, 0, len(cfg.Rotations)+len(d.Rotations))
 	for _, r := range cfg.Rotations {
-		want := newDesiredSchedule(cfg.TaskQueue, r)
-		wanted[want.id] = true
-		ch, err := syncOne(ctx, sc, want, dryRun)
+		want = append(want, newDesiredSchedule(cfg.TaskQueue, r))
+	}
+	for _, r := range d.Rotations {
+		w := newDesiredSchedule(cfg.TaskQueue, r.Rotation)
+		w.selector = r.Selector
+		want = append(want, w)
+	}
+	for _, w := range want {
+		wanted[w.id] = true
+		ch, err := syncOne(ctx, sc, w, dryRun)
 		if err != nil {
 			return changes, err
 		}
@@ -206,12 +248,24 @@ func Sync(ctx context.Context, c client.Client, cfg *config.Config, dryRun bool)
 		}
 		changes = append(changes, ch)
 	}
-	stale, err := staleSchedules(ctx, sc, cfg.TaskQueue, wanted)
+	for id := range d.Keep {
+		wanted[id] = true
+	}
+	selected := map[string]bool{}
+	stale, err := staleSchedules(ctx, sc, cfg.TaskQueue, wanted, selected)
 	if err != nil {
 		return changes, err
 	}
 	for _, id := range stale {
 		ch := ScheduleChange{ScheduleID: id, Kind: Deleted, Detail: "its rotation is no longer in the config", DryRun: dryRun}
+		if selected[id] {
+			ch.Detail = "no selector finds its user any more (gone, moved or untagged)"
+		}
+		if account, _, ok := strings.Cut(strings.TrimPrefix(id, "rotate/"), "/"); ok && slices.Contains(d.KeepAccounts, account) {
+			ch.Kind, ch.Detail = Unchanged, "kept: account "+account+" could not be listed, so whether its user is gone is unknown"
+			changes = append(changes, ch)
+			continue
+		}
 		if !dryRun {
 			if err := deleteSchedule(ctx, sc, id); err != nil {
 				return changes, err
@@ -258,12 +312,20 @@ func createSchedule(ctx context.Context, sc client.ScheduleClient, want desiredS
 		Spec:    want.spec,
 		Action:  want.action,
 		Overlap: overlap,
-		Memo:    map[string]any{ManagedMemoKey: true},
+		Memo:    memoOf(want),
 	})
 	if err != nil {
 		return fmt.Errorf("create schedule %s: %w", want.id, err)
 	}
 	return nil
+}
+
+func memoOf(want desiredSchedule) map[string]any {
+	memo := map[string]any{ManagedMemoKey: true}
+	if want.selector != "" {
+		memo[SelectorMemoKey] = want.selector
+	}
+	return memo
 }
 
 // updateSchedule replaces spec, action and policies, and keeps the state:
@@ -301,7 +363,8 @@ func deleteSchedule(ctx context.Context, sc client.ScheduleClient, id string) er
 // staleSchedules are keyrotor's schedules on taskQueue that are not wanted.
 // List finds the candidates (every page of it); each is then described,
 // because List is eventually consistent and does not show the task queue.
-func staleSchedules(ctx context.Context, sc client.ScheduleClient, taskQueue string, wanted map[string]bool) ([]string, error) {
+// selected is filled with those a selector's discovery created.
+func staleSchedules(ctx context.Context, sc client.ScheduleClient, taskQueue string, wanted, selected map[string]bool) ([]string, error) {
 	ids, err := managedScheduleIDs(ctx, sc)
 	if err != nil {
 		return nil, err
@@ -316,6 +379,9 @@ func staleSchedules(ctx context.Context, sc client.ScheduleClient, taskQueue str
 			return nil, err
 		}
 		if d != nil && managed(d) && taskQueueOf(d) == taskQueue {
+			if d.Memo.GetFields()[SelectorMemoKey] != nil {
+				selected[id] = true
+			}
 			out = append(out, id)
 		}
 	}
@@ -394,7 +460,7 @@ func List(ctx context.Context, c client.Client, cfg *config.Config, f Filter) ([
 		out = append(out, st)
 	}
 	if f == (Filter{}) {
-		stale, err := staleSchedules(ctx, sc, cfg.TaskQueue, wanted)
+		stale, err := staleSchedules(ctx, sc, cfg.TaskQueue, wanted, map[string]bool{})
 		if err != nil {
 			return out, err
 		}

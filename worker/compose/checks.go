@@ -25,7 +25,7 @@ func CheckTargets(ctx context.Context, cfg *config.Config, awsOpts ...func(*awsc
 	if err != nil {
 		return nil, fmt.Errorf("AWS clients: %w", err)
 	}
-	kinds, err := targetKinds(cfg, aws, Options{}, nil)
+	kinds, err := targetKinds(cfg, cfg, aws, Options{}, nil)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", cfg.File, err)
 	}

@@ -27,6 +27,7 @@ import (
 	"github.com/keyrotor/keyrotor/internal/config"
 	"github.com/keyrotor/keyrotor/internal/connect"
 	"github.com/keyrotor/keyrotor/internal/contract"
+	"github.com/keyrotor/keyrotor/internal/discover"
 	"github.com/keyrotor/keyrotor/internal/metrics"
 	"github.com/keyrotor/keyrotor/internal/model"
 	"github.com/keyrotor/keyrotor/internal/ratelimit"
@@ -151,8 +152,22 @@ func newActivities(ctx context.Context, cfg *config.Config, o Options) ([]any, e
 	if o.Metrics != nil {
 		opts = append(opts, activities.WithMetrics(o.Metrics))
 	}
-	acts := []any{activities.NewConfig(cfg), activities.NewIAM(aws, o.Keys, cfg, opts...), activities.NewNotifier(cfg, cfg.UIURL, nil)}
-	kinds, err := targetKinds(cfg, aws, o, opts)
+	// The worker's rotations: the file's, then the users its selectors
+	// find (discovered now, then every DiscoverEvery).
+	var rs interface {
+		activities.Rotations
+		activities.NotifyChannels
+	} = cfg
+	if len(cfg.Selectors) > 0 {
+		set := newRotationSet(cfg, func(ctx context.Context) discover.Result {
+			return discover.Run(ctx, cfg, discover.FromAWS(aws))
+		}, loggerOf(o))
+		set.refresh(ctx)
+		go set.watch(ctx)
+		rs = set
+	}
+	acts := []any{activities.NewConfig(rs), activities.NewIAM(aws, o.Keys, rs, opts...), activities.NewNotifier(rs, cfg.UIURL, nil)}
+	kinds, err := targetKinds(cfg, rs, aws, o, opts)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", cfg.File, err)
 	}
@@ -178,7 +193,7 @@ var (
 
 // targetKinds builds one activities struct per kind of target whose
 // connection the configuration has. A new kind is one line here.
-func targetKinds(cfg *config.Config, aws *clients.AWS, o Options, opts []activities.Option) ([]activities.TargetKind, error) {
+func targetKinds(cfg *config.Config, rs activities.Rotations, aws *clients.AWS, o Options, opts []activities.Option) ([]activities.TargetKind, error) {
 	var kinds []activities.TargetKind
 	// One limiter per credential: the worker's calls on it take turns so a
 	// fleet spreads over the provider's quota window (internal/ratelimit).
@@ -188,7 +203,7 @@ func targetKinds(cfg *config.Config, aws *clients.AWS, o Options, opts []activit
 		if err != nil {
 			return nil, err
 		}
-		kinds = append(kinds, activities.NewGitHub(gh, o.Keys, cfg, append(opts, activities.WithLimiter(l))...))
+		kinds = append(kinds, activities.NewGitHub(gh, o.Keys, rs, append(opts, activities.WithLimiter(l))...))
 	}
 	if cfg.GitLab != nil {
 		l := ratelimit.New("gitlab", cfg.GitLab.RateBudget, GitLabQuota)
@@ -196,32 +211,32 @@ func targetKinds(cfg *config.Config, aws *clients.AWS, o Options, opts []activit
 		if err != nil {
 			return nil, err
 		}
-		kinds = append(kinds, activities.NewGitLab(gl, o.Keys, cfg, append(opts, activities.WithLimiter(l))...))
+		kinds = append(kinds, activities.NewGitLab(gl, o.Keys, rs, append(opts, activities.WithLimiter(l))...))
 	}
-	kinds = append(kinds, activities.NewAWSSecrets(aws, o.Keys, cfg, opts...))
+	kinds = append(kinds, activities.NewAWSSecrets(aws, o.Keys, rs, opts...))
 	if conn := cfg.Connection("bitbucket"); conn != nil {
-		kinds = append(kinds, activities.NewBitbucket(clients.NewBitbucketClient(conn.BaseURL, conn.Token, nil), o.Keys, cfg, opts...))
+		kinds = append(kinds, activities.NewBitbucket(clients.NewBitbucketClient(conn.BaseURL, conn.Token, nil), o.Keys, rs, opts...))
 	}
 	if conn := cfg.Connection("circleci"); conn != nil {
-		kinds = append(kinds, activities.NewCircleCI(clients.NewCircleCIClient(conn.BaseURL, conn.Token, nil), o.Keys, cfg, opts...))
+		kinds = append(kinds, activities.NewCircleCI(clients.NewCircleCIClient(conn.BaseURL, conn.Token, nil), o.Keys, rs, opts...))
 	}
 	if conn := cfg.Connection("travis"); conn != nil {
-		kinds = append(kinds, activities.NewTravis(clients.NewTravisClient(conn.BaseURL, conn.Token, nil), o.Keys, cfg, opts...))
+		kinds = append(kinds, activities.NewTravis(clients.NewTravisClient(conn.BaseURL, conn.Token, nil), o.Keys, rs, opts...))
 	}
 	// Kubernetes: with the kubernetes section, or when a rotation has a
 	// kubernetes target (the section is optional: KUBECONFIG or
 	// ~/.kube/config). Nothing is read until a push or check needs a cluster.
 	if cfg.Kubernetes != nil || slices.ContainsFunc(cfg.Rotations, func(r model.Rotation) bool {
 		return slices.ContainsFunc(r.Targets, func(t model.Target) bool { return t.Kind == model.KubernetesSecret })
-	}) {
+	}) || slices.ContainsFunc(cfg.Selectors, func(s *config.Selector) bool { return slices.Contains(s.Kinds, model.KubernetesSecret) }) {
 		kubeconfig := ""
 		if cfg.Kubernetes != nil {
 			kubeconfig = cfg.Kubernetes.Kubeconfig
 		}
-		kinds = append(kinds, activities.NewKubernetes(clients.NewKubernetes(kubeconfig).Clientset, o.Keys, cfg, opts...))
+		kinds = append(kinds, activities.NewKubernetes(clients.NewKubernetes(kubeconfig).Clientset, o.Keys, rs, opts...))
 	}
 	if tf := cfg.Connection("terraform"); tf != nil {
-		kinds = append(kinds, activities.NewTerraform(clients.NewTerraform(tf.BaseURL, tf.Token), o.Keys, cfg, opts...))
+		kinds = append(kinds, activities.NewTerraform(clients.NewTerraform(tf.BaseURL, tf.Token), o.Keys, rs, opts...))
 	}
 	return kinds, nil
 }
@@ -296,6 +311,13 @@ func accountAudit(ctx context.Context, cfg *config.Config, o Options) (metrics.A
 		}
 		return rep.OldestActive(), rep.Err()
 	}, nil
+}
+
+func loggerOf(o Options) *slog.Logger {
+	if o.Logger == nil {
+		return slog.Default()
+	}
+	return o.Logger
 }
 
 func namespaceOf(o Options) string {

@@ -35,6 +35,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -76,7 +77,11 @@ type user struct {
 	name, path, id, arn string
 	created             time.Time
 	grants              grants // what the user may call, on which resources
+	tags                []tag  // in the order they were added, as IAM lists them
 }
+
+// tag is one IAM user tag.
+type tag struct{ key, value string }
 
 type key struct {
 	id, secret string
@@ -212,6 +217,58 @@ func normalizePath(p string) string {
 		p += "/"
 	}
 	return p
+}
+
+// TagUser sets tags on a user (creating it under "/" when unknown), as
+// iam:TagUser does: a key already set (without regard to case, as IAM
+// compares tag keys) gets the new value.
+func (e *Emulator) TagUser(name string, tags map[string]string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	u := e.addUserLocked(name, "/", grants{})
+	keys := make([]string, 0, len(tags))
+	for k := range tags {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		i := slices.IndexFunc(u.tags, func(t tag) bool { return strings.EqualFold(t.key, k) })
+		if i >= 0 {
+			u.tags[i].value = tags[k]
+			continue
+		}
+		u.tags = append(u.tags, tag{k, tags[k]})
+	}
+}
+
+// UntagUser removes tags from a user, as iam:UntagUser does.
+func (e *Emulator) UntagUser(name string, keys ...string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	u, ok := e.userLocked(name)
+	if !ok {
+		return
+	}
+	u.tags = slices.DeleteFunc(u.tags, func(t tag) bool {
+		return slices.ContainsFunc(keys, func(k string) bool { return strings.EqualFold(k, t.key) })
+	})
+}
+
+// DeleteUser removes a user and its keys, as iam:DeleteUser does once the
+// keys are gone.
+func (e *Emulator) DeleteUser(name string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	u, ok := e.userLocked(name)
+	if !ok {
+		return
+	}
+	for id, k := range e.keys {
+		if k.user == u {
+			delete(e.keys, id)
+		}
+	}
+	delete(e.users, userKey(name))
 }
 
 // UserARN returns the ARN of a user ("" when unknown).

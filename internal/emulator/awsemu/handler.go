@@ -64,6 +64,7 @@ var actions = map[string]actionSpec{
 	"DeleteAccessKey":         {service: serviceIAM, run: (*Emulator).deleteAccessKey},
 	"GetAccessKeyLastUsed":    {service: serviceIAM, run: (*Emulator).getAccessKeyLastUsed},
 	"GetUser":                 {service: serviceIAM, run: (*Emulator).getUser},
+	"ListUserTags":            {service: serviceIAM, run: (*Emulator).listUserTags},
 	"SimulatePrincipalPolicy": {service: serviceIAM, run: (*Emulator).simulatePrincipalPolicy},
 	"GetCallerIdentity":       {service: serviceSTS, run: (*Emulator).getCallerIdentity, anyone: true},
 	"AssumeRole":              {service: serviceSTS, run: (*Emulator).assumeRole},
@@ -532,7 +533,47 @@ func (e *Emulator) getUser(p principal, form url.Values) (any, *apiError) {
 	if aerr != nil {
 		return nil, aerr
 	}
-	return getUserResult{User: userXML{Path: u.path, UserName: u.name, UserID: u.id, Arn: u.arn, CreateDate: isoTime(u.created)}}, nil
+	res := getUserResult{User: userXML{Path: u.path, UserName: u.name, UserID: u.id, Arn: u.arn, CreateDate: isoTime(u.created)}}
+	for _, t := range u.tags {
+		res.User.Tags = append(res.User.Tags, tagXML(t))
+	}
+	return res, nil
+}
+
+// listUserTags lists a user's tags in pages of MaxItems (default 100, at
+// most 1000) with a Marker, as iam:ListUserTags does. Unlike ListUsers it is
+// authorized on the user (resource type user in IAM's reference). UserName
+// is required: IAM does not default it to the caller here.
+func (e *Emulator) listUserTags(_ principal, form url.Values) (any, *apiError) {
+	name := form.Get("UserName")
+	if name == "" {
+		return nil, errValidation("1 validation error detected: Value null at 'userName' failed to satisfy constraint: Member must not be null")
+	}
+	u, ok := e.userLocked(name)
+	if !ok {
+		return nil, errNoSuchUser(name)
+	}
+	maxItems, aerr := maxItemsOf(form)
+	if aerr != nil {
+		return nil, aerr
+	}
+	start := 0
+	if m := form.Get("Marker"); m != "" {
+		n, err := strconv.Atoi(m)
+		if err != nil || n < 0 || n > len(u.tags) {
+			return nil, errValidation("Invalid Marker: %s", m)
+		}
+		start = n
+	}
+	res := listUserTagsResult{}
+	for i, t := range u.tags[start:] {
+		if len(res.Tags) == maxItems {
+			res.IsTruncated, res.Marker = true, strconv.Itoa(start+i)
+			break
+		}
+		res.Tags = append(res.Tags, tagXML(t))
+	}
+	return res, nil
 }
 
 // --- STS actions (run with e.mu held) ---

@@ -172,11 +172,25 @@ type getUserResult struct {
 }
 
 type userXML struct {
-	Path       string `xml:"Path"`
-	UserName   string `xml:"UserName"`
-	UserID     string `xml:"UserId"`
-	Arn        string `xml:"Arn"`
-	CreateDate string `xml:"CreateDate"`
+	Path       string      `xml:"Path"`
+	UserName   string      `xml:"UserName"`
+	UserID     string      `xml:"UserId"`
+	Arn        string      `xml:"Arn"`
+	CreateDate string      `xml:"CreateDate"`
+	Tags       []iamTagXML `xml:"Tags>member,omitempty"`
+}
+
+type iamTagXML struct {
+	Key   string `xml:"Key"`
+	Value string `xml:"Value"`
+}
+
+func tagXML(t tag) iamTagXML { return iamTagXML{Key: t.key, Value: t.value} }
+
+type listUserTagsResult struct {
+	Tags        []iamTagXML `xml:"Tags>member"`
+	IsTruncated bool        `xml:"IsTruncated"`
+	Marker      string      `xml:"Marker,omitempty"`
 }
 
 // --- STS result shapes ---
