@@ -2,8 +2,10 @@ package activities
 
 import (
 	"context"
+	"encoding/base64"
 	"fmt"
 	"net/http"
+	"time"
 
 	"github.com/google/go-github/v60/github"
 	gitlab "gitlab.com/gitlab-org/api/client-go"
@@ -34,8 +36,15 @@ func (a *GitHub) push(ctx context.Context, in PushInput) (PushResult, error) {
 // access as writing secrets there (a fine-grained token's "Secrets" read
 // permission at least; an App's "secrets" or "organization_secrets").
 func (a *GitHub) check(ctx context.Context, t model.Target) TargetCheck {
-	var resp *github.Response
-	var err error
+	if c, ok := takeCheckTurn(ctx, a.opts); !ok {
+		return c
+	}
+	var (
+		pk    *github.PublicKey
+		resp  *github.Response
+		err   error
+		scope string
+	)
 	switch t.Kind {
 	case model.GitHubRepository, model.GitHubEnvironment:
 		owner, name, serr := splitRepo(t.Repository)
@@ -43,18 +52,50 @@ func (a *GitHub) check(ctx context.Context, t model.Target) TargetCheck {
 			return TargetCheck{Detail: serr.Error()}
 		}
 		if t.Kind == model.GitHubRepository {
-			_, resp, err = a.actions.GetRepoPublicKey(ctx, owner, name)
+			pk, resp, err = a.actions.GetRepoPublicKey(ctx, owner, name)
+			scope = repoScope{owner: owner, repo: name}.id()
 		} else {
-			_, resp, err = a.envs.GetEnvPublicKey(ctx, owner, name, t.Environment)
+			pk, resp, err = a.envs.GetEnvPublicKey(ctx, owner, name, t.Environment)
+			scope = envScope{owner: owner, repo: name, env: t.Environment}.id()
 		}
 	case model.GitHubOrganization:
-		_, resp, err = a.actions.GetOrgPublicKey(ctx, t.Organization)
+		pk, resp, err = a.actions.GetOrgPublicKey(ctx, t.Organization)
+		scope = (&orgScope{org: t.Organization}).id()
 	}
 	if err != nil {
-		return TargetCheck{Denied: deniedStatus(responseStatus(resp)), Detail: "cannot read the Actions secrets public key: " + httpProblem(resp, err) +
+		return TargetCheck{Denied: githubDenied(resp), Detail: "cannot read the Actions secrets public key: " + httpProblem(resp, err) +
 			"; the token needs write access to Actions secrets there (fine-grained: Secrets read and write; an App: secrets or organization_secrets)"}
 	}
+	// The push that follows seals with this key: it need not fetch it.
+	if raw, derr := base64.StdEncoding.DecodeString(pk.GetKey()); derr == nil && len(raw) == 32 && a.cache != nil {
+		k := scopeKey{id: pk.GetKeyID(), pub: new([32]byte)}
+		copy(k.pub[:], raw)
+		a.cache.setKey(scope, k)
+	}
 	return TargetCheck{OK: true, Detail: "read the Actions secrets public key"}
+}
+
+// githubDenied reports GitHub's final no (401, 404, or a 403 that is not a
+// rate limit).
+func githubDenied(resp *github.Response) bool {
+	code := responseStatus(resp)
+	if code == http.StatusForbidden && (resp.Header.Get("Retry-After") != "" || resp.Header.Get("X-RateLimit-Remaining") == "0") {
+		return false
+	}
+	return deniedStatus(code)
+}
+
+// takeCheckTurn takes a preflight call's turn on the credential's quota,
+// like a push's calls; a turn too far away leaves the target unchecked
+// (not denied).
+func takeCheckTurn(ctx context.Context, o options) (TargetCheck, bool) {
+	if o.limiter == nil {
+		return TargetCheck{}, true
+	}
+	if _, err := o.limiter.Acquire(ctx, 30*time.Second); err != nil {
+		return TargetCheck{Detail: "not checked: " + err.Error()}, false
+	}
+	return TargetCheck{}, true
 }
 
 // kinds are GitLab's project and group CI/CD variables.
@@ -70,6 +111,9 @@ func (a *GitLab) push(ctx context.Context, in PushInput) (PushResult, error) {
 // check lists one CI/CD variable: listing needs the Maintainer role, as
 // writing does.
 func (a *GitLab) check(ctx context.Context, t model.Target) TargetCheck {
+	if c, ok := takeCheckTurn(ctx, a.opts); !ok {
+		return c
+	}
 	one := gitlab.ListOptions{PerPage: 1}
 	var resp *gitlab.Response
 	var err error
@@ -84,7 +128,7 @@ func (a *GitLab) check(ctx context.Context, t model.Target) TargetCheck {
 		if resp != nil {
 			r = resp.Response
 		}
-		return TargetCheck{Denied: r != nil && deniedStatus(r.StatusCode), Detail: "cannot list the CI/CD variables: " + statusProblem(r, err) + "; the token needs the Maintainer role there (scope api)"}
+		return TargetCheck{Denied: r != nil && r.StatusCode != http.StatusTooManyRequests && deniedStatus(r.StatusCode), Detail: "cannot list the CI/CD variables: " + statusProblem(r, err) + "; the token needs the Maintainer role there (scope api)"}
 	}
 	return TargetCheck{OK: true, Detail: "listed the CI/CD variables"}
 }
