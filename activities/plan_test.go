@@ -29,7 +29,7 @@ func TestPlan(t *testing.T) {
 		{"github organization, selected",
 			model.Target{Kind: model.GitHubOrganization, Organization: "acme", Visibility: model.VisibilitySelected, Repositories: []string{"api", "web"}}, custom,
 			TargetPlan{Target: "github org acme", Names: upper, Where: "organization Actions secrets",
-				Detail: "visibility selected: shared with api, web (and the repositories they are already shared with)", ConfirmedBy: ConfirmedMetadata + " (updated_at)"}},
+				Detail: "visibility selected: shared with api, web, keeping those each secret is already shared with", ConfirmedBy: ConfirmedMetadata + " (updated_at)"}},
 		{"github organization, default visibility",
 			model.Target{Kind: model.GitHubOrganization, Organization: "acme"}, custom,
 			TargetPlan{Target: "github org acme", Names: upper, Where: "organization Actions secrets", Detail: "visibility private", ConfirmedBy: ConfirmedMetadata + " (updated_at)"}},

@@ -128,7 +128,7 @@ func (a *GitHub) plan(t model.Target, names model.SecretNames) TargetPlan {
 		}
 		p.Detail = "visibility " + vis
 		if vis == model.VisibilitySelected {
-			p.Detail += ": shared with " + strings.Join(t.Repositories, ", ") + " (and the repositories they are already shared with)"
+			p.Detail += ": shared with " + strings.Join(t.Repositories, ", ") + ", keeping those each secret is already shared with"
 		}
 	}
 	return p
