@@ -221,3 +221,19 @@ func awsDenied(err error) bool {
 	}
 	return false
 }
+
+// plan: one JSON value whose two fields are the secret names, read back.
+func (a *AWSSecrets) plan(t model.Target, names model.SecretNames) TargetPlan {
+	p := TargetPlan{Names: names, ConfirmedBy: ConfirmedReadBack}
+	if t.Kind == model.AWSSSMParameter {
+		p.Where = "JSON fields of the SecureString parameter's value"
+		if t.AWSSecret != nil && t.AWSSecret.KMSKeyID != "" {
+			p.Detail = "encrypted with KMS key " + t.AWSSecret.KMSKeyID
+		} else {
+			p.Detail = "encrypted with alias/aws/ssm"
+		}
+	} else {
+		p.Where = "JSON fields of the secret's value (a new AWSCURRENT version)"
+	}
+	return p
+}

@@ -358,3 +358,12 @@ func bitbucketProblem(err error) string {
 	}
 	return truncate(err.Error(), maxQuoted)
 }
+
+// plan: two secured Pipelines variables.
+func (a *Bitbucket) plan(t model.Target, names model.SecretNames) TargetPlan {
+	p := TargetPlan{Names: names, Where: "repository Pipelines variables", Detail: "secured", ConfirmedBy: ConfirmedBitbucket}
+	if t.Kind == model.BitbucketDeployment {
+		p.Where = "deployment environment Pipelines variables"
+	}
+	return p
+}

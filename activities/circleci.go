@@ -164,7 +164,7 @@ func (a *CircleCI) pushContext(ctx context.Context, p *pushRun, contextID string
 				v.name, listed[i].UpdatedAt.UTC().Format(time.RFC3339), since.Format(time.RFC3339)))
 		}
 	}
-	return ConfirmedMetadata + " (updated_at)", nil
+	return confirmedCircleCIContext, nil
 }
 
 func indexOf[T any](s []T, match func(T) bool) int {
@@ -269,4 +269,17 @@ func restProblem(err error) string {
 		err = ue.Err
 	}
 	return truncate(err.Error(), maxQuoted)
+}
+
+// confirmedCircleCIContext is how a context push is confirmed: CircleCI
+// lists a context variable without its value, with its updated_at.
+const confirmedCircleCIContext = ConfirmedMetadata + " (updated_at)"
+
+// plan: two environment variables; a project's listing shows their masked
+// ends, a context's only their dates.
+func (a *CircleCI) plan(t model.Target, names model.SecretNames) TargetPlan {
+	if t.Kind == model.CircleCIContext {
+		return TargetPlan{Names: names, Where: "context environment variables", ConfirmedBy: confirmedCircleCIContext}
+	}
+	return TargetPlan{Names: names, Where: "project environment variables", ConfirmedBy: ConfirmedMasked}
 }

@@ -155,7 +155,7 @@ func (a *GitHub) PushGitHubSecret(ctx context.Context, sealed PushInput) (res Pu
 	// GitHub never shows a secret's value: the list shows each secret
 	// updated since the write began (and, for an organization, shared as
 	// configured).
-	return PushResult{Target: p.target, ConfirmedAt: time.Now().UTC(), Calls: p.calls.calls, ConfirmedBy: ConfirmedMetadata + " (updated_at)"}, nil
+	return PushResult{Target: p.target, ConfirmedAt: time.Now().UTC(), Calls: p.calls.calls, ConfirmedBy: confirmedGitHub}, nil
 }
 
 // withDefaultNames fills names the rotation left empty.

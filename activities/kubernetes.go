@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -179,7 +180,7 @@ func (a *Kubernetes) push(ctx context.Context, in PushInput) (PushResult, error)
 		if err := a.waitRollouts(ctx, p, cs, t.Namespace, workloads); err != nil {
 			return "", err
 		}
-		return ConfirmedReadBack + " and rolled out " + joinWorkloads(workloads), nil
+		return confirmedRolledOut(workloads), nil
 	})
 }
 
@@ -591,4 +592,28 @@ func (a *Kubernetes) check(ctx context.Context, t model.Target) TargetCheck {
 		detail += "; " + joinWorkloads(workloads) + " may be restarted (dry run)"
 	}
 	return TargetCheck{OK: true, Detail: detail}
+}
+
+// confirmedRolledOut is how a Kubernetes push with restarts is confirmed.
+func confirmedRolledOut(ws []workload) string {
+	return ConfirmedReadBack + " and rolled out " + joinWorkloads(ws)
+}
+
+// plan: the Secret's two data keys, read back, then the restarts.
+func (a *Kubernetes) plan(t model.Target, names model.SecretNames) TargetPlan {
+	p := TargetPlan{Names: names, Where: "data keys of the Secret", ConfirmedBy: ConfirmedReadBack}
+	if t.Kubernetes == nil {
+		return p
+	}
+	p.Restarts = slices.Clone(t.Kubernetes.Restart)
+	if len(t.Kubernetes.Restart) == 0 {
+		return p
+	}
+	ws, err := parseWorkloads(t.Kubernetes.Restart)
+	if err != nil {
+		p.Detail = err.Error()
+		return p
+	}
+	p.ConfirmedBy = confirmedRolledOut(ws)
+	return p
 }

@@ -25,6 +25,10 @@ type TargetKind interface {
 	// check is the read-only preflight of a configured target: whether the
 	// worker's credentials reach it and may write it. It changes nothing.
 	check(ctx context.Context, t model.Target) TargetCheck
+	// plan says what push would write to t (names as the kind spells
+	// them) and how it would confirm it, for a dry run. It calls nobody
+	// and uses nothing of its receiver, which may be nil.
+	plan(t model.Target, names model.SecretNames) TargetPlan
 }
 
 // The interface's methods are unexported: the structs implementing it are

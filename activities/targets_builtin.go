@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/google/go-github/v60/github"
@@ -149,4 +150,53 @@ func statusProblem(r *http.Response, err error) string {
 	}
 	// No answer: a transport error, which names the URL (no credential).
 	return truncate(err.Error(), maxQuoted)
+}
+
+// confirmedGitHub is how a GitHub push is confirmed: GitHub never shows a
+// secret's value, the listing shows each secret updated since the write.
+const confirmedGitHub = ConfirmedMetadata + " (updated_at)"
+
+// plan: two Actions secrets, their names upper-cased as GitHub stores them.
+func (a *GitHub) plan(t model.Target, names model.SecretNames) TargetPlan {
+	p := TargetPlan{Names: githubNames(names), ConfirmedBy: confirmedGitHub}
+	switch t.Kind {
+	case model.GitHubRepository:
+		p.Where = "repository Actions secrets"
+	case model.GitHubEnvironment:
+		p.Where = "environment Actions secrets"
+	case model.GitHubOrganization:
+		p.Where = "organization Actions secrets"
+		vis := t.Visibility
+		if vis == "" {
+			vis = model.VisibilityPrivate
+		}
+		p.Detail = "visibility " + vis
+		if vis == model.VisibilitySelected {
+			p.Detail += ": shared with " + strings.Join(t.Repositories, ", ") + ", keeping those each secret is already shared with"
+		}
+	}
+	return p
+}
+
+// plan: two CI/CD variables, read back.
+func (a *GitLab) plan(t model.Target, names model.SecretNames) TargetPlan {
+	p := TargetPlan{Names: names, ConfirmedBy: ConfirmedReadBack}
+	if t.Kind == model.GitLabGroup {
+		p.Where = "group CI/CD variables"
+	} else {
+		p.Where = "project CI/CD variables"
+	}
+	scope := t.EnvironmentScope
+	if scope == "" {
+		scope = "*"
+	}
+	details := []string{"environment scope " + scope}
+	if t.Protected {
+		details = append(details, "protected")
+	}
+	if t.Masked {
+		details = append(details, "masked")
+	}
+	p.Detail = strings.Join(details, ", ")
+	return p
 }

@@ -654,3 +654,18 @@ func (s tfVariableSet) update(ctx context.Context, id string, v tfWant) (tfVar, 
 	})
 	return fromTFEVariableSetVariable(got), err
 }
+
+// plan: two sensitive variables in the target's category, confirmed by
+// the version-id each write's answer carries.
+func (a *Terraform) plan(t model.Target, names model.SecretNames) TargetPlan {
+	p := TargetPlan{Names: names, Where: "workspace variables", ConfirmedBy: confirmedByVersionID}
+	if t.Kind == model.TerraformVarSet {
+		p.Where = "variable set variables"
+	}
+	category := string(tfe.CategoryEnv)
+	if t.Terraform != nil && t.Terraform.Category != "" {
+		category = t.Terraform.Category
+	}
+	p.Detail = "category " + category + ", sensitive"
+	return p
+}

@@ -107,7 +107,7 @@ func (a *Travis) push(ctx context.Context, in PushInput) (PushResult, error) {
 				return "", p.notConfirmed(v.name + " is listed with another ID than the one written")
 			}
 		}
-		return ConfirmedMetadata + " (listed by name)", nil
+		return confirmedTravis, nil
 	})
 }
 
@@ -206,4 +206,13 @@ func (a *Travis) check(ctx context.Context, t model.Target) TargetCheck {
 			"; the token's user needs write access to the repository's settings (admin or push permission), and the repository must be active on Travis CI"}
 	}
 	return TargetCheck{OK: true, Detail: "listed the repository's environment variables (writing them needs admin or push permission on the repository)"}
+}
+
+// confirmedTravis is how a Travis push is confirmed: both variables listed
+// by name, private, with the IDs the writes answered.
+const confirmedTravis = ConfirmedMetadata + " (listed by name)"
+
+// plan: two private environment variables, for every branch.
+func (a *Travis) plan(_ model.Target, names model.SecretNames) TargetPlan {
+	return TargetPlan{Names: names, Where: "repository environment variables", Detail: "private, every branch", ConfirmedBy: confirmedTravis}
 }

@@ -17,6 +17,7 @@ const usage = `Usage: starter COMMAND [flags]
 
 Commands:
   rotate     start (or find) the rotation of one IAM user (--all: of every user); --wait prints its report
+             (--dry-run: show what it would write where, check every permission, start nothing)
   revoke     revoke a key now: signal the running rotation, or start one (--now: deactivate at once);
              --key AKIA… alone finds the key's account, user and rotation
   status     phase, keys, targets, timers and next scheduled run of every rotation in the config

@@ -16,6 +16,7 @@ import (
 
 const rotateSynopsis = `rotate --config FILE --user NAME [--account NAME] [--wait] [--output text|json]
        starter rotate --config FILE --all [--account NAME] [--max-concurrent N] [--skip-rotated-within D] [--wait] [--output text|json]
+       starter rotate --config FILE --dry-run (--user NAME | --all) [--account NAME] [--output text|json]
 
 Starts the rotation of one IAM user (or reports the one already running).
 
@@ -29,7 +30,18 @@ any rotation failed. A user whose rotation already runs is not started again:
 it counts against the limit and, with --wait, its end is reported. Ctrl-C
 stops starting rotations; those running go on in Temporal. To pick up where
 a run stopped, run it again with --skip-rotated-within covering it (the
-starter prints the command).`
+starter prints the command).
+
+With --dry-run, nothing is created or started (Temporal is not contacted):
+for each user (a block per user) it shows the workflow it would start and,
+per target, its kind, the two names the rotation writes there (secret or
+variable names, an AWS secret's JSON fields, a Kubernetes Secret's data keys
+and the workloads it restarts) and how the write is confirmed (read back,
+metadata, or a masked value's end). It then checks harmlessly, with the
+worker's credentials, that every permission is there: the IAM actions on the
+user (ListAccessKeys, and SimulatePrincipalPolicy for the others, as
+validate --check-access does) and each target's read-only check. The exit
+status is 1 if anything is missing.`
 
 func rotateCmd(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := newFlagSet("rotate", rotateSynopsis)
@@ -40,8 +52,18 @@ func rotateCmd(ctx context.Context, args []string, stdout io.Writer) error {
 	all := fs.Bool("all", false, "rotate every configured user (of --account, when given) instead of one --user")
 	maxConcurrent := fs.Int("max-concurrent", operator.DefaultMaxConcurrent, "with --all: the most rotations running at once, counting those already running")
 	skipWithin := fs.String("skip-rotated-within", "", "with --all: skip users whose last rotation ended done within this duration (e.g. 2h, 7d)")
+	dryRun := fs.Bool("dry-run", false, "create no key and start nothing: show what the rotation would write to each target and how it\n"+
+		"would confirm it, and check harmlessly that the IAM actions and every target are allowed;\nexit status 1 if anything is missing")
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *dryRun {
+		for _, name := range []string{"wait", "max-concurrent", "skip-rotated-within"} {
+			if flagSet(fs, name) {
+				return usageError("--%s cannot be used with --dry-run", name)
+			}
+		}
+		return rotateDryRun(ctx, fs, common, *all, stdout)
 	}
 	if *all {
 		return rotateAll(ctx, fs, common, *wait, *maxConcurrent, *skipWithin, stdout)

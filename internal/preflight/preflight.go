@@ -26,6 +26,7 @@ import (
 
 	"github.com/keyrotor/keyrotor/internal/clients"
 	"github.com/keyrotor/keyrotor/internal/config"
+	"github.com/keyrotor/keyrotor/internal/model"
 )
 
 // Actions are the IAM actions a rotation calls on a user, in that order.
@@ -87,9 +88,25 @@ func NewAWSClients(ctx context.Context, cfg *config.Config, optFns ...func(*awsc
 // found in AWS are in the Report, not in the error, which is only returned
 // when ctx ends before the check is complete.
 func Check(ctx context.Context, cfg *config.Config, newClients Clients) (*Report, error) {
+	return check(ctx, cfg, cfg.Rotations, true, newClients)
+}
+
+// CheckRotations checks only what rots need: the accounts they are in and,
+// in each, their users (a dry run's check).
+func CheckRotations(ctx context.Context, cfg *config.Config, rots []model.Rotation, newClients Clients) (*Report, error) {
+	return check(ctx, cfg, rots, false, newClients)
+}
+
+// check checks the accounts of cfg and the users of rots in each; an
+// account none of rots is in is checked only with everyAccount.
+func check(ctx context.Context, cfg *config.Config, rots []model.Rotation, everyAccount bool, newClients Clients) (*Report, error) {
 	r := &Report{}
 	for _, acct := range cfg.Accounts {
-		r.Accounts = append(r.Accounts, checkAccount(ctx, acct, usersOf(cfg, acct.Name), newClients))
+		users := usersOf(rots, acct.Name)
+		if len(users) == 0 && !everyAccount {
+			continue
+		}
+		r.Accounts = append(r.Accounts, checkAccount(ctx, acct, users, newClients))
 		if err := ctx.Err(); err != nil {
 			return r, err
 		}
@@ -99,10 +116,10 @@ func Check(ctx context.Context, cfg *config.Config, newClients Clients) (*Report
 
 // usersOf lists the users rotated in account, each once, in file order.
 // IAM user names are unique without regard to case.
-func usersOf(cfg *config.Config, account string) []string {
+func usersOf(rots []model.Rotation, account string) []string {
 	var out []string
 	seen := map[string]bool{}
-	for _, rot := range cfg.Rotations {
+	for _, rot := range rots {
 		if rot.Account != account || seen[strings.ToLower(rot.User)] {
 			continue
 		}
