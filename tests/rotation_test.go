@@ -3,10 +3,10 @@ package tests
 import (
 	"context"
 	"encoding/json"
+	"net/http"
 	"os"
 	"strings"
 	"syscall"
-	"net/http"
 	"testing"
 	"time"
 
