@@ -89,7 +89,7 @@ func TestRecordHistory(t *testing.T) {
 // RotateAccessKey needed workflow.GetVersion, and record again (keeping the
 // older files), so that every generation's histories keep replaying.
 const (
-	recordVersion    = "v3" // v0, v1: before the explicit-state code; v2: before PushToTarget and notifications
+	recordVersion    = "v4" // v0, v1: before the explicit-state code; v2: before PushToTarget and notifications; v3: before the preflight
 	scheduledVersion = "v0"
 )
 
@@ -169,7 +169,7 @@ func recordRevokeOld(t *testing.T, rec *recorder) {
 // GitLab push is held back for a few seconds): it is deactivated in the
 // middle of the pushes, and the rotation still completes.
 func recordRevokeNow(t *testing.T, rec *recorder) {
-	rec.r.emu.GitLab.Faults.Add(faults.Rule{Op: "groups/acme", Delay: 4 * time.Second, Times: 1})
+	rec.r.emu.GitLab.Faults.Add(faults.Rule{Op: "PUT /api/v4/groups/acme", Delay: 4 * time.Second, Times: 1}) // a slow push, not a slow check
 	started := rec.start(t)
 	awaitPhase(t, rec.r, started.WorkflowID, contract.PhasePushing)
 	rec.revoke(t, contract.RevokeInput{Mode: contract.RevokeModeNow, Reason: "attacker has it"})
@@ -229,7 +229,7 @@ func recordHoldRetry(t *testing.T, rec *recorder) { holdRetry(t, rec, "hold-retr
 func recordNotify(t *testing.T, rec *recorder) { holdRetry(t, rec, "notify") }
 
 func holdRetry(t *testing.T, rec *recorder, scenario string) {
-	rec.r.emu.GitLab.Faults.Add(faults.Rule{Op: "groups/ghost", Delay: 4 * time.Second, Times: 1})
+	rec.r.emu.GitLab.Faults.Add(faults.Rule{Op: "PUT /api/v4/groups/ghost", Delay: 4 * time.Second, Times: 1}) // a slow push, not a slow check
 	// The group can be read (the preflight passes) but refuses writes
 	// until it is "fixed" below.
 	rec.r.failGitLabWrites("groups/ghost", faults.Rule{Status: http.StatusNotFound, Body: `{"message":"404 Group Not Found"}`})

@@ -41,6 +41,17 @@ var recordedHistories = []struct{ name, file string }{
 	{"v3 rollback: rolled back while waiting to delete", "rotate_access_key.v3.rollback.history.json"},
 	{"v3 cancel: cancelled in the grace period", "rotate_access_key.v3.cancel.history.json"},
 	{"v3 scheduled-proceed: a schedule's child, proceeded through both waits", "rotate_access_key.v3.scheduled-proceed.history.json"},
+	// The targets' read-only preflight before the first key.
+	{"v4 plain: a complete rotation", "rotate_access_key.v4.plain.history.json"},
+	{"v4 revoke-old: old key revoked in the grace period", "rotate_access_key.v4.revoke-old.history.json"},
+	{"v4 revoke-now: old key revoked with mode now during the pushes", "rotate_access_key.v4.revoke-now.history.json"},
+	{"v4 revoke-new: new key revoked in the grace period and replaced", "rotate_access_key.v4.revoke-new.history.json"},
+	{"v4 revoke-start: revoke with no rotation running starts one", "rotate_access_key.v4.revoke-start.history.json"},
+	{"v4 hold-retry: revoked old key and a failed target hold, retry ends it", "rotate_access_key.v4.hold-retry.history.json"},
+	{"v4 notify: hold-retry with a webhook told of each event", "rotate_access_key.v4.notify.history.json"},
+	{"v4 rollback: rolled back while waiting to delete", "rotate_access_key.v4.rollback.history.json"},
+	{"v4 cancel: cancelled in the grace period", "rotate_access_key.v4.cancel.history.json"},
+	{"v4 scheduled-proceed: a schedule's child, proceeded through both waits", "rotate_access_key.v4.scheduled-proceed.history.json"},
 	// ScheduledRotation, the workflow a schedule starts.
 	{"scheduled v0 started: the rotation started as a child", "scheduled_rotation.v0.started.history.json"},
 	{"scheduled v0 skipped: a rotation was already running", "scheduled_rotation.v0.skipped.history.json"},
