@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/keyrotor/keyrotor/internal/contract"
+	"github.com/keyrotor/keyrotor/internal/emulator/githubemu"
 	"github.com/keyrotor/keyrotor/internal/model"
 	"github.com/keyrotor/keyrotor/internal/operator"
 	"github.com/keyrotor/keyrotor/internal/ratelimit"
@@ -27,52 +28,9 @@ import (
 func TestFleetKeepsWithinTheGitHubQuota(t *testing.T) {
 	const users, limit, budget = 200, 200, 0.8
 	window := 5 * time.Second
-	saved := compose.GitHubQuota
-	compose.GitHubQuota = ratelimit.Quota{Limit: limit, Window: window}
-	t.Cleanup(func() { compose.GitHubQuota = saved })
+	run := runQuotaFleet(t, users, limit, window)
 
-	fleet := map[string][]model.Target{}
-	for i := range users {
-		fleet[fmt.Sprintf("ci-%03d", i)] = []model.Target{{Kind: model.GitHubRepository, Repository: fmt.Sprintf("acme/repo-%03d", i)}}
-	}
-	p := fastPolicy()
-	p.GracePeriod, p.DeleteAfter, p.RequireOldKeyIdle = 0, 0, false
-	r := newRig(t, rigOptions{users: fleet, policy: p, noStart: true})
-	r.emu.GitHub.SetQuota(limit, window)
-	r.startWorker()
-
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	began := time.Now()
-	var wg sync.WaitGroup
-	type ended struct {
-		user string
-		st   contract.Status
-		err  error
-	}
-	results := make(chan ended, users)
-	for user := range fleet {
-		rot, err := r.cfg.Rotation("", user)
-		require.NoError(t, err)
-		started, err := operator.StartRotation(ctx, r.client, r.cfg.TaskQueue, rot)
-		require.NoError(t, err)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			st, err := operator.Wait(ctx, r.client, started)
-			results <- ended{user, st, err}
-		}()
-	}
-	wg.Wait()
-	close(results)
-	elapsed := time.Since(began)
-	for e := range results {
-		require.NoError(t, e.err, e.user)
-		require.Equal(t, contract.PhaseDone, e.st.Phase, "%s: %s", e.user, e.st.Error)
-		r.requireRotated(e.user, e.st.NewKeyID, fleet[e.user])
-	}
-
-	windows := r.emu.GitHub.QuotaHistory()
+	windows := run.windows
 	allowed := int(limit * budget)
 	calls := 0
 	var used []int
@@ -89,7 +47,68 @@ func TestFleetKeepsWithinTheGitHubQuota(t *testing.T) {
 	}
 	require.GreaterOrEqual(t, len(windows), 3, "the fleet should span several windows: %+v", windows)
 	t.Logf("%d rotations in %s: %d GitHub calls (%.1f per target) over %d windows of %s; used per window %v (budget %d, quota %d)",
-		users, elapsed.Round(time.Second), calls, float64(calls)/users, len(windows), window, used, allowed, limit)
+		users, run.elapsed.Round(time.Second), calls, float64(calls)/users, len(windows), window, used, allowed, limit)
+}
+
+// quotaRun is what runQuotaFleet saw: the fleet's wall time and the
+// GitHub emulator's quota windows.
+type quotaRun struct {
+	elapsed time.Duration
+	windows []githubemu.QuotaUsed
+}
+
+// runQuotaFleet starts a fleet of users rotations at once, each pushing to
+// its own GitHub repository, against an emulator whose quota is scaled to
+// limit calls a window (compose.GitHubQuota too, restored when tb ends),
+// waits for all of them and checks each ended rotated.
+// TestFleetKeepsWithinTheGitHubQuota and BenchmarkQuotaPacing share it.
+func runQuotaFleet(tb testing.TB, users, limit int, window time.Duration) quotaRun {
+	tb.Helper()
+	saved := compose.GitHubQuota
+	compose.GitHubQuota = ratelimit.Quota{Limit: limit, Window: window}
+	tb.Cleanup(func() { compose.GitHubQuota = saved })
+
+	fleet := map[string][]model.Target{}
+	for i := range users {
+		fleet[fmt.Sprintf("ci-%03d", i)] = []model.Target{{Kind: model.GitHubRepository, Repository: fmt.Sprintf("acme/repo-%03d", i)}}
+	}
+	p := fastPolicy()
+	p.GracePeriod, p.DeleteAfter, p.RequireOldKeyIdle = 0, 0, false
+	r := newRig(tb, rigOptions{users: fleet, policy: p, noStart: true})
+	r.emu.GitHub.SetQuota(limit, window)
+	r.startWorker()
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	began := time.Now()
+	var wg sync.WaitGroup
+	type ended struct {
+		user string
+		st   contract.Status
+		err  error
+	}
+	results := make(chan ended, users)
+	for user := range fleet {
+		rot, err := r.cfg.Rotation("", user)
+		require.NoError(tb, err)
+		started, err := operator.StartRotation(ctx, r.client, r.cfg.TaskQueue, rot)
+		require.NoError(tb, err)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			st, err := operator.Wait(ctx, r.client, started)
+			results <- ended{user, st, err}
+		}()
+	}
+	wg.Wait()
+	close(results)
+	elapsed := time.Since(began)
+	for e := range results {
+		require.NoError(tb, e.err, e.user)
+		require.Equal(tb, contract.PhaseDone, e.st.Phase, "%s: %s", e.user, e.st.Error)
+		r.requireRotated(e.user, e.st.NewKeyID, fleet[e.user])
+	}
+	return quotaRun{elapsed: elapsed, windows: r.emu.GitHub.QuotaHistory()}
 }
 
 // TestStatusSaysWhenAPushWaitsForQuota: once the budget of a GitHub quota
