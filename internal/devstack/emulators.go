@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	awsconfig "github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
@@ -60,6 +61,11 @@ func StartEmulators() *Emulators {
 	}
 	e.GitHub = githubemu.New(e.GitHubToken.Reveal())
 	e.GitLab = gitlabemu.New(e.GitLabToken.Reveal())
+	// Quotas far above any test's needs: the workers pace themselves to
+	// the quota the headers report, and the tests and the demo are not
+	// about GitHub's 5,000 an hour (the quota tests set their own).
+	e.GitHub.SetQuota(1_000_000, time.Hour)
+	e.GitLab.SetQuota(1_000_000, time.Minute)
 	e.AdminKeyID, e.AdminSecret = e.AWS.AddAdmin()
 	e.AWSURL = e.serve(e.AWS.Handler())
 	e.GitHubURL = e.serve(e.GitHub.Handler()) + "/"

@@ -25,6 +25,7 @@ package ratelimit
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -93,7 +94,15 @@ func (l *Limiter) Acquire(ctx context.Context, maxWait time.Duration) (waited ti
 		l.mu.Unlock()
 		return 0, nil
 	}
-	if eta := l.eta(start, len(l.queue)); eta > maxWait {
+	// Until the provider's headers tell the real quota, a turn's time is
+	// a guess from the assumed one: wait for it (the first answer usually
+	// comes at once) rather than turn the caller away on the guess.
+	var giveUp <-chan time.Time
+	if !l.observed {
+		t := time.NewTimer(maxWait)
+		defer t.Stop()
+		giveUp = t.C
+	} else if eta := l.eta(start, len(l.queue)); eta > maxWait {
 		l.mu.Unlock()
 		return 0, &WaitError{Provider: l.name, Wait: eta}
 	}
@@ -105,18 +114,38 @@ func (l *Limiter) Acquire(ctx context.Context, maxWait time.Duration) (waited ti
 	case <-ch:
 		return time.Since(start), nil
 	case <-ctx.Done():
+		return time.Since(start), l.leave(ch, ctx.Err())
+	case <-giveUp:
 		l.mu.Lock()
-		defer l.mu.Unlock()
-		for i, c := range l.queue {
-			if c == ch {
-				l.queue = append(l.queue[:i], l.queue[i+1:]...)
-				return time.Since(start), ctx.Err()
-			}
+		wait := l.eta(time.Now(), len(l.queue))
+		l.mu.Unlock()
+		if err := l.leave(ch, &WaitError{Provider: l.name, Wait: max(wait, time.Second)}); err != nil {
+			return time.Since(start), err
 		}
-		// Granted as ctx ended: the call is not made, give it back.
-		l.remaining++
-		return time.Since(start), ctx.Err()
+		return time.Since(start), nil
 	}
+}
+
+// leave takes a caller that stops waiting (for why) out of the queue. A
+// caller granted its turn meanwhile either makes its call (why is a
+// WaitError: the turn came in time after all; leave returns nil) or gives
+// the turn back.
+func (l *Limiter) leave(ch chan struct{}, why error) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for i, c := range l.queue {
+		if c == ch {
+			l.queue = append(l.queue[:i], l.queue[i+1:]...)
+			return why
+		}
+	}
+	var we *WaitError
+	if errors.As(why, &we) {
+		return nil
+	}
+	// Granted as ctx ended: the call is not made, give it back.
+	l.remaining++
+	return why
 }
 
 // budget is how many calls of a window keyrotor may make.
@@ -246,8 +275,14 @@ func (l *Limiter) Observe(h http.Header) {
 	switch d := reset.Sub(l.reset); {
 	case d > -time.Second && d < time.Second:
 		// The window being counted: the provider's count includes every
-		// other user of the credential, ours the calls since.
-		l.remaining = min(l.remaining, remaining)
+		// other user of the credential, ours the calls since. Counted
+		// down from an assumed quota (no header seen yet, or another
+		// limit), ours means nothing: the provider's wins.
+		if l.observed && limit == l.limit {
+			l.remaining = min(l.remaining, remaining)
+		} else {
+			l.remaining = remaining
+		}
 	default:
 		// Another window than ours: the provider's clock wins. The step
 		// from one window's reset to the next is the window's length;

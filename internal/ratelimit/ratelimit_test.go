@@ -92,6 +92,68 @@ func TestObserveFollowsTheProvider(t *testing.T) {
 	}
 }
 
+// The quota assumed until the first answer is GitHub's 5,000 an hour; the
+// provider answers with a far larger one whose window ends within a second
+// of the assumed window's end. Its count wins: before, the limiter kept the
+// assumed count (4,999) against the real limit (1,000,000), took the
+// window's share as spent, and made every push wait an hour.
+func TestObserveTakesTheProvidersCountOverTheAssumedOne(t *testing.T) {
+	l := New("github", 0.8, Quota{Limit: 5000, Window: time.Hour})
+	if _, err := l.Acquire(context.Background(), time.Second); err != nil {
+		t.Fatal(err)
+	}
+	l.mu.Lock()
+	reset := l.reset.Add(-300 * time.Millisecond)
+	l.mu.Unlock()
+	h := http.Header{}
+	h.Set("X-RateLimit-Limit", "1000000")
+	h.Set("X-RateLimit-Remaining", "999999")
+	h.Set("X-RateLimit-Reset", strconv.FormatInt(reset.Unix(), 10))
+	l.Observe(h)
+	for i := range 100 {
+		if _, err := l.Acquire(context.Background(), time.Second); err != nil {
+			t.Fatalf("call %d: %v", i+2, err)
+		}
+	}
+}
+
+// Callers that come before the first answer wait for it, not for a turn
+// reckoned from the assumed quota (the fleet starts at once).
+func TestCallersBeforeTheFirstAnswerWaitForIt(t *testing.T) {
+	l := New("github", 0.8, Quota{Limit: 5000, Window: time.Hour})
+	if _, err := l.Acquire(context.Background(), time.Second); err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 50)
+	for range 50 {
+		wg.Go(func() {
+			_, err := l.Acquire(context.Background(), 5*time.Second)
+			errs <- err
+		})
+	}
+	time.Sleep(50 * time.Millisecond) // all queued behind the probe
+	h := http.Header{}
+	h.Set("X-RateLimit-Limit", "5000")
+	h.Set("X-RateLimit-Remaining", "4999")
+	h.Set("X-RateLimit-Reset", strconv.FormatInt(time.Now().Add(time.Hour).Unix(), 10))
+	l.Observe(h)
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Without an answer, a caller is turned away after its maxWait.
+	m := New("github", 0.8, Quota{Limit: 5000, Window: time.Hour})
+	_, _ = m.Acquire(context.Background(), time.Second)
+	var we *WaitError
+	if _, err := m.Acquire(context.Background(), 20*time.Millisecond); !errors.As(err, &we) {
+		t.Fatalf("want a WaitError, got %v", err)
+	}
+}
+
 // provider counts every call against one quota per whole second and
 // answers with GitHub's headers, as GitHub does per hour.
 type provider struct {

@@ -85,6 +85,7 @@ type stack struct {
 	targets map[string][]model.Target
 	// current is each user's key: the one its next rotation replaces.
 	current map[string]model.NewAccessKey
+	workers []*proc // every worker process started, for a failure's report
 }
 
 // newStack seeds the emulators with users and writes the configuration.
@@ -148,8 +149,19 @@ func (s *stack) env(withEmulators bool) []string {
 // startWorker starts the worker binary, as an operator would.
 func (s *stack) startWorker(name string) *proc {
 	s.t.Helper()
-	return startProc(s.t, name, filepath.Join(s.dir, name+".log"), procOptions{env: s.env(true)},
+	p := startProc(s.t, name, filepath.Join(s.dir, name+".log"), procOptions{env: s.env(true)},
 		filepath.Join(binDir, "worker"), "--config", s.cfgPath)
+	s.workers = append(s.workers, p)
+	return p
+}
+
+// workerTails is the end of every worker's output.
+func (s *stack) workerTails(n int) string {
+	var b strings.Builder
+	for _, w := range s.workers {
+		fmt.Fprintf(&b, "--- %s:\n%s\n", w.name, w.tail(n))
+	}
+	return b.String()
 }
 
 // startWorkers starts two worker processes. The first registers keyrotor's
@@ -346,7 +358,7 @@ func (s *stack) fleet(users []string, watch func() bool) fleetRun {
 		run.statuses[u] = results[i].st
 	}
 	if len(failed) > 0 {
-		s.t.Fatalf("%d of %d rotations failed:\n%s", len(failed), len(users), strings.Join(failed, "\n"))
+		s.t.Fatalf("%d of %d rotations failed:\n%s\n%s", len(failed), len(users), strings.Join(failed, "\n"), s.workerTails(15))
 	}
 	for _, u := range users {
 		s.checkRotated(u, run.statuses[u])
