@@ -479,3 +479,46 @@ func TestGitHubCachedKeyRefreshedWhenRotated(t *testing.T) {
 		t.Errorf("%d calls, want 5: %v", res.Calls, env.emu.Faults.Calls())
 	}
 }
+
+// A rotation's preflight and push spend the protocol's minimum on a target
+// the worker confirmed within preflightTrust: 2 writes and 1 read-back. The
+// first rotation adds one read of the public key, which the push then seals
+// with; once the trust has passed, the preflight checks again.
+func TestPreflightTrustsRecentPushes(t *testing.T) {
+	env := newGHEnv(t, nil)
+	rs := pushConfig(model.SecretNames{}, repoTarget)
+	gh := env.activity(t, ghToken, 0, rs)
+	acts := NewTargetsFor(rs, gh)
+	now := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	acts.now = func() time.Time { return now }
+	ctx := context.Background()
+	rotate := func() (calls int, check TargetCheck) {
+		t.Helper()
+		before := env.emu.Faults.Total()
+		pre, err := acts.PreflightTargets(ctx, PreflightTargetsInput{Account: pushAccount, User: pushUser})
+		if err != nil || len(pre.Checks) != 1 || !pre.Checks[0].OK {
+			t.Fatalf("preflight: %+v %v", pre, err)
+		}
+		if _, err := acts.PushToTarget(ctx, pushInput(repoTarget)); err != nil {
+			t.Fatal(err)
+		}
+		return env.emu.Faults.Total() - before, pre.Checks[0]
+	}
+	tests := []struct {
+		name      string
+		advance   time.Duration
+		calls     int
+		checkSays string
+	}{
+		{"first rotation: the public key, 2 writes, 1 read-back", 0, 4, "read the Actions secrets public key"},
+		{"within the trust: 2 writes, 1 read-back", 30 * time.Minute, 3, "this worker wrote and confirmed it 30m0s ago; not checked again"},
+		{"after it: checked again", preflightTrust + time.Minute, 4, "read the Actions secrets public key"},
+	}
+	for _, tt := range tests {
+		now = now.Add(tt.advance)
+		calls, check := rotate()
+		if calls != tt.calls || check.Detail != tt.checkSays {
+			t.Errorf("%s: %d calls, check %q", tt.name, calls, check.Detail)
+		}
+	}
+}

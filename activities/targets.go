@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"sync"
 	"time"
 
 	"github.com/keyrotor/keyrotor/internal/model"
@@ -66,6 +67,49 @@ const (
 type Targets struct {
 	kinds     map[model.TargetKind]TargetKind
 	rotations Rotations // the worker's configuration, for PreflightTargets
+	// confirmed remembers which targets this worker wrote and confirmed,
+	// and when: the preflight need not spend a call on them again soon.
+	confirmed recentWrites
+	now       func() time.Time
+}
+
+// preflightTrust is how long a push this worker confirmed stands in for a
+// target's preflight check: a permission withdrawn since then only makes
+// the push fail, with both keys active, so no pipeline breaks; meanwhile
+// every rotation of a fleet saves one call per target (GitHub: 2 writes
+// and 1 read-back, the protocol's minimum).
+const preflightTrust = time.Hour
+
+// preflightParallel bounds how many targets the preflight checks at once:
+// a rotation with a thousand targets is checked within the activity's
+// timeout, while the credential's limiter still paces the calls.
+const preflightParallel = 8
+
+// recentWrites is the time of each target's last confirmed push, by
+// target name.
+type recentWrites struct {
+	mu sync.Mutex
+	at map[string]time.Time
+}
+
+func (w *recentWrites) set(target string, t time.Time) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.at == nil {
+		w.at = map[string]time.Time{}
+	}
+	w.at[target] = t
+}
+
+// since says how long ago target's last confirmed push was, if within max.
+func (w *recentWrites) since(target string, now time.Time, max time.Duration) (time.Duration, bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	t, ok := w.at[target]
+	if !ok || now.Sub(t) > max {
+		return 0, false
+	}
+	return now.Sub(t), true
 }
 
 // NewTargetsFor is NewTargets with the worker's configuration, which the
@@ -99,13 +143,22 @@ func (a *Targets) PreflightTargets(ctx context.Context, in PreflightTargetsInput
 	if err != nil {
 		return PreflightTargetsResult{}, err
 	}
-	return PreflightTargetsResult{Checks: CheckTargets(ctx, a, r)}, nil
+	now := a.now()
+	fresh := func(t model.Target) (TargetCheck, bool) {
+		ago, ok := a.confirmed.since(t.String(), now, preflightTrust)
+		if !ok {
+			return TargetCheck{}, false
+		}
+		return TargetCheck{Target: t.String(), OK: true, Detail: fmt.Sprintf(
+			"this worker wrote and confirmed it %s ago; not checked again", ago.Round(time.Second))}, true
+	}
+	return PreflightTargetsResult{Checks: checkTargets(ctx, a, r, fresh)}, nil
 }
 
 // NewTargets returns the push activity over the worker's target kinds (the
 // ones whose connection the configuration has).
 func NewTargets(kinds ...TargetKind) *Targets {
-	t := &Targets{kinds: map[model.TargetKind]TargetKind{}}
+	t := &Targets{kinds: map[model.TargetKind]TargetKind{}, now: time.Now}
 	for _, k := range kinds {
 		for _, mk := range k.kinds() {
 			t.kinds[mk] = k
@@ -123,23 +176,45 @@ func (a *Targets) PushToTarget(ctx context.Context, in PushInput) (PushResult, e
 		return PushResult{}, nonRetryable(TypeNotConfigured, fmt.Sprintf(
 			"%s: this worker has no %s connection configured; nothing was pushed", in.Target, in.Target.Kind.Provider()), nil)
 	}
-	return k.push(ctx, in)
+	res, err := k.push(ctx, in)
+	if err == nil {
+		a.confirmed.set(in.Target.String(), a.now())
+	}
+	return res, err
 }
 
-// CheckTargets runs the read-only preflight of every target of r, in order.
+// CheckTargets runs the read-only preflight of every target of r, a few at
+// once, and returns the checks in r's order.
 // (A function, not a method: Targets is registered as activities.)
 func CheckTargets(ctx context.Context, a *Targets, r model.Rotation) []TargetCheck {
-	var out []TargetCheck
-	for _, t := range r.Targets {
-		k, ok := a.kinds[t.Kind]
-		if !ok {
-			out = append(out, TargetCheck{Target: t.String(), Detail: "no " + t.Kind.Provider() + " connection is configured"})
+	return checkTargets(ctx, a, r, func(model.Target) (TargetCheck, bool) { return TargetCheck{}, false })
+}
+
+// checkTargets is CheckTargets, taking a target's check from known when it
+// has one instead of calling the provider.
+func checkTargets(ctx context.Context, a *Targets, r model.Rotation, known func(model.Target) (TargetCheck, bool)) []TargetCheck {
+	out := make([]TargetCheck, len(r.Targets))
+	turns := make(chan struct{}, preflightParallel)
+	var wg sync.WaitGroup
+	for i, t := range r.Targets {
+		if c, ok := known(t); ok {
+			out[i] = c
 			continue
 		}
-		c := k.check(ctx, t)
-		c.Target = t.String()
-		out = append(out, c)
+		k, ok := a.kinds[t.Kind]
+		if !ok {
+			out[i] = TargetCheck{Target: t.String(), Detail: "no " + t.Kind.Provider() + " connection is configured"}
+			continue
+		}
+		turns <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-turns }()
+			c := k.check(ctx, t)
+			c.Target = t.String()
+			out[i] = c
+		})
 	}
+	wg.Wait()
 	return out
 }
 

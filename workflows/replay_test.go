@@ -63,6 +63,7 @@ func TestReplayRecordedRotations(t *testing.T) {
 			replayer := worker.NewWorkflowReplayer()
 			replayer.RegisterWorkflowWithOptions(RotateAccessKey, workflow.RegisterOptions{Name: WorkflowName})
 			replayer.RegisterWorkflowWithOptions(ScheduledRotation, workflow.RegisterOptions{Name: ScheduledWorkflowName})
+			replayer.RegisterWorkflowWithOptions(PushBatch, workflow.RegisterOptions{Name: PushBatchWorkflowName})
 			require.NoError(t, replayer.ReplayWorkflowHistoryFromJSONFile(nil, filepath.Join("testdata", tc.file)))
 		})
 	}

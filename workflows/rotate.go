@@ -91,6 +91,7 @@ type rotation struct {
 
 	holdingForTargets bool
 	publishedPhase    Phase
+	batches           int // PushBatch children started (each one's ID counts them)
 
 	// Notifications: events queued for the channels, how many were sent
 	// (each one's delivery ID counts them), and the starts not yet awaited.
@@ -364,25 +365,30 @@ func (r *rotation) push(ctx workflow.Context) {
 	r.setPhase(ctx, PhasePushing, fmt.Sprintf("pushing the new key to %d of %d targets", len(todo), len(r.status.Targets)))
 	pushCtx, stopPushes := workflow.WithCancel(ctx)
 	stopping := func() bool { return r.req.cancel || r.newKeyRevoked() }
+	// A unit is one target's push activity or, for a rotation with many
+	// targets, one batch's PushBatch child (one batch at a time: each
+	// pushes maxParallelPushes at once).
+	units, parallel, start := r.pushUnits(ctx, todo)
 	running, next := 0, 0
 	for {
-		for next < len(todo) && running < maxParallelPushes && !stopping() {
-			i := todo[next]
+		for next < len(units) && running < parallel && !stopping() {
+			u := units[next]
 			next++
 			running++
-			f := r.startPush(pushCtx, i)
+			f := start(pushCtx, u)
 			workflow.Go(ctx, func(gctx workflow.Context) {
-				var res activities.PushResult
-				err := f.Get(gctx, &res)
+				outcomes := f(gctx)
 				running--
-				r.recordPush(gctx, i, res, err)
+				for k, i := range u {
+					r.recordPush(gctx, i, outcomes[k])
+				}
 			})
 		}
-		if running == 0 && (next == len(todo) || stopping()) {
+		if running == 0 && (next == len(units) || stopping()) {
 			break
 		}
 		err := workflow.Await(ctx, func() bool {
-			return running == 0 || (running < maxParallelPushes && next < len(todo)) || stopping() || r.revokeNowDue() != nil
+			return running == 0 || (running < parallel && next < len(units)) || stopping() || r.revokeNowDue() != nil
 		})
 		if err != nil || r.cancelled(ctx) || stopping() {
 			stopPushes()
@@ -399,6 +405,60 @@ func (r *rotation) push(ctx workflow.Context) {
 		r.pushedAt = workflow.Now(ctx)
 		r.event(ctx, "every target confirmed the new key")
 	}
+}
+
+// pushUnits splits the targets at todo into the units push starts: one
+// target each, maxParallelPushes at a time, or batches of pushBatchSize,
+// one at a time. start begins a unit's pushes and returns what waits for
+// their outcomes, in the unit's order.
+func (r *rotation) pushUnits(ctx workflow.Context, todo []int) (units [][]int, parallel int, start func(workflow.Context, []int) func(workflow.Context) []PushOutcome) {
+	if !r.pushesInBatches(ctx, len(todo)) {
+		for _, i := range todo {
+			units = append(units, []int{i})
+		}
+		return units, maxParallelPushes, func(ctx workflow.Context, u []int) func(workflow.Context) []PushOutcome {
+			f := r.startPush(ctx, u[0])
+			return func(gctx workflow.Context) []PushOutcome {
+				var res activities.PushResult
+				err := f.Get(gctx, &res)
+				return []PushOutcome{outcomeOf(r.cfg.Targets[u[0]], res, err)}
+			}
+		}
+	}
+	for len(todo) > 0 {
+		n := min(batchSize(ctx), len(todo))
+		units, todo = append(units, todo[:n]), todo[n:]
+	}
+	return units, 1, func(ctx workflow.Context, u []int) func(workflow.Context) []PushOutcome {
+		f := r.startBatch(ctx, u)
+		return func(gctx workflow.Context) []PushOutcome {
+			var res PushBatchResult
+			err := f.Get(gctx, &res)
+			if err == nil && len(res.Outcomes) == len(u) {
+				return res.Outcomes
+			}
+			// Stopped before it started (the rotation was cancelled or
+			// its key revoked), or a batch that failed as a whole: its
+			// targets are retried with the rest.
+			var canceled *temporal.CanceledError
+			out := make([]PushOutcome, len(u))
+			for k, i := range u {
+				out[k] = outcomeOf(r.cfg.Targets[i], activities.PushResult{}, err)
+				if err == nil || !errors.As(err, &canceled) {
+					out[k] = PushOutcome{Target: r.cfg.Targets[i].String(), Error: "the push batch failed: " + batchProblem(err)}
+				}
+			}
+			return out
+		}
+	}
+}
+
+// batchProblem says why a PushBatch gave no outcomes.
+func batchProblem(err error) string {
+	if err == nil {
+		return "it returned no outcome for some targets"
+	}
+	return message(err)
 }
 
 func (r *rotation) startPush(ctx workflow.Context, i int) workflow.Future {
@@ -443,21 +503,20 @@ func pushActivity(ctx workflow.Context, t model.Target) any {
 	return githubActs.PushGitHubSecret
 }
 
-func (r *rotation) recordPush(ctx workflow.Context, i int, res activities.PushResult, err error) {
+func (r *rotation) recordPush(ctx workflow.Context, i int, o PushOutcome) {
 	ts := &r.status.Targets[i]
-	var canceled *temporal.CanceledError
 	switch {
-	case errors.As(err, &canceled):
+	case o.Stopped:
 		ts.State = TargetPending
 		r.event(ctx, "push to "+ts.Target+" stopped")
-	case err != nil:
-		ts.State, ts.Error = TargetFailed, message(err)
+	case o.Error != "":
+		ts.State, ts.Error = TargetFailed, o.Error
 		r.event(ctx, "push to "+ts.Target+" failed: "+ts.Error)
 		r.notify(Notification{Event: model.EventTargetFailed, Target: ts.Target, Reason: ts.Error,
 			Summary: "target " + ts.Target + " did not take the new key; the old key stays active"})
 	default:
 		now := workflow.Now(ctx)
-		ts.State, ts.Error, ts.ConfirmedAt, ts.ConfirmedBy = TargetConfirmed, "", &now, res.ConfirmedBy
+		ts.State, ts.Error, ts.ConfirmedAt, ts.ConfirmedBy = TargetConfirmed, "", &now, o.ConfirmedBy
 		r.event(ctx, ts.Target+" confirmed the new key")
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/workflow"
 
 	"github.com/keyrotor/keyrotor/activities"
 	"github.com/keyrotor/keyrotor/internal/contract"
@@ -232,6 +233,7 @@ func newEnv(t *testing.T) *testsuite.TestWorkflowEnvironment {
 	var s testsuite.WorkflowTestSuite
 	env := s.NewTestWorkflowEnvironment()
 	env.RegisterWorkflow(RotateAccessKey)
+	env.RegisterWorkflowWithOptions(PushBatch, workflow.RegisterOptions{Name: PushBatchWorkflowName})
 	env.RegisterActivity(configActs)
 	env.RegisterActivity(iamActs)
 	env.RegisterActivity(targetActs)

@@ -125,6 +125,7 @@ func NewWorker(ctx context.Context, c client.Client, cfg *config.Config, o Optio
 	w.RegisterWorkflowWithOptions(workflows.RotateAccessKey, workflow.RegisterOptions{Name: contract.WorkflowName})
 	w.RegisterWorkflowWithOptions(workflows.ScheduledRotation, workflow.RegisterOptions{Name: contract.ScheduledWorkflowName})
 	w.RegisterWorkflowWithOptions(workflows.Notify, workflow.RegisterOptions{Name: contract.NotifyWorkflowName})
+	w.RegisterWorkflowWithOptions(workflows.PushBatch, workflow.RegisterOptions{Name: workflows.PushBatchWorkflowName})
 	for _, a := range acts {
 		w.RegisterActivity(a)
 	}
