@@ -136,7 +136,45 @@ func recordScenarios() []recordScenario {
 		{name: "rollback", policy: hourPolicy(), run: recordRollback},
 		{name: "cancel", policy: hourPolicy(), run: recordCancel},
 		{name: "scheduled", policy: hourPolicy(), run: recordScheduled},
+		{name: "batches", policy: hourPolicy(), run: recordBatches, targets: wideTargets(120)},
 	}
+}
+
+// wideTargets are n GitHub repositories: more than a batch holds.
+func wideTargets(n int) []model.Target {
+	var out []model.Target
+	for i := range n {
+		out = append(out, model.Target{Kind: model.GitHubRepository, Repository: fmt.Sprintf("acme/wide-%03d", i)})
+	}
+	return out
+}
+
+// batches: 120 targets, pushed in PushBatch children of 100; the new key
+// is revoked while the first batch pushes it, which stops that batch, and
+// the replacement is pushed in two more. The first batch's own history is
+// recorded too.
+func recordBatches(t *testing.T, rec *recorder) {
+	// One write of the first batch hangs for 3 s: the revoke lands while
+	// the batch pushes.
+	rec.r.emu.GitHub.Faults.Add(faults.Rule{Op: "PUT /repos/acme/wide-010/actions/secrets/", Delay: 3 * time.Second, Times: 1})
+	started := rec.start(t)
+	during := awaitPhase(t, rec.r, started.WorkflowID, contract.PhasePushing)
+	rec.noteTargetSecrets()
+	leaked := during.NewKeyID
+	rv := rec.revoke(t, contract.RevokeInput{AccessKeyID: leaked, Reason: "new key in a log"})
+	require.Equal(t, "new", rv.Which)
+	awaitPhase(t, rec.r, started.WorkflowID, contract.PhaseGrace)
+	rec.request(t, started, contract.ProceedSignal)
+	awaitPhase(t, rec.r, started.WorkflowID, contract.PhaseWaitingToDelete)
+	rec.request(t, started, contract.ProceedSignal)
+	st := rec.wait(t, started)
+	require.Equal(t, contract.PhaseDone, st.Phase)
+	require.NotEqual(t, leaked, st.NewKeyID)
+	rec.r.requireRotated(recordUser, st.NewKeyID, rec.targets)
+	rec.write(t, rotateFile("batches"), started)
+	_, _, children := historyOf(context.Background(), t, rec.r, started.WorkflowID, started.RunID)
+	require.Len(t, children, 3, "the revoked key's first batch, stopped; two for its replacement")
+	rec.write(t, "push_batch.v0.batches.history.json", operator.Started{WorkflowID: children[0].GetWorkflowId(), RunID: children[0].GetRunId()})
 }
 
 // --- the scenarios -------------------------------------------------------------
@@ -604,6 +642,7 @@ func requireReplays(t *testing.T, path string) {
 	replayer := worker.NewWorkflowReplayer()
 	replayer.RegisterWorkflowWithOptions(workflows.RotateAccessKey, workflow.RegisterOptions{Name: contract.WorkflowName})
 	replayer.RegisterWorkflowWithOptions(workflows.ScheduledRotation, workflow.RegisterOptions{Name: contract.ScheduledWorkflowName})
+	replayer.RegisterWorkflowWithOptions(workflows.PushBatch, workflow.RegisterOptions{Name: workflows.PushBatchWorkflowName})
 	require.NoError(t, replayer.ReplayWorkflowHistoryFromJSONFile(nil, path))
 }
 

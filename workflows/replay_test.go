@@ -52,6 +52,10 @@ var recordedHistories = []struct{ name, file string }{
 	{"v4 rollback: rolled back while waiting to delete", "rotate_access_key.v4.rollback.history.json"},
 	{"v4 cancel: cancelled in the grace period", "rotate_access_key.v4.cancel.history.json"},
 	{"v4 scheduled-proceed: a schedule's child, proceeded through both waits", "rotate_access_key.v4.scheduled-proceed.history.json"},
+	// More than 100 targets: PushBatch children, the first stopped by a
+	// revoke of the new key, and that batch's own history.
+	{"v4 batches: 120 targets in batches, the new key revoked while the first pushes", "rotate_access_key.v4.batches.history.json"},
+	{"push batch v0: a batch stopped by a revoke", "push_batch.v0.batches.history.json"},
 	// ScheduledRotation, the workflow a schedule starts.
 	{"scheduled v0 started: the rotation started as a child", "scheduled_rotation.v0.started.history.json"},
 	{"scheduled v0 skipped: a rotation was already running", "scheduled_rotation.v0.skipped.history.json"},
