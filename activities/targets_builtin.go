@@ -3,6 +3,7 @@ package activities
 import (
 	"context"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -64,7 +65,7 @@ func (a *GitHub) check(ctx context.Context, t model.Target) TargetCheck {
 		scope = (&orgScope{org: t.Organization}).id()
 	}
 	if err != nil {
-		return TargetCheck{Denied: githubDenied(resp), Detail: "cannot read the Actions secrets public key: " + httpProblem(resp, err) +
+		return TargetCheck{Denied: githubDenied(resp, err), Detail: "cannot read the Actions secrets public key: " + httpProblem(resp, err) +
 			"; the token needs write access to Actions secrets there (fine-grained: Secrets read and write; an App: secrets or organization_secrets)"}
 	}
 	// The push that follows seals with this key: it need not fetch it.
@@ -77,8 +78,14 @@ func (a *GitHub) check(ctx context.Context, t model.Target) TargetCheck {
 }
 
 // githubDenied reports GitHub's final no (401, 404, or a 403 that is not a
-// rate limit).
-func githubDenied(resp *github.Response) bool {
+// rate limit). go-github answers a request it holds back for a secondary
+// limit itself, with a 403 that has no Retry-After: the error's type tells.
+func githubDenied(resp *github.Response, err error) bool {
+	var abuse *github.AbuseRateLimitError
+	var primary *github.RateLimitError
+	if errors.As(err, &abuse) || errors.As(err, &primary) {
+		return false
+	}
 	code := responseStatus(resp)
 	if code == http.StatusForbidden && (resp.Header.Get("Retry-After") != "" || resp.Header.Get("X-RateLimit-Remaining") == "0") {
 		return false

@@ -11,6 +11,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/keyrotor/keyrotor/internal/config"
 	"github.com/keyrotor/keyrotor/internal/contract"
 	"github.com/keyrotor/keyrotor/internal/emulator/githubemu"
 	"github.com/keyrotor/keyrotor/internal/model"
@@ -158,4 +159,49 @@ func TestStatusSaysWhenAPushWaitsForQuota(t *testing.T) {
 	for _, w := range r.emu.GitHub.QuotaHistory() {
 		require.Zero(t, w.Refused, "GitHub refused calls: %+v", r.emu.GitHub.QuotaHistory())
 	}
+}
+
+// TestFleetKeepsWithinGitHubSecondaryLimits: GitHub also limits the points
+// a minute's requests cost (a read 1, a write 5) and the requests at once.
+// Scaled to 150 points every 2 s and 6 at once, and enforced by the
+// emulator, a fleet of 30 rotations gets no refusal from a worker that
+// keeps to them, while it keeps the windows busy; the same fleet from a
+// worker that ignores them is refused (the control: the emulator enforces
+// what the test claims to keep).
+func TestFleetKeepsWithinGitHubSecondaryLimits(t *testing.T) {
+	const points, concurrent = 150, 6
+	window := 2 * time.Second
+	run := func(t *testing.T, keep bool) githubemu.SecondaryUsed {
+		fleet := map[string][]model.Target{}
+		var users []string
+		for i := range 30 {
+			u := fmt.Sprintf("ci-%03d", i)
+			users = append(users, u)
+			fleet[u] = []model.Target{{Kind: model.GitHubRepository, Repository: "acme/sec-" + u}}
+		}
+		p := fastPolicy()
+		p.GracePeriod, p.DeleteAfter, p.RequireOldKeyIdle = 0, 0, false
+		o := rigOptions{users: fleet, policy: p}
+		if keep {
+			o.githubSecondary = config.SecondaryLimits{Points: points, Window: window, Concurrent: concurrent}
+		}
+		r := newRig(t, o)
+		r.emu.GitHub.SetSecondaryLimits(points, window, concurrent)
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+		fr := runFleet(ctx, t, r, users)
+		for _, u := range users {
+			r.requireRotated(u, fr.status[u].NewKeyID, fleet[u])
+		}
+		used := r.emu.GitHub.SecondaryUsage()
+		t.Logf("keeping to the limits %t: %s; refused %d, most points in a window %d of %d, most at once %d of %d",
+			keep, fr.wall.Round(100*time.Millisecond), used.Refused, used.MaxPoints, points, used.MaxInFlight, concurrent)
+		return used
+	}
+	kept := run(t, true)
+	require.Zero(t, kept.Refused)
+	require.LessOrEqual(t, kept.MaxInFlight, concurrent)
+	require.GreaterOrEqual(t, kept.MaxPoints, points*6/10, "the fleet keeps a window busy")
+	ignored := run(t, false)
+	require.Positive(t, ignored.Refused, "without keeping to them, the emulator refuses")
 }

@@ -113,6 +113,9 @@ type rigOptions struct {
 	// extraYAML is appended to the generated configuration (top-level
 	// sections such as notify).
 	extraYAML string
+	// githubSecondary are the GitHub secondary limits the worker keeps to
+	// (zero: lifted).
+	githubSecondary config.SecondaryLimits
 }
 
 func newRig(t testing.TB, o rigOptions) *rig {
@@ -138,7 +141,7 @@ func newRig(t testing.TB, o rigOptions) *rig {
 		r.oldKeys[user] = old
 	}
 	queue := fmt.Sprintf("keyrotor-test-%d-%d", os.Getpid(), queueSeq.Add(1))
-	spec := devstack.ConfigSpec{TaskQueue: queue, Users: o.users, UserAccounts: o.userAccounts, Policy: o.policy}
+	spec := devstack.ConfigSpec{TaskQueue: queue, Users: o.users, UserAccounts: o.userAccounts, Policy: o.policy, GitHubSecondary: o.githubSecondary}
 	if o.githubApp {
 		app, err := emu.AddGitHubApp(t.TempDir(), 123456, 7890123)
 		require.NoError(t, err)

@@ -20,6 +20,16 @@ func ObservedBy(l *ratelimit.Limiter) HTTPOption {
 	}
 }
 
+// WithinSecondaryLimits holds every request until s allows it: GitHub's
+// secondary limits on concurrent requests and points a minute.
+func WithinSecondaryLimits(s *ratelimit.Secondary) HTTPOption {
+	return func(c *http.Client) {
+		if s != nil {
+			c.Transport = ratelimit.Transport{Base: c.Transport, Secondary: s}
+		}
+	}
+}
+
 func httpClient(c *http.Client, opts []HTTPOption) *http.Client {
 	for _, o := range opts {
 		o(c)

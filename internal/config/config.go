@@ -16,6 +16,7 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/keyrotor/keyrotor/internal/model"
 )
@@ -42,8 +43,21 @@ type GitHub struct {
 	// RateBudget is the share of the token's (or installation's) quota
 	// keyrotor's calls may use (rateBudget; DefaultRateBudget).
 	RateBudget float64
+	// Secondary are GitHub's secondary limits (secondaryLimits: points,
+	// window, concurrent), of which RateBudget is keyrotor's; zero
+	// fields: GitHub.com's (900 points a minute, 100 requests at once). A
+	// GitHub Enterprise Server admin may set others.
+	Secondary SecondaryLimits
 
 	tokenSource
+}
+
+// SecondaryLimits are GitHub's secondary rate limits: Points (a read costs
+// 1, a write 5) per Window, and Concurrent requests at once.
+type SecondaryLimits struct {
+	Points     int
+	Window     time.Duration
+	Concurrent int
 }
 
 // GitLab is the connection to GitLab.

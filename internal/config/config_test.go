@@ -125,6 +125,32 @@ func TestLoad(t *testing.T) {
 	}
 }
 
+func TestGitHubSecondaryLimits(t *testing.T) {
+	tests := []struct {
+		name string
+		yaml string
+		want SecondaryLimits
+	}{
+		{"absent: GitHub.com's, decided by the worker", "", SecondaryLimits{}},
+		{"all three", "  secondaryLimits: {points: 2000, window: 1m, concurrent: 50}\n", SecondaryLimits{Points: 2000, Window: time.Minute, Concurrent: 50}},
+		{"points only", "  secondaryLimits:\n    points: 1200\n", SecondaryLimits{Points: 1200}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			src := "accounts: [{name: prod, region: us-east-1}]\n" +
+				"rotations:\n  - {user: bot, account: prod, targets: [{github: {repository: acme/api}}]}\n" +
+				"github:\n  token: x\n" + tt.yaml
+			cfg, err := Parse("t.yaml", []byte(src), func(string) (string, bool) { return "", false })
+			if err != nil {
+				t.Fatal(err)
+			}
+			if cfg.GitHub.Secondary != tt.want {
+				t.Errorf("got %+v, want %+v", cfg.GitHub.Secondary, tt.want)
+			}
+		})
+	}
+}
+
 func TestMinimal(t *testing.T) {
 	cfg, err := Parse("k.yaml", []byte(`
 accounts: [{name: prod, region: us-east-1}]
@@ -200,6 +226,12 @@ func TestErrors(t *testing.T) {
 		{"two documents", "accounts: []\n---\naccounts: []\n", []string{"t.yaml:2:1: the file must hold a single YAML document"}},
 		{"unknown top key with suggestion", "acounts: []\n", []string{`t.yaml:1:1: acounts: unknown field "acounts"; did you mean accounts?`}},
 		{"unknown top key", "zzz: 1\n", []string{`t.yaml:1:1: zzz: unknown field "zzz"; known fields: policy, accounts, github, gitlab, terraform, circleci, bitbucket, travis, kubernetes, temporal, codec, notify, rotations`}},
+		{"secondary limits zero", "github:\n  token: x\n  secondaryLimits: {points: 0, window: 0s, concurrent: -1}\n", []string{
+			"t.yaml:3:29: github.secondaryLimits.points: must be above 0",
+			"t.yaml:3:40: github.secondaryLimits.window: must be above 0",
+			"t.yaml:3:56: github.secondaryLimits.concurrent: must be above 0"}},
+		{"secondary limits unknown key", "github:\n  token: x\n  secondaryLimits: {pointsPerMinute: 900}\n", []string{
+			`github.secondaryLimits.pointsPerMinute: unknown field "pointsPerMinute"`}},
 		{"unknown policy key", "policy:\n  gracePerod: 1h\n", []string{`t.yaml:2:3: policy.gracePerod: unknown field "gracePerod"; did you mean gracePeriod?`}},
 		{"cron and every", "policy:\n  every: 1h\n  cron: '0 0 * * *'\n", []string{"t.yaml:3:3: policy.cron: every and cron are mutually exclusive"}},
 		{"cron fields", "policy:\n  cron: '0 0 * *'\n", []string{`t.yaml:2:9: policy.cron: invalid cron expression "0 0 * *": need 5 fields`}},

@@ -29,8 +29,9 @@ func (l *loader) load(data []byte) *Config {
 	}
 	cfg.Accounts = l.accounts(top)
 	if f := top.m["github"]; f != nil {
-		fs := l.mapping(f.val, f.keyPos, "github", "baseURL", "token", "app", "rateBudget")
+		fs := l.mapping(f.val, f.keyPos, "github", "baseURL", "token", "app", "rateBudget", "secondaryLimits")
 		gh := &GitHub{RateBudget: l.rateBudget(fs)}
+		gh.Secondary = l.secondaryLimits(fs)
 		gh.BaseURL = l.baseURL(fs, DefaultGitHubBaseURL, true)
 		gh.Token, gh.tokenSource = l.token(fs)
 		if fs.present("app") {
@@ -243,6 +244,33 @@ func (l *loader) selectorRotation(fs fields, path string, cfg *Config) {
 // uses unless rateBudget says otherwise: the rest is left to whatever else
 // uses the token.
 const DefaultRateBudget = 0.8
+
+// secondaryLimits reads github.secondaryLimits: {points, window,
+// concurrent}, positive each (absent: zero, GitHub.com's).
+func (l *loader) secondaryLimits(gh fields) SecondaryLimits {
+	f := gh.get("secondaryLimits")
+	if f == nil {
+		return SecondaryLimits{}
+	}
+	fs := l.mapping(f.val, f.keyPos, "github.secondaryLimits", "points", "window", "concurrent")
+	positive := func(key string) int {
+		n, ok := l.integer(fs, key)
+		if ok && n <= 0 {
+			l.errf(fs.get(key).valPos(), join(fs.path, key), "must be above 0 (GitHub.com's: 900 points a window of 1m, 100 concurrent)")
+			return 0
+		}
+		return n
+	}
+	sl := SecondaryLimits{Points: positive("points"), Concurrent: positive("concurrent")}
+	if d, ok := l.duration(fs, "window"); ok {
+		if d <= 0 {
+			l.errf(fs.get("window").valPos(), join(fs.path, "window"), "must be above 0 (GitHub.com's: 1m)")
+		} else {
+			sl.Window = d
+		}
+	}
+	return sl
+}
 
 // rateBudget reads a connection's rateBudget: a share of the quota, as a
 // percentage ("80%") or a fraction (0.8), above 0 and at most 100%.

@@ -25,6 +25,10 @@ type ConfigSpec struct {
 	// GitHubApp, when set, authenticates to GitHub as this App instead of
 	// with a token (see Emulators.AddGitHubApp).
 	GitHubApp *GitHubApp
+	// GitHubSecondary are the GitHub secondary limits the worker keeps to
+	// (zero: far above any test's needs, as the emulator enforces none
+	// unless a test sets them).
+	GitHubSecondary config.SecondaryLimits
 }
 
 // GitHubApp is a GitHub App registered with the emulator.
@@ -83,6 +87,13 @@ func (e *Emulators) ConfigYAML(spec ConfigSpec) string {
 	} else {
 		fmt.Fprintf(&b, "github:\n  baseURL: %s\n  token: ${KEYROTOR_GITHUB_TOKEN}\n", e.GitHubURL)
 	}
+	// The emulator enforces no secondary limits unless a test sets them:
+	// the worker need not keep to GitHub.com's 900 points a minute.
+	sec := spec.GitHubSecondary
+	if sec == (config.SecondaryLimits{}) {
+		sec = config.SecondaryLimits{Points: 1_000_000, Window: time.Minute, Concurrent: 1000}
+	}
+	fmt.Fprintf(&b, "  secondaryLimits: {points: %d, window: %s, concurrent: %d}\n", sec.Points, sec.Window, sec.Concurrent)
 	fmt.Fprintf(&b, "gitlab:\n  baseURL: %s\n  token: ${KEYROTOR_GITLAB_TOKEN}\n", e.GitLabURL)
 	for _, h := range kindHarnesses {
 		if h.section != nil {

@@ -324,6 +324,9 @@ func intHeader(h http.Header, names ...string) (int, bool) {
 type Transport struct {
 	Base    http.RoundTripper
 	Limiter *Limiter
+	// Secondary, when set, holds every request until GitHub's secondary
+	// limits allow it (a slot and its points).
+	Secondary *Secondary
 }
 
 // RoundTrip sends the request and feeds the answer's headers to the limiter.
@@ -331,6 +334,13 @@ func (t Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	base := t.Base
 	if base == nil {
 		base = http.DefaultTransport
+	}
+	if t.Secondary != nil {
+		release, err := t.Secondary.Acquire(req.Context(), req.Method)
+		if err != nil {
+			return nil, err
+		}
+		defer release()
 	}
 	resp, err := base.RoundTrip(req)
 	if err == nil && t.Limiter != nil {

@@ -190,6 +190,9 @@ func newActivities(ctx context.Context, cfg *config.Config, o Options) ([]any, e
 var (
 	GitHubQuota = ratelimit.Quota{Limit: 5000, Window: time.Hour}
 	GitLabQuota = ratelimit.Quota{Limit: 2000, Window: time.Minute}
+	// GitHubSecondary are GitHub's secondary limits (100 requests at once,
+	// 900 points a minute), of which the worker keeps github.rateBudget.
+	GitHubSecondary = ratelimit.GitHubSecondary
 )
 
 // targetKinds builds one activities struct per kind of target whose
@@ -200,7 +203,8 @@ func targetKinds(cfg *config.Config, rs activities.Rotations, aws *clients.AWS, 
 	// fleet spreads over the provider's quota window (internal/ratelimit).
 	if cfg.GitHub != nil {
 		l := ratelimit.New("github", cfg.GitHub.RateBudget, GitHubQuota)
-		gh, err := newGitHubClient(cfg.GitHub, clients.ObservedBy(l))
+		sec := ratelimit.NewSecondary(githubSecondary(cfg.GitHub), cfg.GitHub.RateBudget)
+		gh, err := newGitHubClient(cfg.GitHub, clients.ObservedBy(l), clients.WithinSecondaryLimits(sec))
 		if err != nil {
 			return nil, err
 		}
@@ -246,6 +250,21 @@ func targetKinds(cfg *config.Config, rs activities.Rotations, aws *clients.AWS, 
 // else with the token. The App's key is the one CheckWorker read and checked
 // at worker start (the file is read once); the client keeps it in memory to
 // sign the JWT for each installation token.
+// githubSecondary is GitHubSecondary with what the configuration sets.
+func githubSecondary(gh *config.GitHub) ratelimit.SecondaryLimits {
+	l := GitHubSecondary
+	if s := gh.Secondary; s.Points > 0 {
+		l.Points = s.Points
+	}
+	if s := gh.Secondary; s.Window > 0 {
+		l.Window = s.Window
+	}
+	if s := gh.Secondary; s.Concurrent > 0 {
+		l.Concurrent = s.Concurrent
+	}
+	return l
+}
+
 func newGitHubClient(gh *config.GitHub, opts ...clients.HTTPOption) (*github.Client, error) {
 	if gh.App == nil {
 		return clients.NewGitHubClient(gh.BaseURL, gh.Token, opts...)

@@ -39,6 +39,9 @@ type Emulator struct {
 	nextRepoID  int64
 	rate        rateWindow
 	handler     http.Handler
+
+	secMu     sync.Mutex // the secondary limits' own: they see requests at once
+	secondary secondaryWindow
 }
 
 // keyPair is a scope's curve25519 key pair, as GitHub holds one per
@@ -96,7 +99,7 @@ func New(token string) *Emulator {
 	if token != "" {
 		e.tokens[token] = true
 	}
-	e.handler = e.Faults.Middleware(e.routes(), opOf)
+	e.handler = e.withinSecondaryLimits(e.Faults.Middleware(e.routes(), opOf))
 	return e
 }
 

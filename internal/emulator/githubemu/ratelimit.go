@@ -124,3 +124,92 @@ func jsonString(v any) string {
 	}
 	return string(b)
 }
+
+// secondaryWindow enforces GitHub's secondary rate limits once
+// SetSecondaryLimits sets them: points a window (a read 1 point, a write
+// 5, as GitHub charges REST requests) and requests at once. GitHub answers
+// an excess with 403, Retry-After and the secondary-limit message.
+type secondaryWindow struct {
+	points     int
+	window     time.Duration
+	concurrent int
+
+	reset    time.Time
+	used     int
+	inFlight int
+
+	refused     int
+	maxUsed     int // the most points a window took
+	maxInFlight int
+}
+
+// SecondaryUsed is what the secondary limits saw.
+type SecondaryUsed struct {
+	Refused     int // requests refused for the points or the concurrency
+	MaxPoints   int // the most points one window took
+	MaxInFlight int // the most requests at once
+}
+
+// SetSecondaryLimits enforces GitHub's secondary limits, scaled: points a
+// window and concurrent requests (GitHub's are 900 a minute and 100).
+func (e *Emulator) SetSecondaryLimits(points int, window time.Duration, concurrent int) {
+	e.secMu.Lock()
+	defer e.secMu.Unlock()
+	e.secondary = secondaryWindow{points: points, window: window, concurrent: concurrent}
+}
+
+// SecondaryUsage reports what the secondary limits saw.
+func (e *Emulator) SecondaryUsage() SecondaryUsed {
+	e.secMu.Lock()
+	defer e.secMu.Unlock()
+	s := e.secondary
+	return SecondaryUsed{Refused: s.refused, MaxPoints: max(s.maxUsed, s.used), MaxInFlight: s.maxInFlight}
+}
+
+// withinSecondaryLimits serves a request only within the secondary limits.
+// It sits outside the handlers' lock, where requests run at once.
+func (e *Emulator) withinSecondaryLimits(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		e.secMu.Lock()
+		s := &e.secondary
+		if s.points == 0 {
+			e.secMu.Unlock()
+			next.ServeHTTP(w, r)
+			return
+		}
+		now := time.Now()
+		if !now.Before(s.reset) {
+			s.maxUsed = max(s.maxUsed, s.used)
+			s.reset, s.used = now.Add(s.window), 0
+		}
+		cost := ratelimitPoints(r.Method)
+		if s.used+cost > s.points || (s.concurrent > 0 && s.inFlight >= s.concurrent) {
+			s.refused++
+			retry := int(time.Until(s.reset).Seconds()) + 1
+			e.secMu.Unlock()
+			w.Header().Set("Retry-After", strconv.Itoa(retry))
+			writeJSON(w, http.StatusForbidden, apiError{Message: SecondaryLimitMessage, DocumentationURL: docsSecondaryLimit})
+			return
+		}
+		s.used += cost
+		s.inFlight++
+		s.maxInFlight = max(s.maxInFlight, s.inFlight)
+		e.secMu.Unlock()
+		defer func() {
+			e.secMu.Lock()
+			e.secondary.inFlight--
+			e.secMu.Unlock()
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+// ratelimitPoints is what GitHub charges a REST request: 1 point for a
+// read, 5 for a change.
+func ratelimitPoints(method string) int {
+	switch method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions:
+		return 1
+	}
+	return 5
+}
