@@ -205,3 +205,30 @@ func TestFleetKeepsWithinGitHubSecondaryLimits(t *testing.T) {
 	ignored := run(t, false)
 	require.Positive(t, ignored.Refused, "without keeping to them, the emulator refuses")
 }
+
+// TestFleetRidesOutIAMThrottling: IAM throttles each account's requests.
+// With the emulator's IAM scaled to 10 requests a second per account, a
+// fleet of 20 rotations in two accounts, started at once, is throttled,
+// and each account's client slows down to its rate (the SDK's adaptive
+// retry mode): every rotation ends done.
+func TestFleetRidesOutIAMThrottling(t *testing.T) {
+	users, accounts := fleetUsers("iam", 20)
+	p := fastPolicy()
+	p.GracePeriod, p.DeleteAfter, p.RequireOldKeyIdle = 0, 0, false
+	r := newRig(t, rigOptions{users: users, userAccounts: accounts, policy: p, noStart: true})
+	r.emu.AWS.SetIAMRate(10, time.Second)
+	r.startWorker()
+	var names []string
+	for u := range users {
+		names = append(names, u)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	fr := runFleet(ctx, t, r, names)
+	for _, u := range names {
+		r.requireRotated(u, fr.status[u].NewKeyID, users[u])
+	}
+	throttled := r.emu.AWS.IAMThrottled()
+	t.Logf("20 rotations in 2 accounts, IAM at 10 requests a second each: %s, %d IAM requests throttled", fr.wall.Round(100*time.Millisecond), throttled)
+	require.Positive(t, throttled, "the fleet is faster than the rate: the emulator throttles")
+}

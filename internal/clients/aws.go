@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
@@ -77,10 +78,19 @@ func NewAWS(ctx context.Context, accounts []AWSAccount, optFns ...func(*config.L
 			return nil, fmt.Errorf("AWS account %q configured twice", acct.Name)
 		}
 		cfg := accountConfig(base, acct)
-		a.accounts[acct.Name] = &awsAccount{AWSAccount: acct, cfg: cfg, iam: iam.NewFromConfig(cfg),
+		a.accounts[acct.Name] = &awsAccount{AWSAccount: acct, cfg: cfg, iam: iam.NewFromConfig(cfg, adaptiveRetries),
 			secrets: secretsmanager.NewFromConfig(cfg), ssm: ssm.NewFromConfig(cfg)}
 	}
 	return a, nil
+}
+
+// adaptiveRetries gives an account's IAM client the SDK's adaptive retry
+// mode: IAM throttles each account's requests (400 Throttling), publishes
+// no rate and sends no quota headers, so the client learns the rate from
+// the throttles themselves and holds its requests to it (a token bucket
+// per client, so per account, shared by every rotation of the worker).
+func adaptiveRetries(o *iam.Options) {
+	o.Retryer = retry.NewAdaptiveMode()
 }
 
 // accountConfig copies the base configuration with the account's region

@@ -71,6 +71,8 @@ type Emulator struct {
 	parameters map[string]*parameter // by regionKey(region, parameterKey(name))
 	kmsKeys    map[string]*kmsKey    // by regionKey(region, key ID)
 	kmsAliases map[string]*kmsKey    // by regionKey(region, "alias/...")
+
+	iamRate iamRate // IAM's throttling per account (SetIAMRate)
 }
 
 type user struct {

@@ -153,6 +153,12 @@ func (e *Emulator) serve(w http.ResponseWriter, r *http.Request) {
 		writeError(w, ns, reqID, aerr)
 		return
 	}
+	if spec.service == serviceIAM {
+		if aerr := e.iamRate.throttle(p.arn, time.Now()); aerr != nil {
+			writeError(w, ns, reqID, aerr)
+			return
+		}
+	}
 	result, aerr := e.run(spec, info, p)
 	if aerr != nil {
 		writeError(w, ns, reqID, aerr)
