@@ -101,12 +101,13 @@ func (w *recentWrites) set(target string, t time.Time) {
 	w.at[target] = t
 }
 
-// since says how long ago target's last confirmed push was, if within max.
-func (w *recentWrites) since(target string, now time.Time, max time.Duration) (time.Duration, bool) {
+// since says how long ago target's last confirmed push was, if no longer
+// than within.
+func (w *recentWrites) since(target string, now time.Time, within time.Duration) (time.Duration, bool) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	t, ok := w.at[target]
-	if !ok || now.Sub(t) > max {
+	if !ok || now.Sub(t) > within {
 		return 0, false
 	}
 	return now.Sub(t), true
