@@ -40,6 +40,19 @@ func TestValidateCheckAccess(t *testing.T) {
 	require.Contains(t, out, "target access: 1 of 2 targets cannot be written")
 	require.NotContains(t, out, r2.emu.GitHubToken.Reveal())
 
+	// An account reached through a role whose trust policy does not name
+	// the caller: the role and the account are named.
+	r3 := newRig(t, rigOptions{noStart: true, users: map[string][]model.Target{"ci-ops": {devstack.DemoTargets()[3]}},
+		userAccounts: map[string]string{"ci-ops": "ops"}})
+	out, code = r3.starterWithEnv(r3.emu.Env(), "validate", "--config", r3.cfgPath, "--check-access")
+	require.Equal(t, 0, code, "the rotator's own identity is trusted: %s", out)
+	id, secret = r3.emu.AWS.AddPrincipal("keyrotor-untrusted", "*")
+	untrusted := append(r3.emu.Env(), "AWS_ACCESS_KEY_ID="+id, "AWS_SECRET_ACCESS_KEY="+secret.Reveal())
+	out, code = r3.starterWithEnv(untrusted, "validate", "--config", r3.cfgPath, "--check-access")
+	require.Equal(t, 1, code, out)
+	require.Contains(t, out, "account ops: cannot assume "+r3.cfg.Accounts[1].RoleARN+": AccessDenied: User: "+
+		r3.emu.AWS.UserARN("keyrotor-untrusted")+" is not authorized to perform: sts:AssumeRole")
+
 	// Plain validate stays offline: it passes with no AWS settings at all.
 	out, code = r.starter("validate", "--config", r.cfgPath)
 	require.Equal(t, 0, code, out)

@@ -43,7 +43,10 @@ type GitHubApp struct {
 func (e *Emulators) WriteConfig(dir string, spec ConfigSpec) (string, error) {
 	path := filepath.Join(dir, "keyrotor.yaml")
 	for _, name := range otherAccounts(spec) {
+		// The role trusts the rotator's identity only, as deploy/'s
+		// target-account role does.
 		e.AWS.AddRole(e.accountRole(name))
+		e.AWS.SetRoleTrust(e.accountRole(name), e.AWS.UserARN(adminUser))
 	}
 	if err := os.WriteFile(path, []byte(e.ConfigYAML(spec)), 0o600); err != nil {
 		return "", fmt.Errorf("write %s: %w", path, err)

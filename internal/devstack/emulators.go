@@ -52,6 +52,10 @@ type Emulators struct {
 	servers []*httptest.Server
 }
 
+// adminUser is the rotator's own IAM user in the emulator (AddAdmin's
+// first).
+const adminUser = "keyrotor-admin"
+
 // StartEmulators starts the emulators on loopback ports.
 func StartEmulators() *Emulators {
 	e := &Emulators{
@@ -66,7 +70,7 @@ func StartEmulators() *Emulators {
 	// about GitHub's 5,000 an hour (the quota tests set their own).
 	e.GitHub.SetQuota(1_000_000, time.Hour)
 	e.GitLab.SetQuota(1_000_000, time.Minute)
-	e.AdminKeyID, e.AdminSecret = e.AWS.AddAdmin()
+	e.AdminKeyID, e.AdminSecret = e.AWS.AddAdmin() // user adminUser
 	e.AWSURL = e.serve(e.AWS.Handler())
 	e.GitHubURL = e.serve(e.GitHub.Handler()) + "/"
 	e.GitLabURL = e.serve(e.GitLab.Handler()) + "/api/v4"

@@ -110,6 +110,9 @@ type session struct {
 type role struct {
 	arn, id string
 	grants  grants // what sessions of the role may call
+	// trusted are the principals its trust policy names (nil: the
+	// emulator's own account, arn:aws:iam::<id>:root).
+	trusted []string
 }
 
 // KeyState is the emulator's view of one access key, for assertions.
@@ -315,6 +318,49 @@ func (e *Emulator) AddRoleAllowing(arn string, allowed ...string) {
 // the statements allow, on the resources they name.
 func (e *Emulator) AddRoleWithPolicy(arn string, policy ...Statement) {
 	e.addRole(arn, policyOf(policy))
+}
+
+// SetRoleTrust sets the role's trust policy: only the principals named
+// may assume it, by their ARN (a user's, a role's for its sessions) or an
+// account's root (arn:aws:iam::<id>:root: any principal of that account),
+// as the Principal of an IAM trust policy names them. The caller's own
+// policy must allow sts:AssumeRole on the role as well.
+func (e *Emulator) SetRoleTrust(roleARN string, principals ...string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if r, ok := e.roles[roleARN]; ok {
+		r.trusted = append([]string(nil), principals...)
+	}
+}
+
+// trusts reports whether the role's trust policy names the caller.
+func (r *role) trusts(callerARN, homeAccount string) bool {
+	trusted := r.trusted
+	if trusted == nil {
+		trusted = []string{"arn:aws:iam::" + homeAccount + ":root"}
+	}
+	caller := callerARN
+	if sessionRole := roleOfSession(callerARN); sessionRole != "" {
+		caller = sessionRole
+	}
+	for _, t := range trusted {
+		if t == caller || t == "arn:aws:iam::"+accountOfARN(callerARN)+":root" {
+			return true
+		}
+	}
+	return false
+}
+
+// roleOfSession is the role (arn:aws:iam::<acct>:role/<name>) of an
+// assumed-role session ARN (arn:aws:sts::<acct>:assumed-role/<name>/<session>),
+// or "".
+func roleOfSession(arn string) string {
+	parts := strings.SplitN(arn, ":", 6)
+	if len(parts) != 6 || parts[2] != "sts" || !strings.HasPrefix(parts[5], "assumed-role/") {
+		return ""
+	}
+	name, _, _ := strings.Cut(strings.TrimPrefix(parts[5], "assumed-role/"), "/")
+	return "arn:" + parts[1] + ":iam::" + parts[4] + ":role/" + name
 }
 
 func (e *Emulator) addRole(arn string, g grants) {

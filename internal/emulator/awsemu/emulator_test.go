@@ -381,6 +381,47 @@ func TestAWSEmulatorAssumeRole(t *testing.T) {
 	}
 }
 
+// A role's trust policy decides who may assume it, besides the caller's
+// own policy: a principal it does not name is refused as AWS refuses it.
+func TestAWSEmulatorRoleTrust(t *testing.T) {
+	e, url := start(t)
+	workerID, workerSecret := e.AddAdmin()
+	otherID, otherSecret := e.AddAdmin()
+	workerARN := e.UserARN("keyrotor-admin")
+	trusted := "arn:aws:iam::210987654321:role/keyrotor"
+	e.AddRole(trusted)
+	e.SetRoleTrust(trusted, workerARN)
+	rootTrusted := "arn:aws:iam::210987654321:role/keyrotor-any"
+	e.AddRole(rootTrusted)
+	e.SetRoleTrust(rootTrusted, "arn:aws:iam::"+e.AccountID()+":root")
+	ctx := context.Background()
+	tests := []struct {
+		name        string
+		id          string
+		secret      model.Secret
+		role        string
+		wantRefusal bool
+	}{
+		{"the principal the trust names", workerID, workerSecret, trusted, false},
+		{"another principal of the same account", otherID, otherSecret, trusted, true},
+		{"any principal of a trusted account root", otherID, otherSecret, rootTrusted, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := stsWith(url, tt.id, tt.secret).AssumeRole(ctx, &sts.AssumeRoleInput{RoleArn: aws.String(tt.role), RoleSessionName: aws.String("rotation")})
+			if tt.wantRefusal {
+				if errorCode(err) != "AccessDenied" || !strings.Contains(err.Error(), "is not authorized to perform: sts:AssumeRole on resource: "+tt.role) {
+					t.Fatalf("want AccessDenied naming the role, got %v", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
 func TestAWSEmulatorFaults(t *testing.T) {
 	tests := []struct {
 		name       string

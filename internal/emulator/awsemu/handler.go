@@ -628,7 +628,9 @@ func (e *Emulator) assumeRole(p principal, form url.Values) (any, *apiError) {
 		return nil, errValidation("1 validation error detected: RoleArn and RoleSessionName must not be null")
 	}
 	r, ok := e.roles[arn]
-	if !ok {
+	if !ok || !r.trusts(p.arn, e.accountID) {
+		// AWS says the same whether the role is missing or does not trust
+		// the caller.
 		return nil, errorf(http.StatusForbidden, "AccessDenied", "User: %s is not authorized to perform: sts:AssumeRole on resource: %s", p.arn, arn)
 	}
 	duration, aerr := sessionDuration(form.Get("DurationSeconds"))
