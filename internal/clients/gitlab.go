@@ -1,6 +1,7 @@
 package clients
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"time"
@@ -28,6 +29,12 @@ func NewGitLabClient(baseURL string, token model.Secret, opts ...HTTPOption) (*g
 	c, err := gitlab.NewClient(token.Reveal(),
 		gitlab.WithBaseURL(baseURL),
 		gitlab.WithoutRetries(),
+		// The worker paces GitLab calls itself (internal/ratelimit, fed
+		// by the same RateLimit-* headers). client-go's own limiter would
+		// pace them twice, and it configures itself on the first answer
+		// while other requests already read it: a data race when the
+		// first calls run at once.
+		gitlab.WithCustomLimiter(unlimited{}),
 		gitlab.WithHTTPClient(httpClient(&http.Client{Timeout: gitlabRequestTimeout}, opts)),
 	)
 	if err != nil {
@@ -36,3 +43,8 @@ func NewGitLabClient(baseURL string, token model.Secret, opts ...HTTPOption) (*g
 	}
 	return c, nil
 }
+
+// unlimited is a client-go rate limiter that never waits.
+type unlimited struct{}
+
+func (unlimited) Wait(context.Context) error { return nil }
