@@ -101,10 +101,7 @@ func TestRevokeNewKeyWhileABatchPushes(t *testing.T) {
 	f.register(env)
 	var leaked string
 	env.RegisterDelayedCallback(func() {
-		v, err := env.QueryWorkflow(StatusQuery)
-		require.NoError(t, err)
-		var s Status
-		require.NoError(t, v.Get(&s))
+		s := queryStatus(t, env)
 		require.Equal(t, PhasePushing, s.Phase)
 		leaked = s.NewKeyID
 		env.SignalWorkflow(RevokeSignal, RevokeInput{AccessKeyID: leaked, Reason: "new key printed in a log"})
