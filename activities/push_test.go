@@ -3,6 +3,7 @@ package activities
 import (
 	"context"
 	"errors"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -93,5 +94,60 @@ func TestPushRefusesUnconfiguredTarget(t *testing.T) {
 				t.Errorf("%d calls reached the providers (%v %v), want none", n, gh.emu.Faults.Calls(), gl.emu.Faults.Calls())
 			}
 		})
+	}
+}
+
+// slowCheckKind is a GitHub-repository kind whose check takes delay, or
+// until its context ends.
+type slowCheckKind struct{ delay time.Duration }
+
+func (slowCheckKind) kinds() []model.TargetKind { return []model.TargetKind{model.GitHubRepository} }
+func (slowCheckKind) push(context.Context, PushInput) (PushResult, error) {
+	return PushResult{}, errors.New("not pushed")
+}
+func (k slowCheckKind) check(ctx context.Context, _ model.Target) TargetCheck {
+	select {
+	case <-time.After(k.delay):
+		return TargetCheck{OK: true, Detail: "checked"}
+	case <-ctx.Done():
+		return TargetCheck{Detail: "not checked: " + ctx.Err().Error()}
+	}
+}
+func (slowCheckKind) plan(model.Target, model.SecretNames) TargetPlan { return TargetPlan{} }
+
+// A preflight whose checks cannot all finish before the activity's
+// deadline answers in time with the ones that did, the rest unchecked
+// (never denied): a thousand targets on a paced quota must not lose every
+// check to the timeout.
+func TestPreflightAnswersBeforeItsDeadline(t *testing.T) {
+	var targets []model.Target
+	for i := range 200 {
+		targets = append(targets, model.Target{Kind: model.GitHubRepository, Repository: "acme/r" + strconv.Itoa(i)})
+	}
+	acts := NewTargetsFor(pushConfig(model.SecretNames{}, targets...), slowCheckKind{delay: 100 * time.Millisecond})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	res, err := acts.PreflightTargets(ctx, PreflightTargetsInput{Account: pushAccount, User: pushUser})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ctx.Err() != nil {
+		t.Fatal("the preflight answered after its deadline")
+	}
+	checked, unchecked := 0, 0
+	for _, c := range res.Checks {
+		switch {
+		case c.Denied:
+			t.Fatalf("%s denied: %s", c.Target, c.Detail)
+		case c.OK:
+			checked++
+		case strings.HasPrefix(c.Detail, "not checked"):
+			unchecked++
+		}
+	}
+	// 8 at a time, 100 ms each, for about 0.9 s: some 72 are done (the
+	// bound leaves room for a slow machine), the rest left unchecked.
+	if checked+unchecked != 200 || checked < 24 || unchecked < 100 {
+		t.Errorf("%d checked, %d unchecked of 200", checked, unchecked)
 	}
 }

@@ -85,6 +85,10 @@ const preflightTrust = time.Hour
 // timeout, while the credential's limiter still paces the calls.
 const preflightParallel = 8
 
+// preflightMargin is how long before its deadline the preflight stops
+// checking, to answer with what it has.
+const preflightMargin = 5 * time.Second
+
 // recentWrites is the time of each target's last confirmed push, by
 // target name.
 type recentWrites struct {
@@ -143,6 +147,14 @@ func (a *Targets) PreflightTargets(ctx context.Context, in PreflightTargetsInput
 	r, err := configuredRotation(a.rotations, in.Account, in.User)
 	if err != nil {
 		return PreflightTargetsResult{}, err
+	}
+	// A check still waiting for its turn on the quota when the activity's
+	// time is nearly up is left unchecked: the checks done so far are
+	// answered in time, instead of all of them lost to the timeout.
+	if dl, ok := ctx.Deadline(); ok {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, dl.Add(-min(time.Until(dl)/10, preflightMargin)))
+		defer cancel()
 	}
 	now := a.now()
 	fresh := func(t model.Target) (TargetCheck, bool) {
@@ -208,6 +220,11 @@ func checkTargets(ctx context.Context, a *Targets, r model.Rotation, known func(
 			continue
 		}
 		turns <- struct{}{}
+		if ctx.Err() != nil {
+			<-turns
+			out[i] = TargetCheck{Target: t.String(), Detail: "not checked: the preflight ran out of time"}
+			continue
+		}
 		wg.Go(func() {
 			defer func() { <-turns }()
 			c := k.check(ctx, t)
