@@ -28,7 +28,12 @@ const (
 	stageRole = "arn:aws:iam::210987654321:role/keyrotor"
 )
 
-var now = time.Date(2026, 12, 1, 12, 0, 0, 0, time.UTC)
+// now is the emulators' clock during the audit: the real time, not a fixed
+// date, because an assumed role's session expires by the emulator's clock
+// (15 minutes after now) while the SDK checks it against the real one. A
+// fixed date made the stage account's credentials expired from a quarter
+// of an hour after it, and every call assumed the role again.
+var now = time.Now().UTC().Truncate(time.Second)
 
 // clock is the emulators' clock: keys are created "in the past" by
 // setting it back.
