@@ -80,6 +80,13 @@ func TestManyTargetsArePushedInBatches(t *testing.T) {
 			}
 			require.NoError(t, err, strings.Join(f.calls, ","))
 			require.Equal(t, PhaseDone, s.Phase)
+			if tc.wantBatches > 0 {
+				var said []string
+				for _, ev := range s.Timeline {
+					said = append(said, ev.Message)
+				}
+				require.Contains(t, said, "pushing batch 3 of 3: 50 targets", "the status says which batch pushes")
+			}
 			require.Len(t, f.keys, 1)
 			require.Len(t, f.confirmed, tc.targets)
 			for _, ts := range s.Targets {

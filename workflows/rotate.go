@@ -429,7 +429,10 @@ func (r *rotation) pushUnits(ctx workflow.Context, todo []int) (units [][]int, p
 		n := min(batchSize(ctx), len(todo))
 		units, todo = append(units, todo[:n]), todo[n:]
 	}
+	batch := 0
 	return units, 1, func(ctx workflow.Context, u []int) func(workflow.Context) []PushOutcome {
+		batch++
+		r.event(ctx, fmt.Sprintf("pushing batch %d of %d: %d targets", batch, len(units), len(u)))
 		f := r.startBatch(ctx, u)
 		return func(gctx workflow.Context) []PushOutcome {
 			var res PushBatchResult
