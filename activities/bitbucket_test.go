@@ -20,7 +20,7 @@ import (
 
 const (
 	bbToken  = "bbat-test-token-0123456789abcdef"
-	bbKeyID  = "AKIAIOSFODNN7BBTEST1"
+	bbKeyID  = "AKIABBTESTKEYEXAMPLE"
 	bbSecret = "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"
 	bbRepo   = "acme/api"
 	// The emulator's operations on the variables, as faults name them.

@@ -99,11 +99,11 @@ func TestCircleCIPushAndConfirm(t *testing.T) {
 		{"project, new variables", e.project, nil, ConfirmedMasked},
 		{"context, new variables", e.context, nil, ConfirmedMetadata + " (updated_at)"},
 		{"project, previous key", e.project, func() error {
-			_ = e.emu.SetProjectEnvVar("gh/acme/api", "AWS_ACCESS_KEY_ID", "AKIAOLDOLDOLDOLD1234")
+			_ = e.emu.SetProjectEnvVar("gh/acme/api", "AWS_ACCESS_KEY_ID", "AKIAEXAMPLEOLDKEY123")
 			return e.emu.SetProjectEnvVar("gh/acme/api", "AWS_SECRET_ACCESS_KEY", "old/secret/old/secret/old/secret/old1234")
 		}, ConfirmedMasked},
 		{"context, previous key", e.context, func() error {
-			_ = e.emu.SetContextEnvVar(e.contextID, "AWS_ACCESS_KEY_ID", "AKIAOLDOLDOLDOLD1234")
+			_ = e.emu.SetContextEnvVar(e.contextID, "AWS_ACCESS_KEY_ID", "AKIAEXAMPLEOLDKEY123")
 			return e.emu.SetContextEnvVar(e.contextID, "AWS_SECRET_ACCESS_KEY", "old")
 		}, ConfirmedMetadata + " (updated_at)"},
 	}

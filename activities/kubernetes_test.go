@@ -123,7 +123,7 @@ func TestKubernetesPush(t *testing.T) {
 		{name: "creates a missing Secret", wantCalls: 3, confirmed: "read back"},
 		{name: "updates a Secret keeping its other keys", wantCalls: 3,
 			seed: func(e *kubeEnv) error {
-				return e.emu.AddSecret(kubeNS, kubeSecretName, map[string]string{"REGION": "eu-west-1", "AWS_ACCESS_KEY_ID": "AKIAOLDOLDOLDOLDOLD1"})
+				return e.emu.AddSecret(kubeNS, kubeSecretName, map[string]string{"REGION": "eu-west-1", "AWS_ACCESS_KEY_ID": "AKIAEXAMPLEOLDKEY456"})
 			},
 			others:    map[string]string{"REGION": "eu-west-1"},
 			confirmed: "read back"},

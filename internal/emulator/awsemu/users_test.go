@@ -109,7 +109,7 @@ func TestAWSEmulatorSetKeyCreated(t *testing.T) {
 	if got := aws.ToTime(out.AccessKeyMetadata[0].CreateDate); !got.Equal(when.Truncate(time.Second)) {
 		t.Errorf("CreateDate = %s, want %s", got, when.Truncate(time.Second))
 	}
-	if err := e.SetKeyCreated("AKIANOSUCHKEY0000000", when); err == nil {
+	if err := e.SetKeyCreated("AKIANOSUCHKEYEXAMPLE", when); err == nil {
 		t.Error("an unknown key was backdated")
 	}
 }
