@@ -73,9 +73,7 @@ func runQuotaFleet(tb testing.TB, users, limit int, window time.Duration) quotaR
 	for i := range users {
 		fleet[fmt.Sprintf("ci-%03d", i)] = []model.Target{{Kind: model.GitHubRepository, Repository: fmt.Sprintf("acme/repo-%03d", i)}}
 	}
-	p := fastPolicy()
-	p.GracePeriod, p.DeleteAfter, p.RequireOldKeyIdle = 0, 0, false
-	r := newRig(tb, rigOptions{users: fleet, policy: p, noStart: true})
+	r := newRig(tb, rigOptions{users: fleet, policy: zeroWaits(), noStart: true})
 	r.emu.GitHub.SetQuota(limit, window)
 	r.startWorker()
 
@@ -124,9 +122,7 @@ func TestStatusSaysWhenAPushWaitsForQuota(t *testing.T) {
 	t.Cleanup(func() { compose.GitHubQuota = saved })
 	first := model.Target{Kind: model.GitHubRepository, Repository: "acme/first"}
 	second := model.Target{Kind: model.GitHubRepository, Repository: "acme/second"}
-	p := fastPolicy()
-	p.GracePeriod, p.DeleteAfter, p.RequireOldKeyIdle = 0, 0, false
-	r := newRig(t, rigOptions{users: map[string][]model.Target{"ci-first": {first}, "ci-second": {second}}, policy: p, noStart: true})
+	r := newRig(t, rigOptions{users: map[string][]model.Target{"ci-first": {first}, "ci-second": {second}}, policy: zeroWaits(), noStart: true})
 	r.emu.GitHub.SetQuota(limit, window)
 	r.startWorker()
 
@@ -179,9 +175,7 @@ func TestFleetKeepsWithinGitHubSecondaryLimits(t *testing.T) {
 			users = append(users, u)
 			fleet[u] = []model.Target{{Kind: model.GitHubRepository, Repository: "acme/sec-" + u}}
 		}
-		p := fastPolicy()
-		p.GracePeriod, p.DeleteAfter, p.RequireOldKeyIdle = 0, 0, false
-		o := rigOptions{users: fleet, policy: p}
+		o := rigOptions{users: fleet, policy: zeroWaits()}
 		if keep {
 			o.githubSecondary = config.SecondaryLimits{Points: points, Window: window, Concurrent: concurrent}
 		}
@@ -213,9 +207,7 @@ func TestFleetKeepsWithinGitHubSecondaryLimits(t *testing.T) {
 // retry mode): every rotation ends done.
 func TestFleetRidesOutIAMThrottling(t *testing.T) {
 	users, accounts := fleetUsers("iam", 20)
-	p := fastPolicy()
-	p.GracePeriod, p.DeleteAfter, p.RequireOldKeyIdle = 0, 0, false
-	r := newRig(t, rigOptions{users: users, userAccounts: accounts, policy: p, noStart: true})
+	r := newRig(t, rigOptions{users: users, userAccounts: accounts, policy: zeroWaits(), noStart: true})
 	r.emu.AWS.SetIAMRate(10, time.Second)
 	r.startWorker()
 	var names []string

@@ -561,8 +561,7 @@ func TestSafetyRevokeNewKeyWhileATargetFailsForGood(t *testing.T) {
 // called.
 func TestSafetyPlaintextStartPushesNothing(t *testing.T) {
 	attacker := model.Target{Kind: model.GitHubRepository, Repository: "mallory/loot"}
-	p := fastPolicy()
-	p.GracePeriod, p.DeleteAfter, p.RequireOldKeyIdle = 0, 0, false
+	p := zeroWaits()
 	for _, tc := range []struct {
 		name  string
 		input any

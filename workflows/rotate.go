@@ -441,14 +441,15 @@ func (r *rotation) pushUnits(ctx workflow.Context, todo []int) (units [][]int, p
 				return res.Outcomes
 			}
 			// Stopped before it started (the rotation was cancelled or
-			// its key revoked), or a batch that failed as a whole: its
-			// targets are retried with the rest.
+			// its key revoked: pending), or a batch that failed as a
+			// whole (failed, for a retry).
 			var canceled *temporal.CanceledError
+			stopped := errors.As(err, &canceled)
 			out := make([]PushOutcome, len(u))
 			for k, i := range u {
-				out[k] = outcomeOf(r.cfg.Targets[i], activities.PushResult{}, err)
-				if err == nil || !errors.As(err, &canceled) {
-					out[k] = PushOutcome{Target: r.cfg.Targets[i].String(), Error: "the push batch failed: " + batchProblem(err)}
+				out[k] = PushOutcome{Target: r.cfg.Targets[i].String(), Stopped: stopped}
+				if !stopped {
+					out[k].Error = "the push batch failed: " + batchProblem(err)
 				}
 			}
 			return out
