@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math/rand/v2"
+	"sync"
 	"time"
 
 	"go.temporal.io/sdk/activity"
@@ -203,13 +204,69 @@ func (c *caller) sleep(ctx context.Context, d time.Duration) error {
 // heartbeat records the attempt's progress, so Temporal knows the attempt
 // is alive and the next attempt can resume after the last completed step.
 // Outside an activity (direct calls in tests) there is nobody to tell.
+// Under a heartbeat gate (PushToTarget's), a quick attempt keeps it until
+// it ends (heartbeatGate).
 func (c *caller) heartbeat(ctx context.Context) {
 	switch {
 	case c.progress == nil:
 	case c.policy.record != nil:
 		c.policy.record(ctx, *c.progress)
 	case activity.IsActivity(ctx):
+		if g, ok := ctx.Value(heartbeatGateKey{}).(*heartbeatGate); ok && g.hold(c.progress) {
+			return
+		}
 		activity.RecordHeartbeat(ctx, *c.progress)
+	}
+}
+
+// heartbeatQuiet is how long a push attempt keeps its progress to itself.
+// Most pushes finish well within it: their progress is never needed, and
+// each heartbeat sent is a write of the rotation's state on the server (a
+// fleet of rotations paid one per target). A push that fails sends its
+// progress as it ends (flush), so the next attempt resumes after the last
+// step; one whose worker dies within the quiet time starts over, and
+// writes the same values again. Far inside the push's heartbeat timeout.
+const heartbeatQuiet = 5 * time.Second
+
+type heartbeatGateKey struct{}
+
+// heartbeatGate holds back one attempt's heartbeats for its first
+// heartbeatQuiet.
+type heartbeatGate struct {
+	mu      sync.Mutex
+	until   time.Time
+	pending *PushProgress // held back, not sent yet
+}
+
+// withHeartbeatGate gives the attempt behind ctx a heartbeat gate.
+func withHeartbeatGate(ctx context.Context, now time.Time) (context.Context, *heartbeatGate) {
+	g := &heartbeatGate{until: now.Add(heartbeatQuiet)}
+	return context.WithValue(ctx, heartbeatGateKey{}, g), g
+}
+
+// hold keeps progress back while the attempt is young, and reports whether
+// it did; once the quiet time is over, every heartbeat goes out.
+func (g *heartbeatGate) hold(progress *PushProgress) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if time.Now().Before(g.until) {
+		g.pending = progress
+		return true
+	}
+	g.pending = nil
+	return false
+}
+
+// flush sends the progress held back, if any: for an attempt that failed,
+// so that the next one resumes after its last step, or restarts the
+// writes when a read-back did not confirm them.
+func (g *heartbeatGate) flush(ctx context.Context) {
+	g.mu.Lock()
+	p := g.pending
+	g.pending = nil
+	g.mu.Unlock()
+	if p != nil && activity.IsActivity(ctx) {
+		activity.RecordHeartbeat(ctx, *p)
 	}
 }
 

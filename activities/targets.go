@@ -189,11 +189,14 @@ func (a *Targets) PushToTarget(ctx context.Context, in PushInput) (PushResult, e
 		return PushResult{}, nonRetryable(TypeNotConfigured, fmt.Sprintf(
 			"%s: this worker has no %s connection configured; nothing was pushed", in.Target, in.Target.Kind.Provider()), nil)
 	}
+	ctx, gate := withHeartbeatGate(ctx, time.Now())
 	res, err := k.push(ctx, in)
-	if err == nil {
-		a.confirmed.set(in.Target.String(), a.now())
+	if err != nil {
+		gate.flush(ctx)
+		return res, err
 	}
-	return res, err
+	a.confirmed.set(in.Target.String(), a.now())
+	return res, nil
 }
 
 // CheckTargets runs the read-only preflight of every target of r, a few at

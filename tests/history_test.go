@@ -89,7 +89,7 @@ func TestRecordHistory(t *testing.T) {
 // RotateAccessKey needed workflow.GetVersion, and record again (keeping the
 // older files), so that every generation's histories keep replaying.
 const (
-	recordVersion    = "v4" // v0, v1: before the explicit-state code; v2: before PushToTarget and notifications; v3: before the preflight
+	recordVersion    = "v5" // v0, v1: before the explicit-state code; v2: before PushToTarget and notifications; v3: before the preflight; v4: before all-changes
 	scheduledVersion = "v0"
 )
 
@@ -120,7 +120,10 @@ type recordScenario struct {
 
 func recordScenarios() []recordScenario {
 	return []recordScenario{
-		{name: "plain", policy: fastPolicy(), run: recordPlain},
+		{name: "plain", policy: fastPolicy(), run: recordPlain("plain")},
+		// No grace period and no wait before the delete: a rotation that
+		// never rests between its push and its end.
+		{name: "no-waits", policy: zeroWaits(), run: recordPlain("no-waits")},
 		{name: "revoke-old", policy: hourPolicy(), run: recordRevokeOld},
 		{name: "revoke-now", policy: hourPolicy(), run: recordRevokeNow},
 		{name: "revoke-new", policy: hourPolicy(), run: recordRevokeNew},
@@ -180,12 +183,14 @@ func recordBatches(t *testing.T, rec *recorder) {
 // --- the scenarios -------------------------------------------------------------
 
 // plain: a complete rotation, every wait one second.
-func recordPlain(t *testing.T, rec *recorder) {
-	started := rec.start(t)
-	st := rec.wait(t, started)
-	require.Equal(t, contract.PhaseDone, st.Phase)
-	rec.r.requireRotated(recordUser, st.NewKeyID, rec.targets)
-	rec.write(t, rotateFile("plain"), started)
+func recordPlain(scenario string) func(t *testing.T, rec *recorder) {
+	return func(t *testing.T, rec *recorder) {
+		started := rec.start(t)
+		st := rec.wait(t, started)
+		require.Equal(t, contract.PhaseDone, st.Phase)
+		rec.r.requireRotated(recordUser, st.NewKeyID, rec.targets)
+		rec.write(t, rotateFile(scenario), started)
+	}
 }
 
 // revoke-old: the old key revoked (update, default mode) during the grace

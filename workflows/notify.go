@@ -90,7 +90,7 @@ func (r *rotation) flush(ctx workflow.Context) {
 		return
 	}
 	dctx := noCancel(ctx) // a cancelled rotation still tells its channels
-	if workflow.GetVersion(dctx, notifyChange, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+	if !r.changed(dctx, notifyChange) {
 		r.outbox = nil
 		return
 	}

@@ -123,7 +123,7 @@ func (r *rotation) pushesInBatches(ctx workflow.Context, n int) bool {
 	if n <= batchSize(ctx) {
 		return false
 	}
-	return workflow.GetVersion(ctx, pushBatchesChange, workflow.DefaultVersion, 1) == 1
+	return r.changed(ctx, pushBatchesChange)
 }
 
 // startBatch starts a PushBatch child for the targets at idx. Its ID is

@@ -52,6 +52,20 @@ var recordedHistories = []struct{ name, file string }{
 	{"v4 rollback: rolled back while waiting to delete", "rotate_access_key.v4.rollback.history.json"},
 	{"v4 cancel: cancelled in the grace period", "rotate_access_key.v4.cancel.history.json"},
 	{"v4 scheduled-proceed: a schedule's child, proceeded through both waits", "rotate_access_key.v4.scheduled-proceed.history.json"},
+	// v5: one all-changes marker for every change before it; up to 8
+	// pushes at once; a wait of zero leaves KeyrotorPhase alone.
+	{"v5 plain: a complete rotation", "rotate_access_key.v5.plain.history.json"},
+	{"v5 no-waits: a complete rotation with no grace period and no wait before the delete", "rotate_access_key.v5.no-waits.history.json"},
+	{"v5 revoke-old: old key revoked in the grace period", "rotate_access_key.v5.revoke-old.history.json"},
+	{"v5 revoke-now: old key revoked with mode now during the pushes", "rotate_access_key.v5.revoke-now.history.json"},
+	{"v5 revoke-new: new key revoked in the grace period and replaced", "rotate_access_key.v5.revoke-new.history.json"},
+	{"v5 revoke-start: revoke with no rotation running starts one", "rotate_access_key.v5.revoke-start.history.json"},
+	{"v5 hold-retry: revoked old key and a failed target hold, retry ends it", "rotate_access_key.v5.hold-retry.history.json"},
+	{"v5 notify: hold-retry with a webhook told of each event", "rotate_access_key.v5.notify.history.json"},
+	{"v5 rollback: rolled back while waiting to delete", "rotate_access_key.v5.rollback.history.json"},
+	{"v5 cancel: cancelled in the grace period", "rotate_access_key.v5.cancel.history.json"},
+	{"v5 scheduled-proceed: a schedule's child, proceeded through both waits", "rotate_access_key.v5.scheduled-proceed.history.json"},
+	{"v5 batches: 120 targets in batches, the new key revoked while the first pushes", "rotate_access_key.v5.batches.history.json"},
 	// More than 100 targets: PushBatch children, the first stopped by a
 	// revoke of the new key, and that batch's own history.
 	{"v4 batches: 120 targets in batches, the new key revoked while the first pushes", "rotate_access_key.v4.batches.history.json"},

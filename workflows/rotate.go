@@ -17,9 +17,16 @@ import (
 	"github.com/keyrotor/keyrotor/internal/model"
 )
 
-// maxParallelPushes bounds how many targets are written at once, so a user
-// with many targets does not trip the providers' secondary rate limits.
+// maxParallelPushes bounds how many targets a PushBatch, and a rotation
+// recorded before the allChanges change, write at once, so that a user with
+// many targets does not trip the providers' secondary rate limits.
 const maxParallelPushes = 4
+
+// parallelPushes is how many targets a rotation writes at once since the
+// allChanges change: the worker-wide limiter now keeps the providers'
+// secondary limits (concurrency and points per minute), so a rotation of a
+// few targets writes them all in one round, one workflow task for all.
+const parallelPushes = 8
 
 // Activity receivers: nil pointers are enough to name the methods, the
 // worker registers the real ones.
@@ -57,6 +64,21 @@ const (
 	// preflightChange: every target's read-only check runs before the
 	// first key is created.
 	preflightChange = "preflight-targets"
+
+	// allChangesChange, recorded once as a rotation starts, stands for
+	// every change above at version 1 (and for pushBatchesChange and
+	// notifyChange): a rotation that has it asks none of them again. Each
+	// GetVersion adds a marker and an upsert of TemporalChangeVersion (a
+	// visibility write on the server) to the history, up to ten of them
+	// per rotation. Rotations recorded before it ask each change as they
+	// reach it, as they did. A later change gets a GetVersion of its own:
+	// none of those this one stands for may take another version.
+	//
+	// It also changes, for the rotations that have it: up to
+	// parallelPushes targets written at once, not maxParallelPushes, and
+	// a wait of zero (no grace period, no wait before the delete) does not
+	// list its phase in KeyrotorPhase, since the rotation never rests there.
+	allChangesChange = "all-changes"
 )
 
 // RotateAccessKey rotates one IAM user's access key, in runbook order:
@@ -64,10 +86,12 @@ const (
 // active until every target has confirmed the new one (unless an operator
 // revokes it).
 func RotateAccessKey(ctx workflow.Context, in RotateInput) (RotateResult, error) {
-	if workflow.GetVersion(ctx, explicitStateChange, workflow.DefaultVersion, explicitStateVersion) == workflow.DefaultVersion {
+	current := workflow.GetVersion(ctx, allChangesChange, workflow.DefaultVersion, 1) == 1
+	if !current && workflow.GetVersion(ctx, explicitStateChange, workflow.DefaultVersion, explicitStateVersion) == workflow.DefaultVersion {
 		return rotateAccessKeyLegacy(ctx, in)
 	}
 	r := newRotation(ctx, in)
+	r.current = current
 	if err := r.registerHandlers(ctx); err != nil {
 		return RotateResult{}, err
 	}
@@ -91,6 +115,7 @@ type rotation struct {
 
 	holdingForTargets bool
 	publishedPhase    Phase
+	current           bool // started with allChangesChange: every change above applies
 	batches           int // PushBatch children started (each one's ID counts them)
 
 	// Notifications: events queued for the channels, how many were sent
@@ -240,7 +265,7 @@ func (r *rotation) inspect(ctx workflow.Context) error {
 func (r *rotation) preflight(ctx workflow.Context) error {
 	r.done.preflighted = true
 	// Rotations that started before this change went straight to create.
-	if workflow.GetVersion(ctx, preflightChange, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+	if !r.changed(ctx, preflightChange) {
 		return nil
 	}
 	r.setPhase(ctx, PhaseInspecting, "checking that every target can be written (read-only)")
@@ -307,7 +332,7 @@ func (r *rotation) startCreate(ctx workflow.Context, in activities.CreateAccessK
 	summary := "create a key for " + r.user
 	// Rotations that created their keys before this change used a local
 	// activity; they replay that way.
-	if workflow.GetVersion(ctx, createAsActivityChange, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+	if !r.changed(ctx, createAsActivityChange) {
 		return workflow.ExecuteLocalActivity(iamOptions(noCancel(ctx), summary), iamActs.CreateAccessKey, in), false
 	}
 	return workflow.ExecuteActivity(createOptions(noCancel(ctx), summary), iamActs.CreateAccessKey, in), true
@@ -416,7 +441,11 @@ func (r *rotation) pushUnits(ctx workflow.Context, todo []int) (units [][]int, p
 		for _, i := range todo {
 			units = append(units, []int{i})
 		}
-		return units, maxParallelPushes, func(ctx workflow.Context, u []int) func(workflow.Context) []PushOutcome {
+		parallel := maxParallelPushes
+		if r.current {
+			parallel = parallelPushes
+		}
+		return units, parallel, func(ctx workflow.Context, u []int) func(workflow.Context) []PushOutcome {
 			f := r.startPush(ctx, u[0])
 			return func(gctx workflow.Context) []PushOutcome {
 				var res activities.PushResult
@@ -470,7 +499,7 @@ func (r *rotation) startPush(ctx workflow.Context, i int) workflow.Future {
 	r.status.Targets[i].State = TargetPushing
 	r.newKey.Sent = true
 	in := activities.PushInput{Account: r.account, User: r.user, Target: t, Key: r.sealed}
-	return workflow.ExecuteActivity(pushOptions(ctx, "push to "+t.String(), r.cfg.Policy.PushRetryBudget()), pushActivity(ctx, t), in)
+	return workflow.ExecuteActivity(pushOptions(ctx, "push to "+t.String(), r.cfg.Policy.PushRetryBudget()), r.pushActivity(ctx, t), in)
 }
 
 // settle waits, whatever happened to ctx, until done holds: pushes that were
@@ -483,7 +512,7 @@ func (r *rotation) startPush(ctx workflow.Context, i int) workflow.Future {
 func (r *rotation) settle(ctx workflow.Context, done func() bool) {
 	dctx := noCancel(ctx)
 	// Rotations that settled before this change waited for the pushes first.
-	revokeMeanwhile := workflow.GetVersion(dctx, revokeWhileSettlingChange, workflow.DefaultVersion, 1) == 1
+	revokeMeanwhile := r.changed(dctx, revokeWhileSettlingChange)
 	for {
 		// A disconnected context is never cancelled.
 		_ = workflow.Await(dctx, func() bool { return done() || (revokeMeanwhile && r.revokeNowDue() != nil) })
@@ -497,8 +526,8 @@ func (r *rotation) settle(ctx workflow.Context, done func() bool) {
 // pushActivity is the activity that pushes to t: PushToTarget, whatever the
 // kind. Rotations that pushed before it existed called one activity per
 // provider; they replay that way.
-func pushActivity(ctx workflow.Context, t model.Target) any {
-	if workflow.GetVersion(ctx, pushToTargetChange, workflow.DefaultVersion, 1) == 1 {
+func (r *rotation) pushActivity(ctx workflow.Context, t model.Target) any {
+	if r.changed(ctx, pushToTargetChange) {
 		return targetActs.PushToTarget
 	}
 	if t.Kind.Provider() == "gitlab" {
@@ -664,7 +693,7 @@ func (r *rotation) leakedKeyServesAll(ctx workflow.Context) bool {
 	}
 	// Rotations that revoked a new key everyone held before this change
 	// deleted the leaked key first; they replay that way.
-	return workflow.GetVersion(ctx, retireOldForLeakedChange, workflow.DefaultVersion, 1) == 1
+	return r.changed(ctx, retireOldForLeakedChange)
 }
 
 // revokeNow deactivates a key revoked with mode now. It runs whenever one is
@@ -731,6 +760,13 @@ const (
 // wait sleeps on a durable timer; done is set when the wait is over (timer
 // or proceed). Anything that changes what next decides cuts it short.
 func (r *rotation) wait(ctx workflow.Context, phase Phase, what string, d time.Duration, done *bool) waitResult {
+	if d <= 0 && r.current {
+		// Nothing rests here: the phase is not listed (publishPhase).
+		r.status.Phase = phase
+		r.event(ctx, fmt.Sprintf("no wait: %s", what))
+		*done = true
+		return waitElapsed
+	}
 	r.setPhase(ctx, phase, fmt.Sprintf("waiting %s: %s", d, what))
 	if d <= 0 {
 		*done = true
@@ -852,7 +888,7 @@ func (r *rotation) keepSentKey(ctx workflow.Context) bool {
 		return false
 	}
 	// Rotations cancelled before this change deleted the key anyway.
-	return workflow.GetVersion(ctx, keepSentKeyChange, workflow.DefaultVersion, 1) == 1
+	return r.changed(ctx, keepSentKeyChange)
 }
 
 // sweepInterruptedCreate removes a key that a Create still under way (its
@@ -863,7 +899,7 @@ func (r *rotation) sweepInterruptedCreate(ctx workflow.Context, change string) s
 	if r.createFrom.IsZero() || r.newKey.exists() {
 		return ""
 	}
-	if change != "" && workflow.GetVersion(ctx, change, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+	if change != "" && !r.changed(ctx, change) {
 		return ""
 	}
 	if err := r.removeStrays(ctx); err != nil {
@@ -942,7 +978,7 @@ func (r *rotation) stillNeeded(ctx workflow.Context, k *trackedKey) string {
 		return ""
 	}
 	// Rotations that ended before this change deactivated the key anyway.
-	if workflow.GetVersion(ctx, keepNeededKeyChange, workflow.DefaultVersion, 1) == workflow.DefaultVersion {
+	if !r.changed(ctx, keepNeededKeyChange) {
 		return ""
 	}
 	return why
@@ -960,6 +996,15 @@ func (r *rotation) describeKeys() string {
 }
 
 // --- bookkeeping ------------------------------------------------------------------
+
+// changed reports whether the rotation runs with change (version 1 of a
+// GetVersion): always, for a rotation started with allChangesChange.
+func (r *rotation) changed(ctx workflow.Context, change string) bool {
+	if r.current {
+		return true
+	}
+	return workflow.GetVersion(ctx, change, workflow.DefaultVersion, 1) == 1
+}
 
 func (r *rotation) setPhase(ctx workflow.Context, p Phase, msg string) {
 	r.status.Phase = p
