@@ -116,7 +116,7 @@ type rotation struct {
 	holdingForTargets bool
 	publishedPhase    Phase
 	current           bool // started with allChangesChange: every change above applies
-	batches           int // PushBatch children started (each one's ID counts them)
+	batches           int  // PushBatch children started (each one's ID counts them)
 
 	// Notifications: events queued for the channels, how many were sent
 	// (each one's delivery ID counts them), and the starts not yet awaited.
