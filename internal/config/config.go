@@ -103,6 +103,7 @@ type Config struct {
 	// Rotations are resolved: policy merged over the defaults, secret names
 	// defaulted, targets converted to model targets.
 	Rotations []model.Rotation
+	users     *userIndex // Rotations by user (rotationsOf)
 
 	// Selectors are the rotations that select their users by IAM path and
 	// tags; discovery (internal/discover) expands them with Expand.
@@ -156,14 +157,9 @@ func (c *Config) Account(name string) (Account, bool) {
 // user must be rotated in exactly one account. IAM user names are compared
 // without regard to case, as IAM does.
 func (c *Config) Rotation(account, user string) (model.Rotation, error) {
-	var found []model.Rotation
-	for _, r := range c.Rotations {
-		if strings.EqualFold(r.User, user) {
-			found = append(found, r)
-		}
-	}
+	found := c.rotationsOf(user)
 	if len(found) == 0 {
-		return model.Rotation{}, fmt.Errorf("%s: no rotation for user %q; configured users: %s", c.File, user, list(c.users()))
+		return model.Rotation{}, fmt.Errorf("%s: no rotation for user %q; configured users: %s", c.File, user, list(c.userNames()))
 	}
 	if account == "" {
 		if len(found) == 1 {
@@ -186,7 +182,52 @@ func (c *Config) Rotation(account, user string) (model.Rotation, error) {
 	return model.Rotation{}, fmt.Errorf("%s: no rotation for user %q in account %q; the user is rotated in: %s", c.File, user, account, list(accountsOf(found)))
 }
 
-func (c *Config) users() []string {
+// rotationsOf are the rotations of user (any case), in every account. A
+// worker asks for every activity of every rotation: for a fleet, the
+// index that Load builds answers at once, where a scan of ten thousand
+// rotations each time cost more than the rotations themselves.
+func (c *Config) rotationsOf(user string) []model.Rotation {
+	var found []model.Rotation
+	if idx, ok := c.users.of(c.Rotations); ok {
+		for _, i := range idx[strings.ToLower(user)] {
+			found = append(found, c.Rotations[i])
+		}
+		return found
+	}
+	for _, r := range c.Rotations {
+		if strings.EqualFold(r.User, user) {
+			found = append(found, r)
+		}
+	}
+	return found
+}
+
+// userIndex finds the rotations of a user: lower-cased user → indexes in
+// the Rotations it was built for. Built once, by Load, and only read after.
+type userIndex struct {
+	rotations []model.Rotation
+	byUser    map[string][]int
+}
+
+func newUserIndex(rs []model.Rotation) *userIndex {
+	x := &userIndex{rotations: rs, byUser: make(map[string][]int, len(rs))}
+	for i, r := range rs {
+		k := strings.ToLower(r.User)
+		x.byUser[k] = append(x.byUser[k], i)
+	}
+	return x
+}
+
+// of returns the index when it still describes rs (not when Rotations
+// was changed after Load, or for a Config built by hand).
+func (x *userIndex) of(rs []model.Rotation) (map[string][]int, bool) {
+	if x == nil || len(x.rotations) != len(rs) || len(rs) == 0 || &x.rotations[0] != &rs[0] {
+		return nil, false
+	}
+	return x.byUser, true
+}
+
+func (c *Config) userNames() []string {
 	var out []string
 	for _, r := range c.Rotations {
 		if !slices.Contains(out, r.User) {

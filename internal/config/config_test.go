@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -669,16 +670,25 @@ rotations:
 		{"prod", "web", `k.yaml: no rotation for user "web" in account "prod"; the user is rotated in: staging`, false},
 		{"dev", "web", `k.yaml: unknown account "dev"; configured accounts: prod, staging`, false},
 	}
-	for _, tt := range tests {
-		r, err := cfg.Rotation(tt.account, tt.user)
-		if tt.ok {
-			if err != nil || r.Account != tt.want || !strings.EqualFold(r.User, tt.user) {
-				t.Errorf("Rotation(%q, %q) = %+v, %v", tt.account, tt.user, r, err)
+	if _, ok := cfg.users.of(cfg.Rotations); !ok {
+		t.Error("Parse built no index of the rotations by user")
+	}
+	// The same answers from the index and, for a Config whose rotations
+	// changed after it was built, from a scan.
+	scanned := *cfg
+	scanned.Rotations = slices.Clone(cfg.Rotations)
+	for name, c := range map[string]*Config{"indexed": cfg, "scanned": &scanned} {
+		for _, tt := range tests {
+			r, err := c.Rotation(tt.account, tt.user)
+			if tt.ok {
+				if err != nil || r.Account != tt.want || !strings.EqualFold(r.User, tt.user) {
+					t.Errorf("%s: Rotation(%q, %q) = %+v, %v", name, tt.account, tt.user, r, err)
+				}
+				continue
 			}
-			continue
-		}
-		if err == nil || err.Error() != tt.want {
-			t.Errorf("Rotation(%q, %q) error = %v, want %s", tt.account, tt.user, err, tt.want)
+			if err == nil || err.Error() != tt.want {
+				t.Errorf("%s: Rotation(%q, %q) error = %v, want %s", name, tt.account, tt.user, err, tt.want)
+			}
 		}
 	}
 	if a, ok := cfg.Account("staging"); !ok || a.Region != "us-east-1" {

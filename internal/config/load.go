@@ -62,6 +62,7 @@ func (l *loader) load(data []byte) *Config {
 	}
 	cfg.Notify = l.notifyChannels(top, "notify", "notify", nil)
 	cfg.Rotations = l.rotations(top, cfg)
+	cfg.users = newUserIndex(cfg.Rotations)
 	return cfg
 }
 
