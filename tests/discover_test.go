@@ -81,6 +81,13 @@ func TestDiscoverSchedulesAndRotation(t *testing.T) {
 	// schedules, and only theirs.
 	waitListed(t, r, scheduleID("disc-a"))
 	waitListed(t, r, scheduleID("disc-b"))
+	// schedules list shows the discovered users' schedules apart: active,
+	// with the timing their schedule has, from a selector.
+	out, code = r.starterWithEnv(env, "schedules", "list", "--config", r.cfgPath)
+	require.Equal(t, 0, code, out)
+	require.Regexp(t, scheduleID("disc-a")+`\s+active\s+every \S+\s.*\sselector\n`, out)
+	require.Regexp(t, scheduleID("disc-static")+`\s+active\s.*\sconfig\n`, out)
+	require.NotContains(t, out, "not in config")
 	r.emu.AWS.UntagUser("disc-b", "keyrotor")
 	r.emu.AWS.DeleteUser("disc-a")
 	out, code = r.starterWithEnv(env, "schedules", "sync", "--config", r.cfgPath)

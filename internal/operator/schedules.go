@@ -123,6 +123,24 @@ func timing(p model.RotationPolicy) string {
 	return s
 }
 
+// specTiming is timing read back from a schedule's spec, for a schedule
+// whose rotation the file does not name (a discovered user's).
+func specTiming(spec *client.ScheduleSpec) string {
+	if spec == nil {
+		return ""
+	}
+	p := model.RotationPolicy{Jitter: spec.Jitter}
+	switch {
+	case len(spec.CronExpressions) > 0:
+		p.Cron = spec.CronExpressions[0]
+	case len(spec.Intervals) > 0:
+		p.Every = spec.Intervals[0].Every
+	default:
+		return ""
+	}
+	return timing(p)
+}
+
 // overlap is SKIP: a scheduled run only lives until the rotation has
 // started (seconds), so an overlap means a starter is stuck (no worker, for
 // instance); queueing more behind it would only start them in a burst.
@@ -428,6 +446,10 @@ type ScheduleStatus struct {
 	NextRun    *time.Time `json:"nextRun,omitempty"`
 	LastRun    *time.Time `json:"lastRun,omitempty"`
 	LastResult string     `json:"lastResult,omitempty"` // what the last scheduled run did
+	// Discovered: `schedules sync` created it for a user a selector found
+	// (its rotation is not in the file; a sync removes it once no
+	// selector finds the user).
+	Discovered bool `json:"discovered,omitempty"`
 }
 
 // Filter picks rotations by user and account; empty fields match all.
@@ -469,7 +491,9 @@ func List(ctx context.Context, c client.Client, cfg *config.Config, f Filter) ([
 			if err != nil {
 				return out, err
 			}
-			st.State = StateNotInCfg
+			if !st.Discovered {
+				st.State = StateNotInCfg
+			}
 			out = append(out, st)
 		}
 	}
@@ -490,6 +514,8 @@ func scheduleStatus(ctx context.Context, c client.Client, id string) (ScheduleSt
 		st.State = StateNotManaged
 		return st, nil
 	}
+	st.Discovered = d.Memo.GetFields()[SelectorMemoKey] != nil
+	st.Timing = specTiming(d.Schedule.Spec)
 	st.State = StateActive
 	if d.Schedule.State != nil && d.Schedule.State.Paused {
 		st.State = StatePaused

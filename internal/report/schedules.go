@@ -40,15 +40,27 @@ func ScheduleChanges(w io.Writer, changes []operator.ScheduleChange, dryRun bool
 // Schedules writes the schedules as a table.
 func Schedules(w io.Writer, list []operator.ScheduleStatus) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "SCHEDULE\tSTATE\tTIMING\tNEXT RUN\tLAST RUN\tLAST RESULT")
+	fmt.Fprintln(tw, "SCHEDULE\tSTATE\tTIMING\tNEXT RUN\tLAST RUN\tLAST RESULT\tFROM")
 	for _, s := range list {
 		state := s.State
 		if s.State == operator.StatePaused && s.Note != "" {
 			state += " (" + s.Note + ")"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", s.ScheduleID, state, dash(s.Timing), when(s.NextRun), when(s.LastRun), dash(s.LastResult))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", s.ScheduleID, state, dash(s.Timing), when(s.NextRun), when(s.LastRun), dash(s.LastResult), source(s))
 	}
 	return tw.Flush()
+}
+
+// source says where a schedule's rotation comes from: the file's
+// rotations, or a selector's discovery (schedules sync).
+func source(s operator.ScheduleStatus) string {
+	switch {
+	case s.Discovered:
+		return "selector"
+	case s.State == operator.StateNotInCfg || s.State == operator.StateNotManaged:
+		return "-"
+	}
+	return "config"
 }
 
 func when(t *time.Time) string {
