@@ -112,8 +112,9 @@ func startWithEnv(gogc string, start func() (*testsuite.DevServer, error)) (*tes
 	if err := os.Setenv("GOGC", gogc); err != nil {
 		return start()
 	}
-	defer os.Unsetenv("GOGC")
-	return start()
+	s, err := start()
+	_ = os.Unsetenv("GOGC") // fails only for an invalid name
+	return s, err
 }
 
 // TemporalCLI finds the pinned temporal CLI: $KEYROTOR_TEMPORAL_CLI, then
