@@ -1,7 +1,9 @@
 package workflows
 
 import (
+	"maps"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -97,4 +99,16 @@ func TestReplayCoversEveryRecordedHistory(t *testing.T) {
 		listed = append(listed, filepath.Join("testdata", tc.file))
 	}
 	require.ElementsMatch(t, listed, files)
+}
+
+// The changes all-changes stands for are frozen: rotations recorded with
+// it assume exactly these, at version 1. Adding one here would make those
+// rotations take a path they never took.
+func TestCoveredChangesAreFrozen(t *testing.T) {
+	want := []string{
+		"create-as-activity", "explicit-state", "keep-needed-revoked-key", "keep-sent-key-on-cancel",
+		"notify", "preflight-targets", "push-batches", "push-to-target",
+		"retire-old-for-leaked-new", "revoke-now-while-settling", "sweep-strays-on-fail",
+	}
+	require.Equal(t, want, slices.Sorted(maps.Keys(coveredChanges)))
 }

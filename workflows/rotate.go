@@ -66,8 +66,9 @@ const (
 	preflightChange = "preflight-targets"
 
 	// allChangesChange, recorded once as a rotation starts, stands for
-	// every change above at version 1 (and for pushBatchesChange and
-	// notifyChange): a rotation that has it asks none of them again. Each
+	// every change above at version 1, and for pushBatchesChange and
+	// notifyChange (coveredChanges): a rotation that has it asks none of
+	// them again. Each
 	// GetVersion adds a marker and an upsert of TemporalChangeVersion (a
 	// visibility write on the server) to the history, up to ten of them
 	// per rotation. Rotations recorded before it ask each change as they
@@ -998,12 +999,22 @@ func (r *rotation) describeKeys() string {
 // --- bookkeeping ------------------------------------------------------------------
 
 // changed reports whether the rotation runs with change (version 1 of a
-// GetVersion): always, for a rotation started with allChangesChange.
+// GetVersion): without asking, for a change allChangesChange stands for in
+// a rotation started with it; any other change is asked as usual.
 func (r *rotation) changed(ctx workflow.Context, change string) bool {
-	if r.current {
+	if r.current && coveredChanges[change] {
 		return true
 	}
 	return workflow.GetVersion(ctx, change, workflow.DefaultVersion, 1) == 1
+}
+
+// coveredChanges are the changes allChangesChange stands for, all at
+// version 1. Frozen: a later change is not added here.
+var coveredChanges = map[string]bool{
+	explicitStateChange: true, retireOldForLeakedChange: true, keepNeededKeyChange: true,
+	sweepOnFailChange: true, revokeWhileSettlingChange: true, createAsActivityChange: true,
+	keepSentKeyChange: true, pushToTargetChange: true, preflightChange: true,
+	pushBatchesChange: true, notifyChange: true,
 }
 
 func (r *rotation) setPhase(ctx workflow.Context, p Phase, msg string) {
