@@ -22,11 +22,11 @@ import (
 // many targets does not trip the providers' secondary rate limits.
 const maxParallelPushes = 4
 
-// parallelPushes is how many targets a rotation writes at once since the
+// ParallelPushes is how many targets a rotation writes at once since the
 // allChanges change: the worker-wide limiter now keeps the providers'
 // secondary limits (concurrency and points per minute), so a rotation of a
 // few targets writes them all in one round, one workflow task for all.
-const parallelPushes = 8
+const ParallelPushes = 8
 
 // Activity receivers: nil pointers are enough to name the methods, the
 // worker registers the real ones.
@@ -76,7 +76,7 @@ const (
 	// none of those this one stands for may take another version.
 	//
 	// It also changes, for the rotations that have it: up to
-	// parallelPushes targets written at once, not maxParallelPushes, and
+	// ParallelPushes targets written at once, not maxParallelPushes, and
 	// a wait of zero (no grace period, no wait before the delete) does not
 	// list its phase in KeyrotorPhase, since the rotation never rests there.
 	allChangesChange = "all-changes"
@@ -444,7 +444,7 @@ func (r *rotation) pushUnits(ctx workflow.Context, todo []int) (units [][]int, p
 		}
 		parallel := maxParallelPushes
 		if r.current {
-			parallel = parallelPushes
+			parallel = ParallelPushes
 		}
 		return units, parallel, func(ctx workflow.Context, u []int) func(workflow.Context) []PushOutcome {
 			f := r.startPush(ctx, u[0])

@@ -105,6 +105,11 @@ func NewWorker(ctx context.Context, c client.Client, cfg *config.Config, o Optio
 	// minute), and a rotation waits for it. Kubernetes' grace period
 	// (deploy/kubernetes) leaves room for it.
 	wo := worker.Options{WorkerStopTimeout: workerStopTimeout, TaskQueueActivitiesPerSecond: o.TaskQueueActivitiesPerSecond}
+	// A rotation schedules all its pushes in one workflow task: with eager
+	// activities on the server, every one the worker has a slot for comes
+	// back in the answer, not only the SDK's default of three.
+	eagerPerTask := workflows.ParallelPushes
+	wo.MaxEagerActivityReservationsPerWorkflowTask = &eagerPerTask
 	if o.Deployment.DeploymentName != "" {
 		if o.Deployment.BuildID == "" {
 			return nil, fmt.Errorf("worker deployment %s: a build ID is required", o.Deployment.DeploymentName)
