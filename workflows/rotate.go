@@ -68,12 +68,12 @@ const (
 	// allChangesChange, recorded once as a rotation starts, stands for
 	// every change above at version 1, and for pushBatchesChange and
 	// notifyChange (coveredChanges): a rotation that has it asks none of
-	// them again. Each
-	// GetVersion adds a marker and an upsert of TemporalChangeVersion (a
-	// visibility write on the server) to the history, up to ten of them
-	// per rotation. Rotations recorded before it ask each change as they
-	// reach it, as they did. A later change gets a GetVersion of its own:
-	// none of those this one stands for may take another version.
+	// them again. Each GetVersion adds a marker and an upsert of
+	// TemporalChangeVersion (a visibility write on the server) to the
+	// history, up to ten of them per rotation. Rotations recorded before
+	// it ask each change as they reach it, as they did. A later change
+	// gets a GetVersion of its own: none of those this one stands for may
+	// take another version.
 	//
 	// It also changes, for the rotations that have it: up to
 	// ParallelPushes targets written at once, not maxParallelPushes, and
@@ -116,7 +116,7 @@ type rotation struct {
 
 	holdingForTargets bool
 	publishedPhase    Phase
-	current           bool // started with allChangesChange: every change above applies
+	current           bool // started with allChangesChange: the coveredChanges apply without asking
 	batches           int  // PushBatch children started (each one's ID counts them)
 
 	// Notifications: events queued for the channels, how many were sent
@@ -761,18 +761,19 @@ const (
 // wait sleeps on a durable timer; done is set when the wait is over (timer
 // or proceed). Anything that changes what next decides cuts it short.
 func (r *rotation) wait(ctx workflow.Context, phase Phase, what string, d time.Duration, done *bool) waitResult {
-	if d <= 0 && r.current {
-		// Nothing rests here: the phase is not listed (publishPhase).
-		r.status.Phase = phase
-		r.event(ctx, fmt.Sprintf("no wait: %s", what))
-		*done = true
-		return waitElapsed
-	}
-	r.setPhase(ctx, phase, fmt.Sprintf("waiting %s: %s", d, what))
+	msg := fmt.Sprintf("waiting %s: %s", d, what)
 	if d <= 0 {
+		if r.current {
+			// Nothing rests here: KeyrotorPhase is left as it is.
+			r.status.Phase = phase
+			r.event(ctx, msg)
+		} else {
+			r.setPhase(ctx, phase, msg)
+		}
 		*done = true
 		return waitElapsed
 	}
+	r.setPhase(ctx, phase, msg)
 	until := workflow.Now(ctx).Add(d)
 	r.status.Waiting, r.status.WaitUntil = what, &until
 	defer func() { r.status.Waiting, r.status.WaitUntil = "", nil }()
