@@ -239,7 +239,11 @@ func (a *IAM) VerifyAccessKey(ctx context.Context, in VerifyAccessKeyInput) (Ver
 }
 
 // GetAccessKeyLastUsed says when the key was last used, so the workflow can
-// hold while a pipeline still uses the old key.
+// hold while a pipeline still uses the old key. A key that no longer exists
+// is Gone, not an error: nothing can use it, and the workflow runs this
+// check again when a worker dies in the workflow task that went on to
+// deactivate and delete the key (local activities' results die with their
+// task).
 func (a *IAM) GetAccessKeyLastUsed(ctx context.Context, in KeyInput) (KeyLastUsedResult, error) {
 	t, err := a.target(in.Account, in.User, in.AccessKeyID, true)
 	if err != nil {
@@ -252,7 +256,7 @@ func (a *IAM) GetAccessKeyLastUsed(ctx context.Context, in KeyInput) (KeyLastUse
 	out, err := api.GetAccessKeyLastUsed(ctx, &iam.GetAccessKeyLastUsedInput{AccessKeyId: aws.String(t.keyID)}, iamSingleAttempt)
 	if err != nil {
 		if iamIsNoSuchEntity(err) {
-			return KeyLastUsedResult{}, t.noSuchKey()
+			return KeyLastUsedResult{Gone: true}, nil
 		}
 		return KeyLastUsedResult{}, t.fail("GetAccessKeyLastUsed", err)
 	}

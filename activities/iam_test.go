@@ -552,6 +552,16 @@ func TestIAMGetAccessKeyLastUsed(t *testing.T) {
 	}
 	_, err = env.act.GetAccessKeyLastUsed(ctx, env.keyInput(other.ID))
 	iamAppError(t, err, TypeNoSuchEntity, true)
+
+	// A deleted key is gone, which is as idle as a key can be: the check
+	// runs again after a lost workflow task that went on to delete it.
+	if _, err := env.act.DeleteAccessKey(ctx, env.keyInput(k.ID)); err != nil {
+		t.Fatal(err)
+	}
+	res, err = env.act.GetAccessKeyLastUsed(ctx, env.keyInput(k.ID))
+	if err != nil || !res.Gone || res.LastUsed != nil {
+		t.Fatalf("deleted: %+v, %v", res, err)
+	}
 }
 
 func TestIAMThrottling(t *testing.T) {

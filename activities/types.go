@@ -99,6 +99,8 @@ type KeyInput struct {
 type KeyLastUsedResult struct {
 	LastUsed *time.Time `json:"lastUsed,omitempty"`
 	Service  string     `json:"service,omitempty"`
+	// Gone: the key no longer exists, so nothing can use it.
+	Gone bool `json:"gone,omitempty"`
 }
 
 // KeyChangeResult reports a status change or deletion. AlreadyDone is true

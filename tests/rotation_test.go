@@ -135,6 +135,40 @@ func TestWorkerKilledMidRotation(t *testing.T) {
 	require.NoError(t, second.Wait())
 }
 
+// A worker SIGKILLed in the workflow task that ran the idle check, the
+// deactivation and the delete (no waits between them: one task), after IAM
+// deleted the old key but before the task completed. Those local activities'
+// results die with the task, so the next worker runs the idle check again,
+// on a key that no longer exists: that is idle, not a failure. (The cluster
+// test's fleet once failed here with "access key … does not exist".)
+func TestWorkerKilledAfterDeletingOldKey(t *testing.T) {
+	p := fastPolicy()
+	p.GracePeriod, p.DeleteAfter = 0, 0
+	r := newRig(t, rigOptions{policy: p, noStart: true})
+	// IAM deletes the key, then the answer never comes back.
+	r.emu.AWS.Faults.Add(faults.Rule{Op: "DeleteAccessKey", LoseResult: true, Delay: time.Minute, Times: 1})
+	first := r.workerProcess()
+
+	rot, err := r.cfg.Rotation("", "ci-deployer")
+	require.NoError(t, err)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	started, err := operator.StartRotation(ctx, r.client, r.cfg.TaskQueue, rot)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool { return r.emu.AWS.Faults.Calls()["DeleteAccessKey"] > 0 },
+		time.Minute, 50*time.Millisecond, "the old key was never deleted")
+	require.Eventually(t, func() bool { return len(r.emu.AWS.Keys("ci-deployer")) == 1 },
+		10*time.Second, 10*time.Millisecond, "IAM never deleted the old key")
+	require.NoError(t, first.Process.Signal(syscall.SIGKILL))
+	_, _ = first.Process.Wait()
+
+	r.workerProcess()
+	st, err := operator.Wait(ctx, r.client, started)
+	require.NoError(t, err)
+	require.Equal(t, contract.PhaseDone, st.Phase)
+	r.requireRotated("ci-deployer", st.NewKeyID, devstack.DemoTargets())
+}
+
 // The operator CLI: validate, rotate --wait --output json, and a second
 // start while one runs reports the running rotation.
 func TestStarterCLI(t *testing.T) {

@@ -487,7 +487,7 @@ func (w *iwWorld) GetAccessKeyLastUsed(_ context.Context, in activities.KeyInput
 	}
 	k := w.find(in.AccessKeyID)
 	if k == nil {
-		return activities.KeyLastUsedResult{}, temporal.NewNonRetryableApplicationError("access key "+in.AccessKeyID+" does not exist", activities.TypeNoSuchEntity, nil)
+		return activities.KeyLastUsedResult{Gone: true}, nil
 	}
 	now := w.now()
 	if w.inUse(k.ID, now) {

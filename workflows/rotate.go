@@ -589,6 +589,11 @@ func (r *rotation) checkIdle(ctx workflow.Context) error {
 		if err != nil {
 			return err
 		}
+		if res.Gone {
+			r.done.idleDone = true
+			r.event(ctx, "old key "+r.oldKey.ID+" no longer exists, so nothing uses it")
+			return nil
+		}
 		if res.LastUsed == nil || !res.LastUsed.After(r.pushedAt) {
 			r.done.idleDone = true
 			r.event(ctx, "old key is idle since the push")
