@@ -80,6 +80,10 @@ type user struct {
 	created             time.Time
 	grants              grants // what the user may call, on which resources
 	tags                []tag  // in the order they were added, as IAM lists them
+	// keys are the user's access keys, oldest first: ListAccessKeys and
+	// the key quota read them without a scan of every key (a fleet's
+	// emulator holds tens of thousands).
+	keys []*key
 }
 
 // tag is one IAM user tag.
@@ -268,11 +272,10 @@ func (e *Emulator) DeleteUser(name string) {
 	if !ok {
 		return
 	}
-	for id, k := range e.keys {
-		if k.user == u {
-			delete(e.keys, id)
-		}
+	for _, k := range u.keys {
+		delete(e.keys, k.id)
 	}
+	u.keys = nil
 	delete(e.users, userKey(name))
 }
 
@@ -477,19 +480,21 @@ func (e *Emulator) newKeyLocked(u *user, viaAPI bool) *key {
 		viaAPI:  viaAPI,
 	}
 	e.keys[k.id] = k
+	u.keys = append(u.keys, k)
 	return k
+}
+
+// deleteKeyLocked removes a user's key.
+func (e *Emulator) deleteKeyLocked(k *key) {
+	delete(e.keys, k.id)
+	if u := k.user; u != nil {
+		u.keys = slices.DeleteFunc(u.keys, func(x *key) bool { return x == k })
+	}
 }
 
 // userKeysLocked returns u's keys in creation order.
 func (e *Emulator) userKeysLocked(u *user) []*key {
-	var out []*key
-	for _, k := range e.keys {
-		if k.user == u {
-			out = append(out, k)
-		}
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].seq < out[j].seq })
-	return out
+	return slices.Clone(u.keys) // in creation order: seq grows
 }
 
 // Handler serves IAM, STS, Secrets Manager and SSM. Injected faults

@@ -516,7 +516,7 @@ func (e *Emulator) deleteAccessKey(p principal, form url.Values) (any, *apiError
 	if aerr != nil {
 		return nil, aerr
 	}
-	delete(e.keys, k.id)
+	e.deleteKeyLocked(k)
 	return nil, nil
 }
 
