@@ -183,7 +183,7 @@ func TestFleetKeepsWithinGitHubSecondaryLimits(t *testing.T) {
 		r.emu.GitHub.SetSecondaryLimits(points, window, concurrent)
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 		defer cancel()
-		fr := runFleet(ctx, t, r, users)
+		fr := runFleet(ctx, t, r, users, 0)
 		for _, u := range users {
 			r.requireRotated(u, fr.status[u].NewKeyID, fleet[u])
 		}
@@ -216,7 +216,7 @@ func TestFleetRidesOutIAMThrottling(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	fr := runFleet(ctx, t, r, names)
+	fr := runFleet(ctx, t, r, names, 0)
 	for _, u := range names {
 		r.requireRotated(u, fr.status[u].NewKeyID, users[u])
 	}
