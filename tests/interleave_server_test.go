@@ -26,9 +26,9 @@ import (
 //
 // Each schedule follows from its seed: a user of its own with a random
 // subset of the demo targets (sometimes one that does not exist until an
-// operator repairs it before a retry), a policy of second-long waits, a
-// fault rate of 0 to 1/3 on every emulator, sometimes a pipeline that keeps
-// using the old key, and a few seconds of operator actions: revoke (the old
+// operator repairs it before a retry), a policy of second-long waits (or
+// none, one time in four), a fault rate of 0 to 1/3 on every emulator,
+// sometimes a pipeline that keeps using the old key, and a few seconds of operator actions: revoke (the old
 // key, by default or by ID, or the new key from the status; sometimes with
 // mode now), proceed, retry, rollback (as updates or signals), cancel, and
 // worker restarts. The rotation then gets 60 s to end; one that holds for
@@ -258,6 +258,13 @@ func silNewSchedule(seed int64) silSchedule {
 	p.DeleteAfter = time.Duration(1+rng.IntN(3)) * time.Second
 	p.RequireOldKeyIdle = rng.IntN(3) > 0
 	p.IdleChecks = 1 + rng.IntN(2)
+	// One schedule in four waits for nothing, as a fleet's rotations do:
+	// the idle check, the deactivation and the delete then share a
+	// workflow task. Drawn from a stream of its own, so that the draws
+	// above stay as the recorded seeds had them.
+	if rand.New(rand.NewPCG(uint64(seed), 0x6e6f2d7761697473)).IntN(4) == 0 {
+		p.GracePeriod, p.DeleteAfter = 0, 0
+	}
 	s.Policy = p
 	if rng.IntN(4) > 0 { // one schedule in four runs in a healthy world
 		s.FaultRate = rng.Float64() / 3
