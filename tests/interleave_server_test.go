@@ -28,13 +28,13 @@ import (
 // subset of the demo targets (sometimes one that does not exist until an
 // operator repairs it before a retry), a policy of second-long waits (or
 // none, one time in four), a fault rate of 0 to 1/3 on every emulator,
-// sometimes a pipeline that keeps using the old key, and a few seconds of operator actions: revoke (the old
-// key, by default or by ID, or the new key from the status; sometimes with
-// mode now), proceed, retry, rollback (as updates or signals), cancel, and
-// worker restarts. The rotation then gets 60 s to end; one that holds for
-// an operator gets proceed (or retry after a repair). Then it checks the
-// emulators' real state against the final status (silCheck) and replays
-// the history.
+// sometimes a pipeline that keeps using the old key, and a few seconds of
+// operator actions: revoke (the old key, by default or by ID, or the new
+// key from the status; sometimes with mode now), proceed, retry, rollback
+// (as updates or signals), cancel, and worker restarts. The rotation then
+// gets 60 s to end; one that holds for an operator gets proceed (or retry
+// after a repair). Then it checks the emulators' real state against the
+// final status (silCheck) and replays the history.
 //
 //	go test ./tests -run TestServerInterleavings -v                                      # the default batch
 //	KEYROTOR_SERVER_INTERLEAVE_SEED=N go test ./tests -run TestServerInterleavings -v    # one schedule, with its trace
