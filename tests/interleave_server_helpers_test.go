@@ -195,6 +195,10 @@ func silStart(st *silT, s silSchedule) *silRun {
 	r := newRig(st, o)
 	x := &silRun{s: s, r: r, c: r.client, initial: []string{r.oldKeys[s.User].ID}, ended: make(chan struct{})}
 	x.stopWorker = r.startWorker()
+	if s.CrashOn != "" {
+		// First, so that the random faults below cannot take the call.
+		r.emu.AWS.Faults.Add(faults.Rule{Op: s.CrashOn, LoseResult: true, Delay: 5 * time.Second, Times: 1})
+	}
 	if s.FaultRate > 0 {
 		seed := uint64(s.Seed)
 		r.emu.AWS.Faults.Add(faults.Random(s.FaultRate, seed, 503))
@@ -225,6 +229,17 @@ func silStart(st *silT, s silSchedule) *silRun {
 			for until := time.Now().Add(s.Stubborn); time.Now().Before(until) && x.sleep(300*time.Millisecond); {
 				r.emu.AWS.MarkUsed(old, time.Now())
 			}
+		})
+	}
+	if s.CrashOn != "" {
+		x.goGuarded("crash", func() {
+			for r.emu.AWS.Faults.Calls()[s.CrashOn] == 0 {
+				if !x.sleep(2 * time.Millisecond) {
+					return
+				}
+			}
+			x.log("%s reached IAM: restarting the worker while the answer hangs", s.CrashOn)
+			x.restart(100 * time.Millisecond)
 		})
 	}
 	x.goGuarded("operator", func() {

@@ -31,10 +31,12 @@ import (
 // sometimes a pipeline that keeps using the old key, and a few seconds of
 // operator actions: revoke (the old key, by default or by ID, or the new
 // key from the status; sometimes with mode now), proceed, retry, rollback
-// (as updates or signals), cancel, and worker restarts. The rotation then
-// gets 60 s to end; one that holds for an operator gets proceed (or retry
-// after a repair). Then it checks the emulators' real state against the
-// final status (silCheck) and replays the history.
+// (as updates or signals), cancel, and worker restarts (one schedule in
+// three also restarts it in the middle of an IAM or STS call that did its
+// work and whose answer never comes). The rotation then gets 60 s to end;
+// one that holds for an operator gets proceed (or retry after a repair).
+// Then it checks the emulators' real state against the final status
+// (silCheck) and replays the history.
 //
 //	go test ./tests -run TestServerInterleavings -v                                      # the default batch
 //	KEYROTOR_SERVER_INTERLEAVE_SEED=N go test ./tests -run TestServerInterleavings -v    # one schedule, with its trace
@@ -83,7 +85,16 @@ var silFixedBugs = []struct {
 	{"revoke-now-late: a revoke with mode now waited for stopped pushes to settle, a minute when one was lost with its worker " +
 		"(fixed: it is carried out while they settle)",
 		[]int64{3098, 1055, 1067}},
+	{"failed-but-rotated: a worker killed in the workflow task that ran the idle check, the deactivation and the delete, " +
+		"after IAM deleted the old key, left the next worker an idle check of a deleted key, which failed the finished rotation " +
+		"(fixed: a key that no longer exists is idle)",
+		[]int64{1358}},
 }
+
+// silFirstRecorded are the seeds recorded before schedules could drop
+// their waits or crash the worker mid-call: they keep the schedules they
+// were found with.
+var silFirstRecorded = []int64{9, 1070, 1084, 2002, 2024, 2035, 2065, 2114, 2131, 2136, 2141, 3009, 3130, 1097, 2031, 2043, 3069, 1037, 3098, 1055, 1067}
 
 // silKnownBad says which known bug a seed found, if any.
 func silKnownBad(seed int64) (string, bool) {
@@ -217,8 +228,18 @@ type silSchedule struct {
 	FaultRate float64
 	RateLimit bool          // the providers answer 429 with Retry-After rather than 502
 	Stubborn  time.Duration // a pipeline keeps using the old key this long (0: none)
-	Actions   []silAction
+	// CrashOn is an IAM or STS action ("" for none): its first call does
+	// the work, its answer never comes, and the worker is restarted
+	// meanwhile, as a worker killed mid-call would be. The next worker
+	// runs again whatever the lost workflow task or activity had done.
+	CrashOn string
+	Actions []silAction
 }
+
+// silCrashPoints are the calls a CrashOn can interrupt: the inspection,
+// the create, the verify, the idle check, the status changes and the
+// delete.
+var silCrashPoints = []string{"ListAccessKeys", "CreateAccessKey", "GetCallerIdentity", "GetAccessKeyLastUsed", "UpdateAccessKey", "DeleteAccessKey"}
 
 func (s silSchedule) String() string {
 	var b strings.Builder
@@ -234,6 +255,9 @@ func (s silSchedule) String() string {
 	fmt.Fprintf(&b, "\n  policy: grace %s, deleteAfter %s, requireOldKeyIdle %v, idleChecks %d, idleRecheck %s; old key used for %s",
 		p.GracePeriod, p.DeleteAfter, p.RequireOldKeyIdle, p.IdleChecks, p.IdleRecheck, s.Stubborn)
 	fmt.Fprintf(&b, "\n  faults: %.2f of all calls (rate limits %v)", s.FaultRate, s.RateLimit)
+	if s.CrashOn != "" {
+		fmt.Fprintf(&b, "\n  crash: the worker restarts in the first %s call, after IAM did the work", s.CrashOn)
+	}
 	for _, a := range s.Actions {
 		fmt.Fprintf(&b, "\n  action: %s", a)
 	}
@@ -262,13 +286,25 @@ func silNewSchedule(seed int64) silSchedule {
 	// the idle check, the deactivation and the delete then share a
 	// workflow task. Drawn from a stream of its own, so that the draws
 	// above stay as the recorded seeds had them.
-	if rand.New(rand.NewPCG(uint64(seed), 0x6e6f2d7761697473)).IntN(4) == 0 {
+	side := rand.New(rand.NewPCG(uint64(seed), 0x6e6f2d7761697473))
+	first := slices.Contains(silFirstRecorded, seed)
+	if side.IntN(4) == 0 && !first {
 		p.GracePeriod, p.DeleteAfter = 0, 0
 	}
 	s.Policy = p
+	// One schedule in three crashes the worker in the middle of a call.
+	if side.IntN(3) == 0 && !first {
+		s.CrashOn = silCrashPoints[side.IntN(len(silCrashPoints))]
+	}
 	if rng.IntN(4) > 0 { // one schedule in four runs in a healthy world
 		s.FaultRate = rng.Float64() / 3
 		s.RateLimit = rng.IntN(3) == 0
+	}
+	if s.CrashOn != "" {
+		// A crash adds calls (a lost create leaves a key to prove and
+		// delete); with more faults the retries' backoff outlasts the
+		// minute a schedule gets.
+		s.FaultRate = min(s.FaultRate, 0.1)
 	}
 	if rng.Float64() < 0.3 {
 		s.Stubborn = time.Duration(1+rng.IntN(6)) * time.Second
@@ -551,6 +587,11 @@ func silCheck(x *silRun, res *silResult) []silViolation {
 			}
 			break
 		}
+	}
+	if res.Outcome == string(contract.PhaseFailed) && st.NewKeyID != "" && len(st.FailedTargets()) == 0 &&
+		len(keys) == 1 && keys[0].ID == st.NewKeyID && keys[0].Status == model.KeyActive {
+		bad("failed-but-rotated", "ended failed (%s), yet every target confirmed the new key %s and it is the user's only key: the rotation did its whole job",
+			res.Detail, st.NewKeyID)
 	}
 	if res.Outcome == string(contract.PhaseDone) && (len(keys) != 1 || keys[0].ID != st.NewKeyID || keys[0].Status != model.KeyActive) {
 		bad("done-not-clean", "done, but the user holds %s (new key %q)", res.KeysLeft, st.NewKeyID)
