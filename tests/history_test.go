@@ -140,7 +140,31 @@ func recordScenarios() []recordScenario {
 		{name: "cancel", policy: hourPolicy(), run: recordCancel},
 		{name: "scheduled", policy: hourPolicy(), run: recordScheduled},
 		{name: "batches", policy: hourPolicy(), run: recordBatches, targets: wideTargets(120)},
+		{name: "old-key-gone", policy: goneKeyPolicy(), run: recordOldKeyGone},
 	}
+}
+
+// goneKeyPolicy leaves the grace period long enough to delete the old key
+// from outside, and checks that the old key is idle after it.
+func goneKeyPolicy() model.RotationPolicy {
+	p := fastPolicy()
+	p.GracePeriod, p.DeleteAfter, p.RequireOldKeyIdle = 3*time.Second, 0, true
+	return p
+}
+
+// old-key-gone: someone deletes the old key during the grace period (or a
+// worker died in the task that deleted it): the idle check finds it gone,
+// which is idle, and the rotation ends done.
+func recordOldKeyGone(t *testing.T, rec *recorder) {
+	started := rec.start(t)
+	awaitPhase(t, rec.r, started.WorkflowID, contract.PhaseGrace)
+	require.NoError(t, rec.r.emu.AWS.DeleteKey(rec.r.oldKeys[recordUser].ID))
+	st := rec.wait(t, started)
+	require.Equal(t, contract.PhaseDone, st.Phase)
+	require.True(t, slices.ContainsFunc(st.Timeline, func(e contract.Event) bool { return strings.Contains(e.Message, "no longer exists") }),
+		"the idle check should have found the old key gone: %+v", st.Timeline)
+	rec.r.requireRotated(recordUser, st.NewKeyID, rec.targets)
+	rec.write(t, rotateFile("old-key-gone"), started)
 }
 
 // wideTargets are n GitHub repositories: more than a batch holds.

@@ -21,13 +21,21 @@ import (
 
 func rotate(t *testing.T, r *rig, user string) (contract.Status, error) {
 	t.Helper()
+	ctx, started := startRotation(t, r, user)
+	return operator.Wait(ctx, r.client, started)
+}
+
+// startRotation starts user's rotation; the context it returns bounds
+// the test's calls about it (three minutes).
+func startRotation(t *testing.T, r *rig, user string) (context.Context, operator.Started) {
+	t.Helper()
 	rot, err := r.cfg.Rotation("", user)
 	require.NoError(t, err)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
+	t.Cleanup(cancel)
 	started, err := operator.StartRotation(ctx, r.client, r.cfg.TaskQueue, rot)
 	require.NoError(t, err)
-	return operator.Wait(ctx, r.client, started)
+	return ctx, started
 }
 
 // The main promise: a full rotation into five targets of every kind.
@@ -112,12 +120,7 @@ func TestWorkerKilledMidRotation(t *testing.T) {
 	r := newRig(t, rigOptions{policy: p, noStart: true})
 	first := r.workerProcess()
 
-	rot, err := r.cfg.Rotation("", "ci-deployer")
-	require.NoError(t, err)
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	started, err := operator.StartRotation(ctx, r.client, r.cfg.TaskQueue, rot)
-	require.NoError(t, err)
+	ctx, started := startRotation(t, r, "ci-deployer")
 	require.Eventually(t, func() bool {
 		st, err := operator.Status(ctx, r.client, started.WorkflowID)
 		return err == nil && st.Phase == contract.PhaseGrace
@@ -149,12 +152,7 @@ func TestWorkerKilledAfterDeletingOldKey(t *testing.T) {
 	r.emu.AWS.Faults.Add(faults.Rule{Op: "DeleteAccessKey", LoseResult: true, Delay: time.Minute, Times: 1})
 	first := r.workerProcess()
 
-	rot, err := r.cfg.Rotation("", "ci-deployer")
-	require.NoError(t, err)
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	started, err := operator.StartRotation(ctx, r.client, r.cfg.TaskQueue, rot)
-	require.NoError(t, err)
+	ctx, started := startRotation(t, r, "ci-deployer")
 	require.Eventually(t, func() bool { return r.emu.AWS.Faults.Calls()["DeleteAccessKey"] > 0 },
 		time.Minute, 50*time.Millisecond, "the old key was never deleted")
 	require.Eventually(t, func() bool { return len(r.emu.AWS.Keys("ci-deployer")) == 1 },

@@ -68,6 +68,7 @@ var recordedHistories = []struct{ name, file string }{
 	{"v5 cancel: cancelled in the grace period", "rotate_access_key.v5.cancel.history.json"},
 	{"v5 scheduled-proceed: a schedule's child, proceeded through both waits", "rotate_access_key.v5.scheduled-proceed.history.json"},
 	{"v5 batches: 120 targets in batches, the new key revoked while the first pushes", "rotate_access_key.v5.batches.history.json"},
+	{"v5 old-key-gone: the old key deleted from outside before the idle check", "rotate_access_key.v5.old-key-gone.history.json"},
 	// More than 100 targets: PushBatch children, the first stopped by a
 	// revoke of the new key, and that batch's own history.
 	{"v4 batches: 120 targets in batches, the new key revoked while the first pushes", "rotate_access_key.v4.batches.history.json"},

@@ -417,6 +417,19 @@ func (e *Emulator) SetKeyStatus(keyID, status string) error {
 	return nil
 }
 
+// DeleteKey deletes a user's access key, as someone outside keyrotor
+// could at any moment.
+func (e *Emulator) DeleteKey(keyID string) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	k, ok := e.keys[keyID]
+	if !ok || k.user == nil {
+		return fmt.Errorf("awsemu: no such access key %s", keyID)
+	}
+	e.deleteKeyLocked(k)
+	return nil
+}
+
 // SetKeyCreated backdates (or postdates) a key's CreateDate, e.g. to seed a
 // key a person made years ago. IAM's CreateDate has one-second resolution.
 func (e *Emulator) SetKeyCreated(keyID string, created time.Time) error {
