@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
@@ -65,7 +67,12 @@ type awsAccount struct {
 // AWS_ENDPOINT_URL_STS, shared config files, instance roles; optFns can
 // override any of it) and derives one configuration per account.
 func NewAWS(ctx context.Context, accounts []AWSAccount, optFns ...func(*config.LoadOptions) error) (*AWS, error) {
-	base, err := config.LoadDefaultConfig(ctx, optFns...)
+	// The SDK's own transport keeps 10 idle connections per host; a
+	// fleet's rotations call IAM and STS from many activities at once.
+	pool := config.WithHTTPClient(awshttp.NewBuildableClient().WithTransportOptions(func(t *http.Transport) {
+		t.MaxIdleConnsPerHost = maxIdleConnsPerHost
+	}))
+	base, err := config.LoadDefaultConfig(ctx, append([]func(*config.LoadOptions) error{pool}, optFns...)...)
 	if err != nil {
 		return nil, fmt.Errorf("loading AWS configuration: %w", err)
 	}

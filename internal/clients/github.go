@@ -56,8 +56,7 @@ func NewGitHubAppClient(baseURL string, appID, installationID int64, privateKeyP
 	if err != nil {
 		return nil, fmt.Errorf("github app %d private key: %w", appID, err)
 	}
-	base := http.DefaultTransport
-	apps := ghinstallation.NewAppsTransportFromPrivateKey(base, appID, key)
+	apps := ghinstallation.NewAppsTransportFromPrivateKey(providerTransport, appID, key)
 	itr := ghinstallation.NewFromAppsTransport(apps, installationID)
 	// ghinstallation appends /app/installations/... to BaseURL after
 	// trimming trailing slashes, so the API root works as is: GHES's

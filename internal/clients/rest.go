@@ -54,7 +54,7 @@ type restClient struct {
 // none (a copy: the caller's client is not changed), or a new client.
 func restHTTPClient(hc *http.Client) *http.Client {
 	if hc == nil {
-		return &http.Client{Timeout: restRequestTimeout}
+		return &http.Client{Timeout: restRequestTimeout, Transport: providerTransport}
 	}
 	if hc.Timeout == 0 {
 		c := *hc

@@ -68,11 +68,10 @@ func NewTerraform(baseURL string, token model.Secret) *Terraform {
 	if baseURL == "" {
 		baseURL = DefaultTerraformURL
 	}
-	base := http.DefaultTransport.(*http.Transport).Clone()
 	return &Terraform{
 		address: baseURL,
 		token:   token,
-		hc:      &http.Client{Timeout: terraformRequestTimeout, Transport: observingTransport{base: base}},
+		hc:      &http.Client{Timeout: terraformRequestTimeout, Transport: observingTransport{base: providerTransport}},
 	}
 }
 
