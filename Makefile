@@ -42,7 +42,7 @@ e2e: tools
 	$(GO) test -race -count=1 -timeout 30m ./tests/ ./tests/cluster/
 
 ## bench: rotations against the emulators on a local dev server: one at a time (5 each), then a 1,000-user fleet, quota pacing and the AWS CLI comparison (once each)
-# KEYROTOR_BENCH_FLEET=10000 make bench: the fleet of 10,000 users instead (about 7 minutes on 2 cores);
+# KEYROTOR_BENCH_FLEET=10000 make bench: the fleet of 10,000 users instead (about 6 minutes on 2 cores);
 # KEYROTOR_BENCH_FLEET_WINDOW=N: N of its rotations at once (50 when unset; 0: all at once)
 bench: $(BIN)/temporal
 	$(GO) test -run '^$$' -bench 'Rotation$$' -benchtime 5x -timeout 20m ./tests/
