@@ -74,7 +74,8 @@ func StartTemporal(ctx context.Context, o TemporalOptions) (*testsuite.DevServer
 //   - the search attribute cache as on a real server: the dev server reads
 //     the attributes from its database on every upsert by default (so that
 //     attributes added while it runs show at once), which the attributes
-//     registered here do not need (a tenth of the fleet benchmark's CPU).
+//     registered here do not need (a tenth of the fleet benchmark's CPU);
+//   - the database in SQLite's memdb VFS (devServerStore).
 //
 // The history service's cache keeps the dev server's 8,096 workflows: a
 // fleet run a window at a time (starter rotate --all --max-concurrent)
@@ -85,10 +86,32 @@ func devServerArgs() []string {
 		"--dynamic-config-value", "system.enableActivityEagerExecution=true",
 		"--dynamic-config-value", "system.forceSearchAttributesCacheRefreshOnRead=false",
 	}
+	args = append(args, devServerStore...)
 	for _, name := range contract.SearchAttributeNames {
 		args = append(args, "--search-attribute", name+"=Keyword")
 	}
 	return args
+}
+
+// devServerStore keeps the dev server's database in memory, as the CLI
+// does by default, but in SQLite's memdb VFS instead of its in-memory
+// pager (mode=memory). The in-memory pager's page cache holds the whole
+// database, and SQLite walks all of it at the commit after any b-tree
+// balance that renumbers pages (it parks a page at the lock-byte page's
+// number on the way): a cost per rotation that grew with the database,
+// from 1% of the dev server's CPU early in a 10,000-user fleet to a tenth
+// late. Through memdb the pager keeps its usual bounded cache and reads
+// the rest from memory.
+//
+// The CLI passes --sqlite-pragma values on as connection attributes:
+// mode and vfs are URI parameters; setup=true makes the server create its
+// schema, which the CLI does itself only for mode=memory. A memdb
+// database holds at most 1 GiB (SQLite's default), far more than any test
+// or the demo writes (a 10,000-user fleet writes a few hundred MiB).
+var devServerStore = []string{
+	"--sqlite-pragma", "mode=rwc",
+	"--sqlite-pragma", "vfs=memdb",
+	"--sqlite-pragma", "setup=true",
 }
 
 // devServerGOGC is the dev server's garbage collector setting: a fleet's
