@@ -29,7 +29,7 @@ type postgres struct {
 
 // startPostgres makes and starts the cluster and waits until it accepts
 // connections.
-func startPostgres(t *testing.T, port int) *postgres {
+func startPostgres(t testing.TB, port int) *postgres {
 	t.Helper()
 	// Not t.TempDir: the postgres user must own the directory, and the
 	// test's temporary directories are private to us.

@@ -37,7 +37,7 @@ type procOptions struct {
 }
 
 // startProc starts bin with args; its output goes to logPath.
-func startProc(t *testing.T, name, logPath string, o procOptions, bin string, args ...string) *proc {
+func startProc(t testing.TB, name, logPath string, o procOptions, bin string, args ...string) *proc {
 	t.Helper()
 	out, err := os.Create(logPath)
 	if err != nil {
@@ -117,7 +117,7 @@ func (p *proc) tail(n int) string {
 }
 
 // requireRunning fails the test, quoting the output, if the process ended.
-func (p *proc) requireRunning(t *testing.T) {
+func (p *proc) requireRunning(t testing.TB) {
 	t.Helper()
 	if p.exited() {
 		t.Fatalf("%s exited: %v\n%s", p.name, p.err, p.tail(40))
@@ -137,7 +137,7 @@ func run(env []string, bin string, args ...string) (string, error) {
 // freePorts returns n distinct loopback ports free right now, below 32768:
 // the cluster's membership table keeps ports as SMALLINT, so the kernel's
 // ephemeral ports (32768 and up) do not fit.
-func freePorts(t *testing.T, n int) []int {
+func freePorts(t testing.TB, n int) []int {
 	t.Helper()
 	var ports []int
 	var ls []net.Listener

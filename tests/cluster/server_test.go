@@ -26,7 +26,7 @@ var databases = []struct{ name, schema string }{
 // setupSchema creates both databases and brings their schemas to the
 // server's version, with the commands Temporal's own setup runs:
 // create-database, setup-schema -v 0.0, update-schema -d <versioned dir>.
-func setupSchema(t *testing.T, pg *postgres) {
+func setupSchema(t testing.TB, pg *postgres) {
 	t.Helper()
 	env := []string{"SQL_PASSWORD=" + pg.password} // not on the command line
 	common := []string{"--plugin", "postgres12", "--ep", "127.0.0.1", "-p", strconv.Itoa(pg.port), "-u", pgUser}
@@ -157,7 +157,7 @@ type server struct {
 // startServer writes the configuration under a fresh root and starts
 // 'temporal-server --root ROOT --config config --env development start'
 // with all four services, then waits for the frontend.
-func startServer(t *testing.T, pg *postgres, ports serverPorts) *server {
+func startServer(t testing.TB, pg *postgres, ports serverPorts) *server {
 	t.Helper()
 	root := t.TempDir()
 	confDir := filepath.Join(root, "config")
@@ -205,7 +205,7 @@ func startServer(t *testing.T, pg *postgres, ports serverPorts) *server {
 // createNamespace registers the default namespace with the temporal CLI,
 // as an operator (or the compose setup) does, and waits until the frontend
 // serves it.
-func createNamespace(t *testing.T, s *server) {
+func createNamespace(t testing.TB, s *server) {
 	t.Helper()
 	err := waitUntil(time.Minute, 500*time.Millisecond, func() error {
 		out, err := run(nil, tools.cli, "operator", "namespace", "create", "--namespace", "default", "--retention", "72h", "--address", s.address)
@@ -234,7 +234,7 @@ func createNamespace(t *testing.T, s *server) {
 
 // validateDynamicConfig checks the dynamic config file with the server's
 // own validator: known keys, right types.
-func validateDynamicConfig(t *testing.T) {
+func validateDynamicConfig(t testing.TB) {
 	t.Helper()
 	out, err := run(nil, tools.server, "validate-dynamic-config", dynamicConfigPath())
 	if err != nil || strings.Contains(out, "warning") || strings.Contains(out, "error") {

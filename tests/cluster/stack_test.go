@@ -73,7 +73,7 @@ func fleetPolicy() model.RotationPolicy {
 // with) with its own emulators, a keyrotor configuration and the processes
 // that run against it.
 type stack struct {
-	t       *testing.T
+	t       testing.TB
 	address string
 	dir     string
 	keyFile string
@@ -91,7 +91,7 @@ type stack struct {
 // newStack seeds the emulators with users and writes the configuration.
 // overrides are per-rotation policies, as YAML flow maps (e.g.
 // "{gracePeriod: 1h}"), keyed by user.
-func newStack(t *testing.T, address string, users map[string][]model.Target, overrides map[string]string) *stack {
+func newStack(t testing.TB, address string, users map[string][]model.Target, overrides map[string]string) *stack {
 	t.Helper()
 	s := &stack{t: t, address: address, dir: t.TempDir(), targets: users, current: map[string]model.NewAccessKey{}}
 	var err error
