@@ -7,12 +7,10 @@ import (
 	"fmt"
 	"os"
 	"strconv"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/keyrotor/keyrotor/internal/contract"
 	"github.com/keyrotor/keyrotor/internal/devstack"
 	"github.com/keyrotor/keyrotor/internal/model"
 	"github.com/keyrotor/keyrotor/internal/operator"
@@ -89,53 +87,31 @@ func BenchmarkClusterFleet(b *testing.B) {
 	b.ReportMetric(cluster.Seconds()/dev.Seconds(), "cluster/devserver")
 }
 
-// windowedFleet rotates every user, window rotations at a time, starting
-// the next as one ends (as `starter rotate --all --max-concurrent` does),
+// windowedFleet rotates every user, window rotations at a time, through
+// operator.RunFleet (what `starter rotate --all --max-concurrent` runs),
 // and fails unless every rotation ends done. It returns the wall time.
 func (s *stack) windowedFleet(users []string, window int) time.Duration {
 	s.t.Helper()
+	rots := make([]model.Rotation, len(users))
+	for i, u := range users {
+		rot, err := s.cfg.Rotation("", u)
+		if err != nil {
+			s.t.Fatal(err)
+		}
+		rots[i] = rot
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
 	defer cancel()
-	errs := make([]error, len(users))
-	next := make(chan int)
-	var wg sync.WaitGroup
+	runner := operator.FleetClient{Client: s.client, TaskQueue: taskQueue, Namespace: "default"}
 	began := time.Now()
-	for range min(window, len(users)) {
-		wg.Go(func() {
-			for i := range next {
-				errs[i] = s.rotateOne(ctx, users[i])
-			}
-		})
-	}
-	for i := range users {
-		next <- i
-	}
-	close(next)
-	wg.Wait()
+	results := operator.RunFleet(ctx, runner, rots, operator.FleetOptions{MaxConcurrent: window, Wait: true})
 	wall := time.Since(began)
-	for i, err := range errs {
-		if err != nil {
-			s.t.Fatalf("%s: %v\n%s", users[i], err, s.workerTails(15))
+	for _, res := range results {
+		if res.Outcome != operator.OutcomeDone {
+			s.t.Fatalf("%s: %s (phase %s) %s\n%s", res.User, res.Outcome, res.Phase, res.Error, s.workerTails(15))
 		}
 	}
 	return wall
-}
-
-// rotateOne starts a rotation of user and waits for it to end done.
-func (s *stack) rotateOne(ctx context.Context, user string) error {
-	rot, err := s.cfg.Rotation("", user)
-	if err != nil {
-		return err
-	}
-	started, err := operator.StartRotation(ctx, s.client, taskQueue, rot)
-	if err != nil {
-		return err
-	}
-	st, err := operator.Wait(ctx, s.client, started)
-	if err == nil && st.Phase != contract.PhaseDone {
-		err = fmt.Errorf("ended %s: %s", st.Phase, st.Error)
-	}
-	return err
 }
 
 // stopAll stops the stack's worker processes.
