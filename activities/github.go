@@ -2,7 +2,6 @@ package activities
 
 import (
 	"context"
-	"crypto/rand"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -15,9 +14,9 @@ import (
 	"time"
 
 	"github.com/google/go-github/v60/github"
-	"golang.org/x/crypto/nacl/box"
 
 	"github.com/keyrotor/keyrotor/internal/model"
+	"github.com/keyrotor/keyrotor/internal/sealedbox"
 )
 
 // GitHubActions is the part of *github.ActionsService the activity uses.
@@ -616,7 +615,7 @@ func serverTime(resp *github.Response, local time.Time) time.Time {
 // put seals the value for the scope's key and writes it. A retried write
 // sends the same sealed value: the request is the same, so is the result.
 func (p *pushAttempt) put(ctx context.Context, s secretScope, key scopeKey, v secretValue) error {
-	sealed, err := box.SealAnonymous(nil, []byte(v.Value.Reveal()), key.pub, rand.Reader)
+	sealed, err := sealedbox.Seal([]byte(v.Value.Reveal()), key.pub)
 	if err != nil {
 		return fmt.Errorf("%s: sealing %s: %w", p.target, v.Name, err)
 	}

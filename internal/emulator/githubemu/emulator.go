@@ -16,9 +16,8 @@ import (
 	"sync"
 	"time"
 
-	"golang.org/x/crypto/nacl/box"
-
 	"github.com/keyrotor/keyrotor/internal/emulator/faults"
+	"github.com/keyrotor/keyrotor/internal/sealedbox"
 )
 
 // Emulator is an in-memory GitHub. Seed it with AddRepo, AddEnvironment,
@@ -47,9 +46,8 @@ type Emulator struct {
 // keyPair is a scope's curve25519 key pair, as GitHub holds one per
 // repository, environment and organization.
 type keyPair struct {
-	id   string
-	pub  *[32]byte
-	priv *[32]byte
+	id  string
+	key *sealedbox.Key
 }
 
 // secret is a stored Actions secret; value is the decrypted plaintext.
@@ -260,7 +258,7 @@ func newScope() scope {
 // newKeyPair generates a real curve25519 key pair, with a numeric-looking
 // key_id like GitHub's.
 func newKeyPair() keyPair {
-	pub, priv, err := box.GenerateKey(rand.Reader)
+	key, err := sealedbox.GenerateKey()
 	if err != nil {
 		panic("githubemu: generating a key pair: " + err.Error())
 	}
@@ -268,5 +266,5 @@ func newKeyPair() keyPair {
 	if err != nil {
 		panic("githubemu: generating a key id: " + err.Error())
 	}
-	return keyPair{id: n.Add(n, big.NewInt(1e17)).String(), pub: pub, priv: priv}
+	return keyPair{id: n.Add(n, big.NewInt(1e17)).String(), key: key}
 }

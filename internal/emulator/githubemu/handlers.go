@@ -12,8 +12,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"golang.org/x/crypto/nacl/box"
 )
 
 const (
@@ -247,7 +245,7 @@ func (e *Emulator) getRepo(w http.ResponseWriter, r *http.Request) {
 func (e *Emulator) getPublicKey(w http.ResponseWriter, r *http.Request, l located) {
 	writeJSON(w, http.StatusOK, map[string]string{
 		"key_id": l.scope.key.id,
-		"key":    base64.StdEncoding.EncodeToString(l.scope.key.pub[:]),
+		"key":    base64.StdEncoding.EncodeToString(l.scope.key.key.Public()[:]),
 	})
 }
 
@@ -460,7 +458,7 @@ func open(k keyPair, encrypted string) (string, bool) {
 	if err != nil {
 		return "", false
 	}
-	plain, ok := box.OpenAnonymous(nil, sealed, k.pub, k.priv)
+	plain, ok := k.key.Open(sealed)
 	return string(plain), ok
 }
 
