@@ -41,10 +41,11 @@ unit:
 e2e: tools
 	$(GO) test -race -count=1 -timeout 30m ./tests/ ./tests/cluster/
 
-## bench: rotations against the emulators on a local dev server: one at a time (5 each), then a 1,000-user fleet, quota pacing and the AWS CLI comparison (once each); then the fleet on the PostgreSQL cluster beside a dev server
+## bench: sealing a GitHub secret; rotations against the emulators on a local dev server: one at a time (5 each), then a 1,000-user fleet, quota pacing and the AWS CLI comparison (once each); then the fleet on the PostgreSQL cluster beside a dev server
 # KEYROTOR_BENCH_FLEET=10000 make bench: the fleets of 10,000 users instead (about 6 minutes on 2 cores on the dev server);
 # KEYROTOR_BENCH_FLEET_WINDOW=N: N of the dev-server fleet's rotations at once (50 when unset; 0: all at once)
 bench: $(BIN)/temporal $(BIN)/temporal-server $(BIN)/temporal-sql-tool
+	$(GO) test -run '^$$' -bench . ./internal/sealedbox/
 	$(GO) test -run '^$$' -bench 'Rotation$$' -benchtime 5x -timeout 20m ./tests/
 	$(GO) test -run '^$$' -bench 'Fleet|Quota|CLI' -benchtime 1x -timeout 60m ./tests/
 	$(GO) test -run '^$$' -bench 'ClusterFleet' -benchtime 1x -timeout 60m ./tests/cluster/
