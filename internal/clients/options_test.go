@@ -79,7 +79,11 @@ func TestGitHubClientReusesConnections(t *testing.T) {
 	for err := range errs {
 		t.Fatal(err)
 	}
-	if n := dialled.Load(); n > workers+1 {
-		t.Errorf("%d connections for %d secrets created by %d goroutines; want at most %d", n, workers*each, workers, workers+1)
+	// One connection per goroutine, and a few more: net/http dials for a
+	// request that finds no idle connection even when another request's
+	// connection is about to return to the pool, then keeps both. Without
+	// reuse each secret opens its own (80).
+	if n, most := dialled.Load(), int64(2*workers); n > most {
+		t.Errorf("%d connections for %d secrets created by %d goroutines; want at most %d", n, workers*each, workers, most)
 	}
 }
