@@ -43,11 +43,11 @@ type Emulator struct {
 	secondary secondaryWindow
 }
 
-// keyPair is a scope's curve25519 key pair, as GitHub holds one per
+// keyPair is a scope's curve25519 key pair and its key_id, as GitHub holds one per
 // repository, environment and organization.
 type keyPair struct {
-	id  string
-	key *sealedbox.Key
+	id string
+	*sealedbox.Key
 }
 
 // secret is a stored Actions secret; value is the decrypted plaintext.
@@ -266,5 +266,5 @@ func newKeyPair() keyPair {
 	if err != nil {
 		panic("githubemu: generating a key id: " + err.Error())
 	}
-	return keyPair{id: n.Add(n, big.NewInt(1e17)).String(), key: key}
+	return keyPair{id: n.Add(n, big.NewInt(1e17)).String(), Key: key}
 }

@@ -245,7 +245,7 @@ func (e *Emulator) getRepo(w http.ResponseWriter, r *http.Request) {
 func (e *Emulator) getPublicKey(w http.ResponseWriter, r *http.Request, l located) {
 	writeJSON(w, http.StatusOK, map[string]string{
 		"key_id": l.scope.key.id,
-		"key":    base64.StdEncoding.EncodeToString(l.scope.key.key.Public()[:]),
+		"key":    base64.StdEncoding.EncodeToString(l.scope.key.Public()[:]),
 	})
 }
 
@@ -458,7 +458,7 @@ func open(k keyPair, encrypted string) (string, bool) {
 	if err != nil {
 		return "", false
 	}
-	plain, ok := k.key.Open(sealed)
+	plain, ok := k.Open(sealed)
 	return string(plain), ok
 }
 
