@@ -106,6 +106,15 @@ func run(ctx context.Context, exit bool, grace, deleteAfter time.Duration, targe
 		return err
 	}
 	fmt.Printf("    configuration: %s\n", cfgPath)
+	keyFile, err := filepath.Abs(filepath.Join(dir, "codec.key"))
+	if err != nil {
+		return err
+	}
+	envPath, err := emu.WriteEnv(dir, "TEMPORAL_ADDRESS="+srv.FrontendHostPort(), "TEMPORAL_NAMESPACE=default", "KEYROTOR_CODEC_KEY_FILE="+keyFile)
+	if err != nil {
+		return err
+	}
+	fmt.Printf("    environment for bin/starter and bin/temporal from another terminal: . %s\n", envPath)
 
 	step("starting the worker")
 	quiet := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))

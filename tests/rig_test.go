@@ -31,7 +31,7 @@ var (
 	codecKeys    *codec.Keyring // the same, loaded
 	devServer    *testsuite.DevServer
 	tclient      client.Client // shared by the tests, quiet SDK logger
-	binDir       string        // the worker and starter binaries built for this run
+	binDir       string        // the worker, starter and demo binaries built for this run
 	queueSeq     atomic.Int64
 )
 
@@ -71,7 +71,7 @@ func runMain(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(binDir)
-	build := exec.Command("go", "build", "-o", binDir+"/", "../worker", "../starter")
+	build := exec.Command("go", "build", "-o", binDir+"/", "../worker", "../starter", "../demo")
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "tests: build binaries:", err)

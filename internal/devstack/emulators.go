@@ -173,6 +173,35 @@ func (e *Emulators) Env() []string {
 	}, e.kindEnv...)
 }
 
+// WriteEnv writes Env and the extra NAME=value pairs to dir/env as shell
+// exports, readable by its owner only (it holds the emulators' credentials,
+// made up for this run), so that a shell that sources it runs bin/starter
+// and bin/worker against these emulators. It returns the file's path.
+func (e *Emulators) WriteEnv(dir string, extra ...string) (string, error) {
+	var b strings.Builder
+	b.WriteString("# The environment of bin/starter and bin/worker for this run's emulators\n")
+	b.WriteString("# and dev server: . " + filepath.Join(dir, "env") + "\n")
+	for _, kv := range append(e.Env(), extra...) {
+		name, value, _ := strings.Cut(kv, "=")
+		fmt.Fprintf(&b, "export %s=%s\n", name, shellQuote(value))
+	}
+	path := filepath.Join(dir, "env")
+	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
+		return "", fmt.Errorf("write %s: %w", path, err)
+	}
+	// WriteFile sets the mode only on a file it creates.
+	if err := os.Chmod(path, 0o600); err != nil {
+		return "", fmt.Errorf("chmod %s: %w", path, err)
+	}
+	return path, nil
+}
+
+// shellQuote quotes s for a POSIX shell: in single quotes, each single
+// quote closed, escaped and reopened.
+func shellQuote(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
 // LookupEnv resolves the variables of Env, for loading the generated
 // configuration in process without touching the process environment.
 func (e *Emulators) LookupEnv(name string) (string, bool) {
