@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -16,6 +17,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	"github.com/aws/aws-sdk-go-v2/service/sts"
+	"github.com/aws/smithy-go/logging"
 
 	"github.com/keyrotor/keyrotor/internal/model"
 )
@@ -72,7 +74,7 @@ func NewAWS(ctx context.Context, accounts []AWSAccount, optFns ...func(*config.L
 	pool := config.WithHTTPClient(awshttp.NewBuildableClient().WithTransportOptions(func(t *http.Transport) {
 		t.MaxIdleConnsPerHost = maxIdleConnsPerHost
 	}))
-	base, err := config.LoadDefaultConfig(ctx, append([]func(*config.LoadOptions) error{pool}, optFns...)...)
+	base, err := config.LoadDefaultConfig(ctx, append([]func(*config.LoadOptions) error{pool, config.WithLogger(sdkLogger{})}, optFns...)...)
 	if err != nil {
 		return nil, fmt.Errorf("loading AWS configuration: %w", err)
 	}
@@ -89,6 +91,22 @@ func NewAWS(ctx context.Context, accounts []AWSAccount, optFns ...func(*config.L
 			secrets: secretsmanager.NewFromConfig(cfg), ssm: ssm.NewFromConfig(cfg)}
 	}
 	return a, nil
+}
+
+// sdkLogger hands the AWS SDK's own log lines (such as its warning that an
+// instance's metadata service fell back to IMDSv1) to slog's default logger,
+// so that they come out in the worker's format (--log-format json) and not
+// as plain "SDK <time> WARN" lines on stderr. The SDK logs requests and
+// responses only when a client's log mode asks for them, which keyrotor
+// never sets: they would carry signed headers and keys' secrets.
+type sdkLogger struct{}
+
+func (sdkLogger) Logf(c logging.Classification, format string, v ...any) {
+	level := slog.LevelDebug
+	if c == logging.Warn {
+		level = slog.LevelWarn
+	}
+	slog.Default().Log(context.Background(), level, fmt.Sprintf(format, v...), "source", "aws-sdk")
 }
 
 // adaptiveRetries gives an account's IAM client the SDK's adaptive retry
