@@ -70,11 +70,7 @@ func auditCmd(ctx context.Context, args []string, stdout io.Writer) error {
 		}
 		o.Accounts = []string{*account}
 	}
-	accounts := make([]clients.AWSAccount, len(cfg.Accounts))
-	for i, a := range cfg.Accounts {
-		accounts[i] = clients.AWSAccount{Name: a.Name, Region: a.Region, RoleARN: a.RoleARN}
-	}
-	aws, err := clients.NewAWS(ctx, accounts)
+	aws, err := clients.NewAWSForConfig(ctx, cfg)
 	if err != nil {
 		return err
 	}

@@ -20,11 +20,7 @@ func discoverAll(ctx context.Context, cfg *config.Config) (discover.Result, erro
 	if len(cfg.Selectors) == 0 {
 		return discover.Result{Matched: map[string]bool{}}, nil
 	}
-	accounts := make([]clients.AWSAccount, len(cfg.Accounts))
-	for i, a := range cfg.Accounts {
-		accounts[i] = clients.AWSAccount{Name: a.Name, Region: a.Region, RoleARN: a.RoleARN}
-	}
-	aws, err := clients.NewAWS(ctx, accounts)
+	aws, err := clients.NewAWSForConfig(ctx, cfg)
 	if err != nil {
 		return discover.Result{}, err
 	}

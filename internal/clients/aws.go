@@ -19,6 +19,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/aws/smithy-go/logging"
 
+	kconfig "github.com/keyrotor/keyrotor/internal/config"
 	"github.com/keyrotor/keyrotor/internal/model"
 )
 
@@ -107,6 +108,16 @@ func (sdkLogger) Logf(c logging.Classification, format string, v ...any) {
 		level = slog.LevelWarn
 	}
 	slog.Default().Log(context.Background(), level, fmt.Sprintf(format, v...), "source", "aws-sdk")
+}
+
+// NewAWSForConfig builds clients for the accounts of cfg, with NewAWS: what
+// the worker, the starter's AWS commands and the checks all connect with.
+func NewAWSForConfig(ctx context.Context, cfg *kconfig.Config, optFns ...func(*config.LoadOptions) error) (*AWS, error) {
+	accounts := make([]AWSAccount, len(cfg.Accounts))
+	for i, a := range cfg.Accounts {
+		accounts[i] = AWSAccount{Name: a.Name, Region: a.Region, RoleARN: a.RoleARN}
+	}
+	return NewAWS(ctx, accounts, optFns...)
 }
 
 // adaptiveRetries gives an account's IAM client the SDK's adaptive retry

@@ -69,11 +69,7 @@ func FromAWS(a *clients.AWS) Clients {
 // NewAWSClients builds clients for cfg's accounts as the worker does
 // (clients.NewAWS: the SDK's default chain, which optFns may override).
 func NewAWSClients(ctx context.Context, cfg *config.Config, optFns ...func(*awsconfig.LoadOptions) error) (Clients, error) {
-	accounts := make([]clients.AWSAccount, len(cfg.Accounts))
-	for i, a := range cfg.Accounts {
-		accounts[i] = clients.AWSAccount{Name: a.Name, Region: a.Region, RoleARN: a.RoleARN}
-	}
-	a, err := clients.NewAWS(ctx, accounts, optFns...)
+	a, err := clients.NewAWSForConfig(ctx, cfg, optFns...)
 	if err != nil {
 		return nil, err
 	}

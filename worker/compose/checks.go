@@ -59,11 +59,7 @@ func PlanTargets(ctx context.Context, cfg *config.Config, rots []model.Rotation,
 // checkingTargets builds the worker's target kinds over cfg's connections,
 // for their read-only checks.
 func checkingTargets(ctx context.Context, cfg *config.Config, awsOpts []func(*awsconfig.LoadOptions) error) (*activities.Targets, error) {
-	accounts := make([]clients.AWSAccount, 0, len(cfg.Accounts))
-	for _, a := range cfg.Accounts {
-		accounts = append(accounts, clients.AWSAccount{Name: a.Name, Region: a.Region, RoleARN: a.RoleARN})
-	}
-	aws, err := clients.NewAWS(ctx, accounts, awsOpts...)
+	aws, err := clients.NewAWSForConfig(ctx, cfg, awsOpts...)
 	if err != nil {
 		return nil, fmt.Errorf("AWS clients: %w", err)
 	}

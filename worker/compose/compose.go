@@ -146,11 +146,7 @@ func newActivities(ctx context.Context, cfg *config.Config, o Options) ([]any, e
 	if o.Keys == nil {
 		return nil, codec.ErrNoKey
 	}
-	accounts := make([]clients.AWSAccount, 0, len(cfg.Accounts))
-	for _, a := range cfg.Accounts {
-		accounts = append(accounts, clients.AWSAccount{Name: a.Name, Region: a.Region, RoleARN: a.RoleARN})
-	}
-	aws, err := clients.NewAWS(ctx, accounts, o.AWS...)
+	aws, err := clients.NewAWSForConfig(ctx, cfg, o.AWS...)
 	if err != nil {
 		return nil, fmt.Errorf("AWS clients: %w", err)
 	}
@@ -318,11 +314,7 @@ func RunWorker(ctx context.Context, c client.Client, cfg *config.Config, o Optio
 // clients, reading only creation dates, for the metrics' oldest key per
 // account. Throttled answers count as rate-limit waits.
 func accountAudit(ctx context.Context, cfg *config.Config, o Options) (metrics.AccountAudit, error) {
-	accounts := make([]clients.AWSAccount, 0, len(cfg.Accounts))
-	for _, a := range cfg.Accounts {
-		accounts = append(accounts, clients.AWSAccount{Name: a.Name, Region: a.Region, RoleARN: a.RoleARN})
-	}
-	aws, err := clients.NewAWS(ctx, accounts, o.AWS...)
+	aws, err := clients.NewAWSForConfig(ctx, cfg, o.AWS...)
 	if err != nil {
 		return nil, fmt.Errorf("AWS clients: %w", err)
 	}
