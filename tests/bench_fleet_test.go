@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -165,16 +166,65 @@ func peakRSS() float64 {
 	return 0
 }
 
+// cpuUse is the CPU time, user and system, that this process and its
+// Temporal dev server have used so far.
+type cpuUse struct {
+	self, server time.Duration
+	hasServer    bool // the dev server's process was found
+}
+
+// clockTicks is Linux's unit of a process's times in /proc/<pid>/stat
+// (USER_HZ, 100 on every architecture Go runs Linux on).
+const clockTicks = 100
+
+// readCPU reads this process's CPU time (getrusage) and that of its child
+// named temporal, the dev server (from /proc/<pid>/stat: Linux only).
+func readCPU() cpuUse {
+	var use cpuUse
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) == nil {
+		use.self = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	}
+	entries, _ := os.ReadDir("/proc")
+	self := strconv.Itoa(os.Getpid())
+	for _, e := range entries {
+		stat, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid ... utime stime ...: comm may hold spaces
+		// and parentheses, so the fields are counted from its last ")".
+		s := string(stat)
+		open, end := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
+		if open < 0 || end < open {
+			continue
+		}
+		f := strings.Fields(s[end+1:])
+		if s[open+1:end] != "temporal" || len(f) < 13 || f[1] != self {
+			continue
+		}
+		utime, err1 := strconv.ParseInt(f[11], 10, 64)
+		stime, err2 := strconv.ParseInt(f[12], 10, 64)
+		if err1 == nil && err2 == nil {
+			use.server += time.Duration(utime+stime) * time.Second / clockTicks
+			use.hasServer = true
+		}
+	}
+	return use
+}
+
 // BenchmarkFleet rotates a fleet: 1,000 users (KEYROTOR_BENCH_FLEET sets
 // another size) with five targets each, three GitHub and two GitLab, every
 // one distinct, quotas lifted, zero waits, fleetWindow rotations at a time
 // (KEYROTOR_BENCH_FLEET_WINDOW), on one in-process worker against the dev
 // server. Each iteration is one fleet; it reports the
 // fleet's wall time, rotations and targets a second, history events per
-// rotation (a sample of 20), API calls per target by provider, and the
+// rotation (a sample of 20), API calls per target by provider, the
 // peak resident set of this process (VmHWM, reset before the fleet: the
 // worker, the emulators holding every user, key and secret, and the
-// client starting and waiting for the fleet).
+// client starting and waiting for the fleet), and, over the fleet, the CPU
+// time per rotation of this process and of the dev server and how busy
+// they kept the cores.
 func BenchmarkFleet(b *testing.B) {
 	n := 1000
 	if v := os.Getenv(fleetEnv); v != "" {
@@ -211,7 +261,8 @@ func BenchmarkFleet(b *testing.B) {
 		worker.SetStickyWorkflowCacheSize(n + 1000)
 	}
 
-	var wall time.Duration
+	var wall, cpuSelf, cpuServer time.Duration
+	hasServer := true
 	var peak float64
 	var gh, gl, aws, events, sampled int
 	for range b.N {
@@ -223,9 +274,14 @@ func BenchmarkFleet(b *testing.B) {
 		resetPeakRSS()
 		stop := r.startWorker()
 		ctx, cancel := context.WithTimeout(context.Background(), 55*time.Minute)
+		before := readCPU()
 		b.StartTimer()
 		run := runFleet(ctx, b, r, users, window)
 		b.StopTimer()
+		after := readCPU()
+		cpuSelf += after.self - before.self
+		cpuServer += after.server - before.server
+		hasServer = hasServer && after.hasServer
 		wall += run.wall
 		peak = max(peak, peakRSS())
 		gh += r.emu.GitHub.Faults.Total()
@@ -253,6 +309,16 @@ func BenchmarkFleet(b *testing.B) {
 	b.ReportMetric(float64(gl)/(fleets*float64(n*glTargets)), "gitlab-calls/target")
 	b.ReportMetric(float64(aws)/(fleets*float64(n)), "aws-calls/rotation")
 	b.ReportMetric(peak/(1<<20), "peak-rss-MiB")
+	rotations := fleets * float64(n)
+	b.ReportMetric(float64(cpuSelf.Microseconds())/1000/rotations, "test-cpu-ms/rotation")
+	if hasServer {
+		b.ReportMetric(float64(cpuServer.Microseconds())/1000/rotations, "server-cpu-ms/rotation")
+		// How busy the fleet kept the machine's cores: with the CPU time
+		// per rotation, this is the wall time apart from the machine's
+		// speed (wall = CPU / (cores × busy)).
+		busy := (cpuSelf + cpuServer).Seconds() / (wall.Seconds() * float64(runtime.NumCPU()))
+		b.ReportMetric(100*busy, "cores-busy-%")
+	}
 }
 
 // BenchmarkQuotaPacing is TestFleetKeepsWithinTheGitHubQuota's fleet (200
