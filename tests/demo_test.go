@@ -37,8 +37,11 @@ func TestDemoOperatorSide(t *testing.T) {
 	require.NoError(t, err)
 	var stderr strings.Builder
 	demo.Stderr = &stderr
+	// Its own process group, so that a failed test stops the dev server the
+	// demo started too (the demo stops it itself on Ctrl-C, not on a kill).
+	demo.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	require.NoError(t, demo.Start())
-	defer func() { _ = demo.Process.Kill() }()
+	defer func() { _ = syscall.Kill(-demo.Process.Pid, syscall.SIGKILL) }()
 
 	// The demo is up when its rotation waits in the grace period.
 	var printed strings.Builder
