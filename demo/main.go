@@ -68,7 +68,8 @@ func run(ctx context.Context, exit bool, grace, deleteAfter time.Duration, targe
 	defer stopCodec()
 
 	step("starting the Temporal dev server (with its Web UI)")
-	logFile, err := os.Create(filepath.Join(os.TempDir(), "keyrotor-demo-temporal.log"))
+	logPath := filepath.Join(dir, "temporal.log")
+	logFile, err := os.Create(logPath)
 	if err != nil {
 		return err
 	}
@@ -83,7 +84,7 @@ func run(ctx context.Context, exit bool, grace, deleteAfter time.Duration, targe
 		return err
 	}
 	defer c.Close()
-	fmt.Printf("    Temporal at %s, Web UI at http://localhost:%s (it decodes payloads through the codec server)\n", srv.FrontendHostPort(), uiPort)
+	fmt.Printf("    Temporal at %s, Web UI at http://localhost:%s (it decodes payloads through the codec server); its log: %s\n", srv.FrontendHostPort(), uiPort, logPath)
 
 	step("starting the provider emulators (IAM/STS, GitHub, GitLab and the other target kinds)")
 	emu := devstack.StartEmulators()
