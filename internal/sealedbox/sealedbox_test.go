@@ -17,15 +17,9 @@ func TestInteroperatesWithNaclBox(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	k, err := GenerateKey()
-	if err != nil {
-		t.Fatal(err)
-	}
+	k := newKey(t)
 	for _, msg := range [][]byte{nil, []byte("x"), []byte("wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"), bytes.Repeat([]byte("v"), 4096)} {
-		sealed, err := Seal(msg, pub)
-		if err != nil {
-			t.Fatal(err)
-		}
+		sealed := seal(t, msg, pub)
 		if len(sealed) != len(msg)+Overhead || Overhead != box.AnonymousOverhead {
 			t.Fatalf("sealed %d bytes into %d, want %d more", len(msg), len(sealed), box.AnonymousOverhead)
 		}
@@ -48,36 +42,18 @@ func TestInteroperatesWithNaclBox(t *testing.T) {
 // Two seals of one message differ: each has its own ephemeral key, so no
 // nonce is ever used twice with one shared key.
 func TestSealsAreFresh(t *testing.T) {
-	k, err := GenerateKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := Seal([]byte("same"), k.Public())
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := Seal([]byte("same"), k.Public())
-	if err != nil {
-		t.Fatal(err)
-	}
+	k := newKey(t)
+	a := seal(t, []byte("same"), k.Public())
+	b := seal(t, []byte("same"), k.Public())
 	if bytes.Equal(a[:KeySize], b[:KeySize]) || bytes.Equal(a, b) {
 		t.Fatal("two seals share an ephemeral key")
 	}
 }
 
 func TestOpenRefuses(t *testing.T) {
-	k, err := GenerateKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	other, err := GenerateKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	sealed, err := Seal([]byte("secret"), k.Public())
-	if err != nil {
-		t.Fatal(err)
-	}
+	k := newKey(t)
+	other := newKey(t)
+	sealed := seal(t, []byte("secret"), k.Public())
 	flip := func(i int) []byte {
 		b := bytes.Clone(sealed)
 		b[i] ^= 1
@@ -117,10 +93,7 @@ func TestSealRefusesLowOrderRecipient(t *testing.T) {
 }
 
 func BenchmarkSeal(b *testing.B) {
-	k, err := GenerateKey()
-	if err != nil {
-		b.Fatal(err)
-	}
+	k := newKey(b)
 	msg := []byte("wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY")
 	b.Run("sealedbox", func(b *testing.B) {
 		for b.Loop() {
@@ -139,15 +112,9 @@ func BenchmarkSeal(b *testing.B) {
 }
 
 func BenchmarkOpen(b *testing.B) {
-	k, err := GenerateKey()
-	if err != nil {
-		b.Fatal(err)
-	}
+	k := newKey(b)
 	pub, priv := k.Public(), (*[KeySize]byte)(k.private.Bytes())
-	sealed, err := Seal([]byte("wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"), pub)
-	if err != nil {
-		b.Fatal(err)
-	}
+	sealed := seal(b, []byte("wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"), pub)
 	b.Run("sealedbox", func(b *testing.B) {
 		for b.Loop() {
 			if _, ok := k.Open(sealed); !ok {
@@ -162,4 +129,24 @@ func BenchmarkOpen(b *testing.B) {
 			}
 		}
 	})
+}
+
+// newKey is a fresh key pair; tb fails if crypto/rand does.
+func newKey(tb testing.TB) *Key {
+	tb.Helper()
+	k, err := GenerateKey()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return k
+}
+
+// seal is Seal; tb fails if it does.
+func seal(tb testing.TB, msg []byte, recipient *[KeySize]byte) []byte {
+	tb.Helper()
+	sealed, err := Seal(msg, recipient)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return sealed
 }
